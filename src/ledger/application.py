@@ -1,0 +1,448 @@
+"""The service layer: one eventsourcing ``Application`` for tickets and engineers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    Recording,
+    RecordConflictError,
+)
+
+from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
+from ledger.errors import (
+    ConcurrentUpdateError,
+    EngineerExistsError,
+    EngineerNotFoundError,
+    InvalidReferenceError,
+    StaleVersionError,
+    StorageUnavailableError,
+    TicketExistsError,
+    TicketNotFoundError,
+)
+from ledger.store import StoreConfig, parse_database_url
+
+T = TypeVar("T")
+
+#: How often a command on a ticket that changed underneath it is re-run.
+CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command recorded: the ticket (or engineer), its new version and the
+    global position of its last event."""
+
+    aggregate_id: UUID
+    version: int
+    position: int
+    assignment_id: UUID | None = None
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError) as e:
+        msg = f"The event store is unavailable: {e}"
+        raise StorageUnavailableError(msg) from e
+
+
+class Ledger(Application[UUID]):
+    """Records ticket assignments as events; every command goes through here."""
+
+    name = "Ledger"
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+    def __init__(
+        self,
+        database_url: str | StoreConfig,
+        env: dict[str, str] | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        self.store = (
+            database_url
+            if isinstance(database_url, StoreConfig)
+            else parse_database_url(database_url)
+        )
+        merged = self.store.eventsourcing_env(pool_size=pool_size)
+        merged.update(env or {})
+        self._listeners: list[Callable[[int], None]] = []
+        self._listeners_lock = threading.Lock()
+        with _storage_errors():
+            super().__init__(env=merged)
+
+    # ------------------------------------------------------------ notifications
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener(position)`` after each commit made by this process."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[int], None]) -> None:
+        with self._listeners_lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
+        with _storage_errors():
+            recordings = super()._record(processing_event)
+        if recordings:
+            position = recordings[-1].notification.id
+            for listener in list(self._listeners):
+                listener(position)
+        return recordings
+
+    def head(self) -> int:
+        """The position of the last recorded event (0 when empty)."""
+        with _storage_errors():
+            return self.recorder.max_notification_id() or 0
+
+    # ------------------------------------------------------------ loading
+
+    def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
+        try:
+            with _storage_errors():
+                ticket = self.repository.get(ticket_id, version=version)
+        except AggregateNotFoundError:
+            msg = f"Ticket {ticket_id} does not exist."
+            raise TicketNotFoundError(msg) from None
+        if not isinstance(ticket, Ticket):
+            msg = f"Ticket {ticket_id} does not exist."
+            raise TicketNotFoundError(msg)
+        return ticket
+
+    def get_engineer(self, engineer_id: str) -> Engineer:
+        try:
+            with _storage_errors():
+                engineer = self.repository.get(engineer_aggregate_id(engineer_id))
+        except AggregateNotFoundError:
+            msg = f"Engineer {engineer_id!r} is not registered."
+            raise EngineerNotFoundError(msg) from None
+        return engineer
+
+    def require_active_engineer(self, engineer_id: str) -> Engineer:
+        try:
+            engineer = self.get_engineer(engineer_id)
+        except EngineerNotFoundError as e:
+            raise InvalidReferenceError(e.detail) from None
+        if not engineer.active:
+            msg = f"Engineer {engineer_id!r} is inactive and cannot take assignments."
+            raise InvalidReferenceError(msg)
+        return engineer
+
+    # ------------------------------------------------------------ saving
+
+    def _save_new(self, aggregate: Ticket | Engineer, exists: Exception) -> CommandResult:
+        try:
+            recordings = self.save(aggregate)
+        except RecordConflictError:
+            raise exists from None
+        return CommandResult(aggregate.id, aggregate.version, recordings[-1].notification.id)
+
+    def _update_ticket(
+        self,
+        ticket_id: UUID,
+        command: Callable[[Ticket], Assignment | None],
+        expected_version: int | None,
+    ) -> CommandResult:
+        """Loads, runs the command, saves. A concurrent write re-runs the command on
+        the fresh state (its rules decide again), unless the client pinned a version
+        with If-Match, which then answers as stale."""
+        for _attempt in range(CONFLICT_RETRIES):
+            ticket = self.get_ticket(ticket_id)
+            if expected_version is not None and ticket.version != expected_version:
+                msg = (
+                    f"Ticket {ticket_id} is at version {ticket.version}, "
+                    f"not {expected_version}."
+                )
+                raise StaleVersionError(msg, ticket.version)
+            assignment = command(ticket)
+            try:
+                recordings = self.save(ticket)
+            except RecordConflictError:
+                continue
+            return CommandResult(
+                ticket.id,
+                ticket.version,
+                recordings[-1].notification.id,
+                assignment.id if assignment else None,
+            )
+        msg = f"Ticket {ticket_id} kept changing; the command was not recorded."
+        raise ConcurrentUpdateError(msg)
+
+    # ------------------------------------------------------------ engineers
+
+    def register_engineer(
+        self,
+        *,
+        engineer_id: str,
+        name: str,
+        actor: str,
+        skills: list[str] | None = None,
+        tier: int = 1,
+        capacity: int = 1,
+        availability: float = 1.0,
+        timestamp: datetime | None = None,
+    ) -> CommandResult:
+        engineer = Engineer.register(
+            engineer_id=engineer_id,
+            name=name,
+            skills=skills,
+            tier=tier,
+            capacity=capacity,
+            availability=availability,
+            actor=actor,
+            timestamp=timestamp,
+        )
+        exists = EngineerExistsError(f"Engineer id {engineer_id!r} is already taken.")
+        return self._save_new(engineer, exists)
+
+    def update_engineer(
+        self, engineer_id: str, *, changes: dict[str, Any], actor: str
+    ) -> CommandResult | None:
+        """Records an update; ``None`` when nothing actually changed."""
+        for _attempt in range(CONFLICT_RETRIES):
+            engineer = self.get_engineer(engineer_id)
+            if not engineer.update(changes=changes, actor=actor):
+                return None
+            try:
+                recordings = self.save(engineer)
+            except RecordConflictError:
+                continue
+            return CommandResult(engineer.id, engineer.version, recordings[-1].notification.id)
+        msg = f"Engineer {engineer_id!r} kept changing; the update was not recorded."
+        raise ConcurrentUpdateError(msg)
+
+    # ------------------------------------------------------------ tickets
+
+    def open_ticket(
+        self,
+        *,
+        title: str,
+        actor: str,
+        ticket_id: UUID | None = None,
+        description: str | None = None,
+        priority: str = "medium",
+        required_skill: str | None = None,
+        equipment_id: str | None = None,
+        reference: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> CommandResult:
+        ticket = Ticket.open(
+            ticket_id=ticket_id or uuid4(),
+            title=title,
+            description=description,
+            priority=priority,
+            required_skill=required_skill,
+            equipment_id=equipment_id,
+            reference=reference,
+            actor=actor,
+            timestamp=timestamp,
+        )
+        exists = TicketExistsError(f"Ticket id {ticket.id} is already taken.")
+        return self._save_new(ticket, exists)
+
+    def close_ticket(
+        self,
+        ticket_id: UUID,
+        *,
+        reason: str | None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.close(reason=reason, actor=actor),
+            expected_version,
+        )
+
+    def reopen_ticket(
+        self,
+        ticket_id: UUID,
+        *,
+        reason: str | None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.reopen(reason=reason, actor=actor),
+            expected_version,
+        )
+
+    # ------------------------------------------------------------ assignments
+
+    def assign(
+        self,
+        ticket_id: UUID,
+        *,
+        engineer_id: str,
+        tier: int,
+        actor: str,
+        tier_name: str | None = None,
+        reason: str | None = None,
+        assignment_type: str = "manual",
+        equipment_id: str | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        self.get_ticket(ticket_id)  # 404 before 422: the ticket is the resource
+        self.require_active_engineer(engineer_id)
+        assignment_id = uuid4()
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.assign(
+                assignment_id=assignment_id,
+                engineer_id=engineer_id,
+                tier=tier,
+                tier_name=tier_name,
+                reason=reason,
+                assignment_type=assignment_type,
+                equipment_id=equipment_id,
+                actor=actor,
+            ),
+            expected_version,
+        )
+
+    def escalate(
+        self,
+        ticket_id: UUID,
+        *,
+        next_engineer_id: str,
+        reason: str,
+        actor: str,
+        next_tier_name: str | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        self.get_ticket(ticket_id)
+        self.require_active_engineer(next_engineer_id)
+        new_id = uuid4()
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.escalate(
+                new_assignment_id=new_id,
+                next_engineer_id=next_engineer_id,
+                reason=reason,
+                next_tier_name=next_tier_name,
+                actor=actor,
+            ),
+            expected_version,
+        )
+
+    def reassign(
+        self,
+        ticket_id: UUID,
+        assignment_id: UUID,
+        *,
+        new_engineer_id: str,
+        reason: str | None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        self.require_active_engineer(new_engineer_id)
+        new_id = uuid4()
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.reassign(
+                assignment_id,
+                new_assignment_id=new_id,
+                new_engineer_id=new_engineer_id,
+                reason=reason,
+                actor=actor,
+            ),
+            expected_version,
+        )
+
+    def accept(
+        self,
+        ticket_id: UUID,
+        assignment_id: UUID,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id, lambda t: t.accept(assignment_id, actor=actor), expected_version
+        )
+
+    def reject(
+        self,
+        ticket_id: UUID,
+        assignment_id: UUID,
+        *,
+        reason: str | None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.reject(assignment_id, reason=reason, actor=actor),
+            expected_version,
+        )
+
+    def start(
+        self,
+        ticket_id: UUID,
+        assignment_id: UUID,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id, lambda t: t.start(assignment_id, actor=actor), expected_version
+        )
+
+    def complete(
+        self,
+        ticket_id: UUID,
+        assignment_id: UUID,
+        *,
+        actor: str,
+        completion_status: str,
+        time_spent_hours: float,
+        diagnosis: str | None = None,
+        actions_taken: str | None = None,
+        parts_used: list[dict[str, Any]] | None = None,
+        customer_rating: int | None = None,
+        customer_feedback: str | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.complete(
+                assignment_id,
+                completion_status=completion_status,
+                time_spent_hours=time_spent_hours,
+                diagnosis=diagnosis,
+                actions_taken=actions_taken,
+                parts_used=parts_used,
+                customer_rating=customer_rating,
+                customer_feedback=customer_feedback,
+                actor=actor,
+            ),
+            expected_version,
+        )
+
+    def remove(
+        self,
+        ticket_id: UUID,
+        assignment_id: UUID,
+        *,
+        reason: str | None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._update_ticket(
+            ticket_id,
+            lambda t: t.remove(assignment_id, reason=reason, actor=actor),
+            expected_version,
+        )

@@ -1,0 +1,446 @@
+"""Runs the projections: batched catch-up, live following, versioned rebuilds.
+
+One loop reads the notification log a page at a time, decodes each event once,
+folds it into every projection that is behind it, and writes all their row
+changes and positions in one transaction. The same code path serves live
+updates (a page of one event) and full replays (pages of thousands).
+
+A build of a projection version is an entry in the catalog: ``live`` builds are
+maintained by the live runner and are what the public views show; ``building``
+builds are filled beside them by a rebuild and switched in atomically once they
+have caught up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from ledger.application import Ledger
+from projections.folds import ALL_PROJECTIONS, Key, Projection, Rows
+from projections.store import (
+    BUILDING,
+    LIVE,
+    CatalogEntry,
+    PageWrite,
+    ReadStore,
+    now_ts,
+)
+from projections.tables import Table
+
+log = logging.getLogger("ledger.projections")
+
+DEFAULT_PAGE_SIZE = 5000
+ROW_CACHE_SIZE = 50_000
+
+
+class RowCache:
+    """A bounded LRU of rows this process wrote or read, per table.
+
+    The runner is the only writer of its tables, so a cached row is current.
+    """
+
+    def __init__(self, maxsize: int = ROW_CACHE_SIZE) -> None:
+        self.maxsize = maxsize
+        self.tables: dict[str, OrderedDict[Key, dict[str, Any] | None]] = {}
+
+    def get_many(self, table: Table, keys: set[Key]) -> tuple[dict[Key, Any], set[Key]]:
+        cached = self.tables.setdefault(table.name, OrderedDict())
+        hits: dict[Key, Any] = {}
+        misses: set[Key] = set()
+        for key in keys:
+            if key in cached:
+                cached.move_to_end(key)
+                hits[key] = cached[key]
+            else:
+                misses.add(key)
+        return hits, misses
+
+    def put(self, table: Table, key: Key, row: dict[str, Any] | None) -> None:
+        cached = self.tables.setdefault(table.name, OrderedDict())
+        cached[key] = row
+        cached.move_to_end(key)
+        while len(cached) > self.maxsize:
+            cached.popitem(last=False)
+
+    def clear(self) -> None:
+        self.tables.clear()
+
+
+@dataclass
+class Slot:
+    """One build of one projection, with the position it has reached."""
+
+    entry: CatalogEntry
+    projection: Projection
+    position: int
+    cache: RowCache = field(default_factory=RowCache)
+
+
+def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
+    to_event = app.mapper.to_domain_event
+    return [(n.id, to_event(n)) for n in notifications]
+
+
+def fold_page(
+    store: ReadStore, slots: Sequence[Slot], events: Sequence[tuple[int, Any]]
+) -> list[PageWrite]:
+    """Folds a decoded page into each slot that is behind it (no writing)."""
+    last = events[-1][0]
+    writes: list[PageWrite] = []
+    for slot in slots:
+        if slot.position >= last:
+            continue
+        projection = slot.projection
+        mine = [(p, e) for p, e in events if p > slot.position and projection.handles(e)]
+        rows = Rows()
+        wanted: dict[str, tuple[Table, set[Key]]] = {}
+        for _p, e in mine:
+            for table, key in projection.keys(e):
+                wanted.setdefault(table.name, (table, set()))[1].add(key)
+        for table, keys in wanted.values():
+            hits, misses = slot.cache.get_many(table, keys)
+            loaded = store.load(slot.entry, table, sorted(misses, key=repr)) if misses else {}
+            bucket = rows.rows.setdefault(table.name, {})
+            bucket.update(hits)
+            for key in misses:
+                bucket[key] = loaded.get(key)
+        for p, e in mine:
+            projection.fold(e, p, rows)
+        writes.append(PageWrite(slot.entry, projection, rows, last))
+    return writes
+
+
+def commit_page(store: ReadStore, slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:
+    by_entry = {s.entry: s for s in slots}
+    try:
+        store.write(writes)
+    except BaseException:
+        for s in slots:
+            s.cache.clear()
+        raise
+    for w in writes:
+        slot = by_entry[w.entry]
+        for table in slot.projection.tables:
+            bucket = w.rows.rows.get(table.name, {})
+            for key, row in bucket.items():
+                slot.cache.put(table, key, row)
+        slot.position = w.position
+
+
+def run_pages(
+    app: Ledger,
+    store: ReadStore,
+    slots: Sequence[Slot],
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    stop_at: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[int], None] = lambda _position: None,
+) -> int:
+    """Processes pages until the log is exhausted (or ``stop_at``); returns the
+    number of events read."""
+    count = 0
+    while slots and not should_stop():
+        start = min(s.position for s in slots)
+        if stop_at is not None and start >= stop_at:
+            break
+        notifications = app.recorder.select_notifications(
+            start=start, limit=page_size, stop=stop_at, inclusive_of_start=False
+        )
+        if not notifications:
+            break
+        events = decode_page(app, notifications)
+        writes = fold_page(store, slots, events)
+        commit_page(store, slots, writes)
+        count += len(events)
+        on_page(events[-1][0])
+    return count
+
+
+class ReadSide:
+    """The read side of one process: catalog, live runner, waits and rebuilds."""
+
+    def __init__(
+        self,
+        app: Ledger,
+        store: ReadStore,
+        projections: Sequence[Projection] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.projections = {p.name: p for p in (projections or [c() for c in ALL_PROJECTIONS])}
+        self.page_size = page_size
+        self.poll_interval = poll_interval
+        self._live: list[Slot] = []
+        self._lock = threading.Lock()  # serialises catch-up passes in this process
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener_thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.pending_builds: list[str] = []
+
+    # ---------------------------------------------------------------- catalog
+
+    def setup(self) -> None:
+        """Makes sure every projection has a live build; returns names whose code
+        version differs from the live one (they need a rebuild)."""
+        catalog = self.store.catalog()
+        self.pending_builds = []
+        for name, projection in self.projections.items():
+            live = [e for e in catalog if e.name == name and e.state == LIVE]
+            if not live:
+                entry = self._new_entry(catalog, projection)
+                self.store.add_entry(entry)
+                self.store.create_tables(entry, projection)
+                self.store.switch(entry, None, projection)
+            elif live[0].version != projection.version:
+                self.pending_builds.append(name)
+        self.reload()
+
+    def _new_entry(self, catalog: list[CatalogEntry], projection: Projection) -> CatalogEntry:
+        generations = [
+            e.generation
+            for e in catalog
+            if e.name == projection.name and e.version == projection.version
+        ]
+        return CatalogEntry(
+            name=projection.name,
+            version=projection.version,
+            generation=max(generations, default=0) + 1,
+            state=BUILDING,
+            created_at=now_ts(),
+        )
+
+    def reload(self) -> None:
+        """Re-reads which builds are live (after a switch made by anyone)."""
+        catalog = self.store.catalog()
+        slots = []
+        for entry in catalog:
+            projection = self.projections.get(entry.name)
+            if entry.state != LIVE or projection is None:
+                continue
+            if entry.version != projection.version:
+                continue  # built by other code; this process cannot maintain it
+            old = next((s for s in self._live if s.entry == entry), None)
+            slots.append(old or Slot(entry, projection, self.store.position(entry)))
+        with self._cond:
+            self._live = slots
+            self._cond.notify_all()
+
+    def live_entries(self) -> list[CatalogEntry]:
+        return [e for e in self.store.catalog() if e.state == LIVE]
+
+    # ---------------------------------------------------------------- live runner
+
+    def catch_up(self) -> int:
+        """Processes everything recorded so far into the live builds."""
+        with self._lock:
+            count = run_pages(
+                self.app, self.store, self._live, page_size=self.page_size,
+                on_page=self._advanced,
+            )
+            return count
+
+    def _advanced(self, _position: int) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def wake(self, _position: int = 0) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        """Follows the log in a background thread until ``stop()``."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self.app.add_listener(self.wake)
+        self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
+        self._thread.start()
+        if self.app.store.is_postgres:
+            self._listener_thread = threading.Thread(
+                target=self._listen, name="projections-listen", daemon=True
+            )
+            self._listener_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.app.remove_listener(self.wake)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._listener_thread is not None:
+            self._listener_thread.join(timeout=5)
+            self._listener_thread = None
+
+    def _run(self) -> None:
+        backoff = 0.1
+        last_reload = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(timeout=self.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                if time.monotonic() - last_reload > self.poll_interval:
+                    self.reload()
+                    last_reload = time.monotonic()
+                self.catch_up()
+                self.last_error = None
+                backoff = 0.1
+            except Exception as e:  # keep following; storage may come back
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("projection runner error (retrying): %s", self.last_error)
+                try:
+                    self.reload()
+                except Exception:  # noqa: BLE001 - still unavailable
+                    log.debug("reload failed", exc_info=True)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake.set()
+
+    def _listen(self) -> None:
+        """Wakes the runner when another process records events (PostgreSQL)."""
+        import psycopg
+
+        channel = getattr(self.app.recorder, "channel_name", "stored_events")
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.app.store.conninfo(), autocommit=True) as conn:
+                    conn.execute(f'LISTEN "{channel}"')
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake.set()
+            except Exception:  # noqa: BLE001 - reconnect after an outage
+                self._stop.wait(1.0)
+
+    # ---------------------------------------------------------------- waiting
+
+    def live_position(self) -> int:
+        with self._cond:
+            return min((s.position for s in self._live), default=0)
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Blocks until every live read table includes ``position``."""
+        deadline = time.monotonic() + timeout
+        if self._thread is None:
+            # No background runner in this process (CLI, tests): catch up here.
+            self.catch_up()
+        with self._cond:
+            while min((s.position for s in self._live), default=0) < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(timeout=min(remaining, 0.05))
+                if self._thread is None:
+                    self._cond.release()
+                    try:
+                        self.catch_up()
+                    finally:
+                        self._cond.acquire()
+            return True
+
+    # ---------------------------------------------------------------- status
+
+    def status(self) -> list[dict[str, Any]]:
+        head = self.app.head()
+        out = []
+        for entry in self.store.catalog():
+            if entry.state not in (LIVE, BUILDING):
+                continue
+            position = self.store.position(entry)
+            lag = max(head - position, 0)
+            if entry.state == BUILDING:
+                status = "building"
+            elif entry.version != getattr(self.projections.get(entry.name), "version", None):
+                status = "stale_version"
+            else:
+                status = "live" if lag == 0 else "catching_up"
+            out.append({
+                "name": entry.name,
+                "version": entry.version,
+                "generation": entry.generation,
+                "state": entry.state,
+                "position": position,
+                "head": head,
+                "lag": lag,
+                "status": status,
+            })
+        return out
+
+    # ---------------------------------------------------------------- rebuild
+
+    def rebuild(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        keep: bool = False,
+        progress: Callable[[int, int], None] = lambda _position, _head: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[CatalogEntry]:
+        """Builds a fresh copy of each projection beside the live one, catches it
+        up to the head, switches the public views to it atomically, then drops the
+        old tables (unless ``keep``). A build that was interrupted is resumed."""
+        selected = list(names or self.projections)
+        unknown = [n for n in selected if n not in self.projections]
+        if unknown:
+            msg = f"Unknown projection(s): {', '.join(unknown)}"
+            raise KeyError(msg)
+        catalog = self.store.catalog()
+        slots: list[Slot] = []
+        for name in selected:
+            projection = self.projections[name]
+            resumable = [
+                e for e in catalog
+                if e.name == name and e.state == BUILDING and e.version == projection.version
+            ]
+            if resumable:
+                entry = resumable[-1]
+            else:
+                entry = self._new_entry(catalog, projection)
+                self.store.add_entry(entry)
+                catalog.append(entry)
+            self.store.create_tables(entry, projection)
+            slots.append(Slot(entry, projection, self.store.position(entry)))
+
+        head = self.app.head()
+        progress(min(s.position for s in slots), head)
+
+        def on_page(position: int) -> None:
+            progress(position, max(head, position))
+
+        run_pages(
+            self.app, self.store, slots, page_size=self.page_size,
+            should_stop=should_stop, on_page=on_page,
+        )
+        if should_stop():
+            return [s.entry for s in slots]
+        switched = []
+        for slot in slots:
+            # Last events that arrived during the build, then the atomic switch.
+            run_pages(self.app, self.store, [slot], page_size=self.page_size)
+            old = next(
+                (e for e in self.store.catalog() if e.name == slot.entry.name and e.state == LIVE),
+                None,
+            )
+            self.store.switch(slot.entry, old, slot.projection)
+            if old is not None and not keep:
+                self.store.drop_tables(old, self.projections[old.name])
+            switched.append(slot.entry)
+        progress(self.app.head(), self.app.head())
+        self.reload()
+        self.pending_builds = [n for n in self.pending_builds if n not in selected]
+        return switched

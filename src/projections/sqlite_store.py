@@ -1,0 +1,202 @@
+"""The read side on embedded SQLite: ``executemany`` in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from projections.folds import Key, Projection
+from projections.store import (
+    BUILDING,
+    CATALOG_TABLE,
+    LIVE,
+    RETIRED,
+    CatalogEntry,
+    PageWrite,
+    ReadStore,
+    now_ts,
+)
+from projections.tables import Table
+
+_TYPES = {
+    "text": "TEXT", "uuid": "TEXT", "int": "INTEGER", "float": "REAL",
+    "ts": "TEXT", "json": "TEXT", "bool": "INTEGER",
+}
+_CHUNK = 500
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
+    placeholder = "?"
+
+    def setup(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {CATALOG_TABLE} ("
+                "name TEXT NOT NULL, version INTEGER NOT NULL, generation INTEGER NOT NULL, "
+                "state TEXT NOT NULL, created_at TEXT NOT NULL, switched_at TEXT, "
+                "PRIMARY KEY (name, version, generation))"
+            )
+
+    # ---------------------------------------------------------------- catalog
+
+    def catalog(self) -> list[CatalogEntry]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT name, version, generation, state, created_at, switched_at "
+                f"FROM {CATALOG_TABLE} ORDER BY name, version, generation"
+            )
+            return [CatalogEntry(*tuple(r)) for r in c.fetchall()]
+
+    def add_entry(self, entry: CatalogEntry) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {CATALOG_TABLE} VALUES (?,?,?,?,?,?)",
+                (entry.name, entry.version, entry.generation, entry.state,
+                 entry.created_at, entry.switched_at),
+            )
+
+    def create_tables(self, entry: CatalogEntry, projection: Projection) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for table in projection.tables:
+                phys = entry.physical(table)
+                cols = ", ".join(
+                    f"{_q(col.name)} {_TYPES[col.type]}{' NOT NULL' if col.not_null else ''}"
+                    for col in table.columns
+                )
+                key = ", ".join(_q(k) for k in table.key)
+                c.execute(f"CREATE TABLE IF NOT EXISTS {_q(phys)} ({cols}, PRIMARY KEY ({key}))")
+                for index in table.indexes:
+                    name = f"{phys}_{'_'.join(index)}_idx"
+                    c.execute(
+                        f"CREATE INDEX IF NOT EXISTS {_q(name)} ON {_q(phys)} "
+                        f"({', '.join(_q(x) for x in index)})"
+                    )
+
+    def drop_tables(self, entry: CatalogEntry, projection: Projection) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for table in projection.tables:
+                c.execute(f"DROP TABLE IF EXISTS {_q(entry.physical(table))}")
+
+    def switch(
+        self, new: CatalogEntry, old: CatalogEntry | None, projection: Projection
+    ) -> None:
+        at = now_ts()
+        with self.datastore.transaction(commit=True) as c:
+            for table in projection.tables:
+                c.execute(f"DROP VIEW IF EXISTS {_q(table.name)}")
+                cols = ", ".join(_q(x) for x in table.column_names)
+                c.execute(
+                    f"CREATE VIEW {_q(table.name)} AS SELECT {cols} FROM {_q(new.physical(table))}"
+                )
+            if old is not None:
+                c.execute(
+                    f"UPDATE {CATALOG_TABLE} SET state=? WHERE name=? AND version=? AND generation=?",
+                    (RETIRED, old.name, old.version, old.generation),
+                )
+            c.execute(
+                f"UPDATE {CATALOG_TABLE} SET state=?, switched_at=? "
+                "WHERE name=? AND version=? AND generation=? AND state=?",
+                (LIVE, at, new.name, new.version, new.generation, BUILDING),
+            )
+
+    # ---------------------------------------------------------------- rows
+
+    def _to_db(self, table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name in table.column_names:
+            value = row[name]
+            kind = table.types[name]
+            if value is not None:
+                if kind == "json":
+                    value = orjson.dumps(value).decode()
+                elif kind == "bool":
+                    value = int(bool(value))
+            out.append(value)
+        return tuple(out)
+
+    def decode(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for name, kind in table.types.items():
+            value = out.get(name)
+            if value is None:
+                continue
+            if kind == "json":
+                out[name] = orjson.loads(value)
+            elif kind == "bool":
+                out[name] = bool(value)
+            elif kind == "float":
+                out[name] = float(value)
+        return out
+
+    def load(
+        self, entry: CatalogEntry, table: Table, keys: Sequence[Key]
+    ) -> dict[Key, dict[str, Any]]:
+        if not keys:
+            return {}
+        (key_col,) = table.key
+        found: dict[Key, dict[str, Any]] = {}
+        phys = _q(entry.physical(table))
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(keys), _CHUNK):
+                chunk = [k[0] for k in keys[i : i + _CHUNK]]
+                c.execute(
+                    f"SELECT * FROM {phys} WHERE {_q(key_col)} IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for r in c.fetchall():
+                    row = self.decode(table, dict(r))
+                    found[table.key_of(row)] = row
+        return found
+
+    def write(self, writes: Sequence[PageWrite]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for w in writes:
+                for table in w.projection.tables:
+                    upserts, deletes = w.rows.changes(table)
+                    phys = _q(w.entry.physical(table))
+                    if deletes:
+                        (key_col,) = table.key
+                        c.executemany(
+                            f"DELETE FROM {phys} WHERE {_q(key_col)} = ?",
+                            [k[:1] for k in deletes],
+                        )
+                    if upserts:
+                        cols = ", ".join(_q(x) for x in table.column_names)
+                        marks = ",".join("?" * len(table.column_names))
+                        c.executemany(
+                            f"INSERT OR REPLACE INTO {phys} ({cols}) VALUES ({marks})",
+                            [self._to_db(table, r) for r in upserts],
+                        )
+                self._insert_tracking(c, Tracking(w.entry.tracking_name, w.position))
+
+    def position(self, entry: CatalogEntry) -> int:
+        return self.max_tracking_id(entry.tracking_name) or 0
+
+    # ---------------------------------------------------------------- queries
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql.replace("%s", "?"), list(params))
+            return [dict(r) for r in c.fetchall()]
+
+    def events_sql(self) -> str:
+        return (
+            "SELECT rowid AS position, originator_id, originator_version, topic, state "
+            "FROM stored_events"
+        )
+
+    def uuid_param(self, value: Any) -> Any:
+        from uuid import UUID
+
+        return value.hex if isinstance(value, UUID) else value
+
+    def close(self) -> None:
+        self.datastore.close()

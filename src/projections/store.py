@@ -1,0 +1,151 @@
+"""What every read-side backend provides, and how to build the right one.
+
+A store is eventsourcing's own tracking recorder for its backend, extended with
+the read tables: the page of row changes and the projection's position are
+written in one transaction, so a crash never leaves them out of step.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from ledger.store import StoreConfig
+from projections.folds import Key, Projection, Rows
+from projections.tables import Table, physical_name, ts
+
+CATALOG_TABLE = "ledger_projections"
+LIVE = "live"
+BUILDING = "building"
+RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One build of one projection version."""
+
+    name: str
+    version: int
+    generation: int
+    state: str
+    created_at: str
+    switched_at: str | None = None
+
+    @property
+    def tracking_name(self) -> str:
+        return f"projection:{self.name}:v{self.version}:g{self.generation}"
+
+    def physical(self, table: Table) -> str:
+        return physical_name(table.name, self.version, self.generation)
+
+
+@dataclass
+class PageWrite:
+    """The changes of one projection build for one page, and its new position."""
+
+    entry: CatalogEntry
+    projection: Projection
+    rows: Rows
+    position: int
+
+
+def now_ts() -> str:
+    return ts(datetime.now(UTC)) or ""
+
+
+class ReadStore(ABC):
+    """Backend-specific persistence of read tables, positions and the catalog."""
+
+    placeholder = "%s"
+
+    # ---------------------------------------------------------------- catalog
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Creates the catalog and tracking tables if missing."""
+
+    @abstractmethod
+    def catalog(self) -> list[CatalogEntry]: ...
+
+    @abstractmethod
+    def add_entry(self, entry: CatalogEntry) -> None: ...
+
+    @abstractmethod
+    def create_tables(self, entry: CatalogEntry, projection: Projection) -> None: ...
+
+    @abstractmethod
+    def drop_tables(self, entry: CatalogEntry, projection: Projection) -> None: ...
+
+    @abstractmethod
+    def switch(
+        self, new: CatalogEntry, old: CatalogEntry | None, projection: Projection
+    ) -> None:
+        """Atomically points the public views at ``new`` and retires ``old``."""
+
+    # ---------------------------------------------------------------- rows
+
+    @abstractmethod
+    def load(
+        self, entry: CatalogEntry, table: Table, keys: Sequence[Key]
+    ) -> dict[Key, dict[str, Any]]:
+        """The existing rows for ``keys`` (absent keys are left out)."""
+
+    @abstractmethod
+    def write(self, writes: Sequence[PageWrite]) -> None:
+        """Writes every page's rows and positions in one transaction."""
+
+    @abstractmethod
+    def position(self, entry: CatalogEntry) -> int: ...
+
+    # ---------------------------------------------------------------- queries
+
+    @abstractmethod
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Runs a read query written with ``%s`` placeholders; raw rows."""
+
+    @abstractmethod
+    def decode(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored row back in canonical form."""
+
+    def rows(self, table: Table, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [self.decode(table, r) for r in self.select(sql, params)]
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # ---------------------------------------------------------------- events
+
+    @abstractmethod
+    def events_sql(self) -> str:
+        """SELECT of (position, originator_id, originator_version, topic, state)
+        from the event store, to which WHERE/ORDER clauses are appended."""
+
+    @abstractmethod
+    def uuid_param(self, value: Any) -> Any:
+        """An originator id as the event store's column expects it."""
+
+
+def build_store(config: StoreConfig, pool_size: int = 10) -> ReadStore:
+    """The read store for the configured backend, on eventsourcing's factory."""
+    env = Environment("projections", config.eventsourcing_env(pool_size=pool_size))
+    factory = InfrastructureFactory.construct(env)
+    if config.is_postgres:
+        from projections.postgres_store import PostgresReadStore
+
+        store: ReadStore = factory.tracking_recorder(PostgresReadStore)
+    else:
+        from projections.sqlite_store import SQLiteReadStore
+
+        store = factory.tracking_recorder(SQLiteReadStore)
+    store.setup()
+    return store
+
+
+def upsert_order(rows: Iterable[dict[str, Any]], table: Table) -> list[tuple[Any, ...]]:
+    return [tuple(row[c] for c in table.column_names) for row in rows]

@@ -1,0 +1,59 @@
+"""Read-table definitions shared by every backend.
+
+Rows are folded in memory in one canonical, JSON-ready form (UUIDs and
+timestamps as strings, JSON columns as Python lists/dicts), so a row means the
+same thing on SQLite and PostgreSQL and a rebuild reproduces it exactly. Each
+backend's store converts to and from its own column types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+#: Logical column types: text, uuid, int, float, ts (timestamp), json, bool.
+COLUMN_TYPES = ("text", "uuid", "int", "float", "ts", "json", "bool")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = "text"
+    not_null: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A read table: its public name is a view over ``<name>_v<version>``."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+    column_names: tuple[str, ...] = field(init=False)
+    types: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+        object.__setattr__(self, "types", {c.name: c.type for c in self.columns})
+
+    def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[k] for k in self.key)
+
+
+def ts(value: datetime | None) -> str | None:
+    """Canonical RFC 3339 UTC text with microseconds: sorts as it reads."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def physical_name(table: str, version: int, generation: int) -> str:
+    """``engineer_assignments_v3``; a rebuild of the same version adds ``_g2``…"""
+    base = f"{table}_v{version}"
+    return base if generation <= 1 else f"{base}_g{generation}"
