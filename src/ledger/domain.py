@@ -100,6 +100,7 @@ class Assignment:
     engineer_id: str
     tier: int
     tier_name: str
+    equipment_id: str | None = None
     status: str = ASSIGNED
 
     @property
@@ -452,7 +453,7 @@ class Ticket(Aggregate):
             new_engineer_id=next_engineer_id,
             tier=tier,
             tier_name=next_tier_name or default_tier_name(tier),
-            equipment_id=self.equipment_id,
+            equipment_id=current.equipment_id or self.equipment_id,
             actor=actor,
             timestamp=timestamp,
         )
@@ -481,7 +482,7 @@ class Ticket(Aggregate):
             new_engineer_id=new_engineer_id,
             tier=current.tier,
             tier_name=current.tier_name,
-            equipment_id=self.equipment_id,
+            equipment_id=current.equipment_id or self.equipment_id,
             actor=actor,
             timestamp=timestamp,
         )
@@ -553,7 +554,9 @@ class Ticket(Aggregate):
         actor: str,
         timestamp: datetime | None = None,
     ) -> None:
-        self._add(Assignment(assignment_id, sequence, engineer_id, tier, tier_name))
+        self._add(
+            Assignment(assignment_id, sequence, engineer_id, tier, tier_name, equipment_id)
+        )
 
     @event(Accepted)
     def _accepted(
@@ -621,7 +624,9 @@ class Ticket(Aggregate):
         timestamp: datetime | None = None,
     ) -> None:
         self._end(assignment_id, ESCALATED)
-        self._add(Assignment(new_assignment_id, sequence, new_engineer_id, tier, tier_name))
+        self._add(
+            Assignment(new_assignment_id, sequence, new_engineer_id, tier, tier_name, equipment_id)
+        )
 
     @event(Reassigned)
     def _reassigned(
@@ -639,7 +644,9 @@ class Ticket(Aggregate):
         timestamp: datetime | None = None,
     ) -> None:
         self._end(assignment_id, REASSIGNED)
-        self._add(Assignment(new_assignment_id, sequence, new_engineer_id, tier, tier_name))
+        self._add(
+            Assignment(new_assignment_id, sequence, new_engineer_id, tier, tier_name, equipment_id)
+        )
 
     @event(Removed)
     def _removed(

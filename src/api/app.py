@@ -1,0 +1,108 @@
+"""``create_app(settings)``: the REST face of the ledger."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import problems
+from api.deps import Services
+from api.routers import assignments, engineers, events, operations, tickets
+from api.settings import Settings
+from ledger.application import Ledger
+from projections.queries import EventQueries, ReadQueries
+from projections.runner import ReadSide
+from projections.store import build_store
+
+log = logging.getLogger("ledger.api")
+
+DESCRIPTION = """
+An event-sourced ledger of service-ticket assignments. Every command is recorded
+as an append-only event on its ticket; the read tables (`tickets`,
+`engineer_assignments`, `current_ticket_assignments`, `assignment_history`) are
+projections of those events.
+
+Conventions: errors are `application/problem+json`; command responses carry
+`ETag` (the ticket version) and `X-Ledger-Position` and are sent once the read
+tables include that position; `If-Match` makes a command conditional; list
+endpoints page with `limit` and an opaque `cursor`.
+"""
+
+
+def build_services(settings: Settings) -> Services:
+    ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
+    store = build_store(ledger.store, pool_size=settings.pool_size)
+    read_side = ReadSide(ledger, store, page_size=settings.page_size)
+    read_side.setup()
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        store=store,
+        read_side=read_side,
+        queries=ReadQueries(store),
+        events=EventQueries(ledger, store),
+    )
+
+
+class BodySizeLimit:
+    """Refuses request bodies over the configured size with 413 problem+json."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                    response = problems.problem(
+                        413, "Request too large",
+                        f"Bodies are limited to {self.max_bytes} bytes.", "http-413",
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        app.state.services = services
+        if settings.run_projections:
+            services.read_side.catch_up()
+            services.read_side.start()
+            if services.read_side.pending_builds:
+                names = list(services.read_side.pending_builds)
+                log.warning("projection versions changed, rebuilding: %s", ", ".join(names))
+                threading.Thread(
+                    target=services.read_side.rebuild, args=(names,), daemon=True,
+                    name="rebuild-on-start",
+                ).start()
+        if settings.demo_on_empty and services.ledger.head() == 0:
+            from api.demo import seed_demo
+
+            seed_demo(services.ledger, tickets=settings.demo_tickets)
+        try:
+            yield
+        finally:
+            services.close()
+
+    app = FastAPI(
+        title="Assignment ledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (engineers, tickets, assignments, events, operations):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

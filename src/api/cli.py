@@ -1,0 +1,146 @@
+"""``ledger``: serve the API, look after projections, seed a demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from api.settings import Settings
+
+app = typer.Typer(help="An event-sourced ledger of service-ticket assignments.",
+                  no_args_is_help=True, add_completion=False)
+projections_app = typer.Typer(help="Inspect and rebuild the read tables.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+console = Console()
+
+DatabaseURL = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="LEDGER_DATABASE_URL",
+                 help="sqlite:///file.db or postgresql://user:pass@host:port/db"),
+]
+
+
+def _settings(database_url: str | None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    database_url: DatabaseURL = None,
+    demo: Annotated[bool | None, typer.Option("--demo/--no-demo",
+                    help="Seed demo data when the ledger is empty.")] = None,
+) -> None:
+    """Serve the REST API (docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo)
+    console.print(
+        f"[bold]Assignment ledger[/] on [cyan]http://{settings.host}:{settings.port}[/] "
+        f"(docs: /docs) — store: {settings.database_url}"
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", access_log=False)
+
+
+def _read_side(settings: Settings):  # noqa: ANN202 - local helper
+    from api.app import build_services
+
+    return build_services(settings)
+
+
+@projections_app.command("status")
+def projections_status(database_url: DatabaseURL = None) -> None:
+    """Each projection's version, position, head and lag."""
+    services = _read_side(_settings(database_url))
+    try:
+        table = Table(title="Projections")
+        for column in ("name", "version", "generation", "state", "position", "head", "lag", "status"):
+            table.add_column(column)
+        for s in services.read_side.status():
+            table.add_row(*(str(s[c]) for c in ("name", "version", "generation", "state",
+                                                  "position", "head", "lag", "status")))
+        console.print(table)
+    finally:
+        services.close()
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One projection; all when omitted.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the old tables after the switch.")] = False,
+    database_url: DatabaseURL = None,
+    page_size: Annotated[int | None, typer.Option(help="Events per page.")] = None,
+) -> None:
+    """Rebuild beside the live tables, then switch atomically (zero downtime).
+    An interrupted rebuild resumes where it stopped."""
+    settings = _settings(database_url, page_size=page_size)
+    services = _read_side(settings)
+    stopping = {"flag": False}
+
+    def _interrupt(*_args: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        with Progress(TextColumn("[bold]rebuild[/] {task.description}"), BarColumn(),
+                      TextColumn("{task.completed:,.0f}/{task.total:,.0f} events"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task(name or "all", total=max(services.ledger.head(), 1))
+
+            def progress(position: int, head: int) -> None:
+                bar.update(task, completed=position, total=max(head, 1))
+
+            names = [name] if name else None
+            try:
+                switched = services.read_side.rebuild(
+                    names, keep=keep, progress=progress, should_stop=lambda: stopping["flag"]
+                )
+            except KeyError as e:
+                console.print(f"[red]{e.args[0]}[/]")
+                raise typer.Exit(2) from None
+        if stopping["flag"]:
+            console.print("[yellow]Interrupted; run the same command again to resume.[/]")
+            raise typer.Exit(130)
+        for entry in switched:
+            console.print(f"[green]live[/] {entry.name} v{entry.version} (build {entry.generation})")
+    finally:
+        services.close()
+
+
+@app.command()
+def demo(
+    tickets: Annotated[int, typer.Option(min=1, max=100_000, help="How many tickets.")] = 25,
+    database_url: DatabaseURL = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same stories).")] = 7,
+) -> None:
+    """Seed realistic engineers and ticket stories through the application."""
+    from api.demo import seed_demo
+
+    services = _read_side(_settings(database_url))
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task("demo tickets", total=tickets)
+            head = seed_demo(services.ledger, tickets=tickets, seed=seed,
+                             progress=lambda n: bar.update(task, completed=n))
+        services.read_side.catch_up()
+        console.print(f"Recorded up to position {head}. Try: curl localhost:8000/tickets")
+    finally:
+        services.close()
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

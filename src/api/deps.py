@@ -1,0 +1,111 @@
+"""Dependencies: the services of one app, the actor, versions and positions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, Query, Request, Response
+
+from api.problems import BadRequestError
+from api.settings import Settings
+from ledger.application import CommandResult, Ledger
+from ledger.errors import AssignmentNotFoundError
+from projections.queries import EventQueries, ReadQueries
+from projections.runner import ReadSide
+from projections.store import ReadStore
+
+
+@dataclass
+class Services:
+    """Everything one running app holds; built in the lifespan, never at import."""
+
+    settings: Settings
+    ledger: Ledger
+    store: ReadStore
+    read_side: ReadSide
+    queries: ReadQueries
+    events: EventQueries
+
+    def close(self) -> None:
+        self.read_side.stop()
+        self.store.close()
+        self.ledger.close()
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_actor(services: ServicesDep) -> str:
+    """The principal recorded on events (authentication plugs in here)."""
+    return services.settings.actor
+
+
+ActorDep = Annotated[str, Depends(get_actor)]
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(description='Only act if the ticket is at this version, e.g. "3".'),
+    ] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.match(if_match)
+    if not match:
+        raise BadRequestError(f"If-Match must be a version like \"3\", not {if_match!r}.")
+    return int(match.group(1))
+
+
+IfMatchDep = Annotated[int | None, Depends(expected_version)]
+
+
+def wait_min_position(
+    services: ServicesDep,
+    response: Response,
+    min_position: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="Wait (bounded) until the read tables reach this position."),
+    ] = None,
+) -> None:
+    if min_position is None:
+        return
+    ok = services.read_side.wait_for(min_position, services.settings.min_position_timeout)
+    if not ok:
+        response.headers["X-Ledger-Consistency"] = "stale"
+
+
+MinPositionDep = Depends(wait_min_position)
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from a previous page.")]
+
+
+def committed(services: Services, result: CommandResult, response: Response) -> None:
+    """Read-your-writes: answer once the read tables include the command's events."""
+    ok = services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
+    response.headers["ETag"] = f'"{result.version}"'
+    response.headers["X-Ledger-Position"] = str(result.position)
+    if not ok:
+        response.headers["X-Ledger-Consistency"] = "stale"
+
+
+def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
+    """The assignment's row (to find its ticket), waiting briefly for a lagging
+    read side before answering 404."""
+    row = services.queries.assignment(assignment_id)
+    if row is None:
+        services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
+        row = services.queries.assignment(assignment_id)
+    if row is None:
+        raise AssignmentNotFoundError(f"Assignment {assignment_id} does not exist.")
+    return row

@@ -1,0 +1,113 @@
+"""RFC 9457 problem+json for every error, and the one place where domain errors
+become HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import errors
+from projections.queries import CursorError
+
+log = logging.getLogger("ledger.api")
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://assignment-ledger.dev/problems/"
+
+#: Domain error class -> (status, problem type slug, title). Most specific first.
+STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
+    (errors.TicketNotFoundError, 404, "ticket-not-found", "Ticket not found"),
+    (errors.AssignmentNotFoundError, 404, "assignment-not-found", "Assignment not found"),
+    (errors.EngineerNotFoundError, 404, "engineer-not-found", "Engineer not found"),
+    (errors.InvalidReferenceError, 422, "invalid-engineer", "Unknown or inactive engineer"),
+    (errors.StaleVersionError, 412, "stale-version", "Version is stale"),
+    (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),
+    (errors.EngineerExistsError, 409, "engineer-exists", "Engineer id already taken"),
+    (errors.ConcurrentUpdateError, 409, "concurrent-update", "Concurrent update"),
+    (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
+    (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
+]
+
+
+class BadRequestError(Exception):
+    """Raised when a request is malformed in a way the schema cannot express."""
+
+    def __init__(self, detail: str, status: int = 400) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    for cls, status, slug, title in STATUS_MAP:
+        if isinstance(exc, cls):
+            headers: dict[str, str] = {}
+            if status == 503:
+                headers["Retry-After"] = "2"
+            if isinstance(exc, errors.StaleVersionError):
+                headers["ETag"] = f'"{exc.current_version}"'
+            return problem(status, title, str(exc), slug, headers)
+    return problem(400, "Command refused", str(exc), "command-refused")
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = []
+    malformed = False
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            malformed = True
+        details.append({"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid")})
+    if malformed:
+        return problem(400, "Malformed JSON", "The request body is not valid JSON.",
+                       "malformed-json", errors=details)
+    return problem(422, "Invalid request", "The request does not match the schema.",
+                   "validation", errors=details)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large",
+              415: "Unsupported media type"}
+    return problem(
+        exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
+        f"http-{exc.status_code}", getattr(exc, "headers", None),
+    )
+
+
+def _bad_request(request: Request, exc: BadRequestError) -> JSONResponse:
+    return problem(exc.status, "Bad request", exc.detail, "bad-request")
+
+
+def _cursor_error(request: Request, exc: CursorError) -> JSONResponse:
+    return problem(400, "Bad cursor", str(exc), "bad-cursor")
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "Internal error", "An unexpected error occurred; it has been logged.",
+                   "internal")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.LedgerError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(BadRequestError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(CursorError, _cursor_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

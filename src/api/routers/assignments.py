@@ -1,0 +1,203 @@
+"""Assignments: the seed 002 client's paths, plus reassign/remove from seed 004."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from api.deps import (
+    ActorDep,
+    Cursor,
+    IfMatchDep,
+    Limit,
+    MinPositionDep,
+    ServicesDep,
+    committed,
+    locate_assignment,
+)
+from api.schemas import (
+    AssignmentCreate,
+    AssignmentStatusFilter,
+    CompleteBody,
+    EngineerAssignment,
+    EscalateBody,
+    HistoryRow,
+    Page,
+    ReassignBody,
+    ReasonBody,
+    RejectBody,
+)
+from ledger.application import CommandResult
+from ledger.errors import AssignmentNotFoundError
+
+router = APIRouter(prefix="/assignments", tags=["assignments"])
+
+
+def _answer(
+    services: ServicesDep,
+    result: CommandResult,
+    response: Response,
+    assignment_id: UUID | None = None,
+) -> EngineerAssignment:
+    """The assignment the command produced (or acted on), once it is readable."""
+    assignment_id = result.assignment_id or assignment_id
+    committed(services, result, response)
+    row = services.queries.assignment(assignment_id)
+    if row is None:  # only if the read side is far behind
+        raise AssignmentNotFoundError(f"Assignment {assignment_id} is not readable yet.")
+    return EngineerAssignment(**row)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
+             responses={404: {"description": "unknown ticket"},
+                        409: {"description": "active assignment exists or ticket closed"},
+                        422: {"description": "unknown or inactive engineer"}})
+def assign(
+    body: AssignmentCreate, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep,
+) -> EngineerAssignment:
+    result = services.ledger.assign(
+        body.ticket_id, engineer_id=body.engineer_id, tier=body.tier,
+        tier_name=body.tier_name, reason=body.reason, assignment_type=body.type,
+        equipment_id=body.equipment_id or None, actor=actor, expected_version=version,
+    )
+    response.headers["Location"] = f"/assignments/{result.assignment_id}"
+    return _answer(services, result, response)
+
+
+@router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
+             responses={409: {"description": "the ticket has no active assignment"}})
+def escalate(
+    body: EscalateBody, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep,
+) -> EngineerAssignment:
+    """Ends the ticket's active assignment as ``escalated`` and assigns the next
+    engineer at tier + 1."""
+    result = services.ledger.escalate(
+        body.ticket_id, next_engineer_id=body.next_engineer_id, reason=body.reason,
+        next_tier_name=body.next_tier_name, actor=actor, expected_version=version,
+    )
+    response.headers["Location"] = f"/assignments/{result.assignment_id}"
+    return _answer(services, result, response)
+
+
+@router.post("/{assignment_id}/accept", response_model=EngineerAssignment)
+def accept(
+    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep,
+) -> EngineerAssignment:
+    row = locate_assignment(services, assignment_id)
+    result = services.ledger.accept(
+        UUID(row["ticket_id"]), assignment_id, actor=actor, expected_version=version
+    )
+    return _answer(services, result, response, assignment_id)
+
+
+@router.post("/{assignment_id}/reject", response_model=EngineerAssignment)
+def reject(
+    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep, body: RejectBody | None = None,
+) -> EngineerAssignment:
+    """The engineer declines; the ticket is open again for the next assignment."""
+    row = locate_assignment(services, assignment_id)
+    result = services.ledger.reject(
+        UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
+        actor=actor, expected_version=version,
+    )
+    return _answer(services, result, response, assignment_id)
+
+
+@router.post("/{assignment_id}/start", response_model=EngineerAssignment)
+def start(
+    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep,
+) -> EngineerAssignment:
+    row = locate_assignment(services, assignment_id)
+    result = services.ledger.start(
+        UUID(row["ticket_id"]), assignment_id, actor=actor, expected_version=version
+    )
+    return _answer(services, result, response, assignment_id)
+
+
+@router.post("/{assignment_id}/complete", response_model=EngineerAssignment)
+def complete(
+    assignment_id: UUID, body: CompleteBody, services: ServicesDep, actor: ActorDep,
+    response: Response, version: IfMatchDep,
+) -> EngineerAssignment:
+    """``success`` resolves the ticket; any other outcome leaves it open."""
+    row = locate_assignment(services, assignment_id)
+    result = services.ledger.complete(
+        UUID(row["ticket_id"]), assignment_id,
+        completion_status=body.completion_status,
+        time_spent_hours=round(body.time_spent_hours, 2),
+        diagnosis=body.diagnosis, actions_taken=body.actions_taken,
+        parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
+        customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
+        actor=actor, expected_version=version,
+    )
+    return _answer(services, result, response, assignment_id)
+
+
+@router.put("/{assignment_id}/reassign", response_model=EngineerAssignment)
+def reassign(
+    assignment_id: UUID, body: ReassignBody, services: ServicesDep, actor: ActorDep,
+    response: Response, version: IfMatchDep,
+) -> EngineerAssignment:
+    """Hands the assignment to another engineer at the same tier; returns the new one."""
+    row = locate_assignment(services, assignment_id)
+    result = services.ledger.reassign(
+        UUID(row["ticket_id"]), assignment_id, new_engineer_id=body.new_engineer_id,
+        reason=body.reason, actor=actor, expected_version=version,
+    )
+    return _answer(services, result, response)
+
+
+@router.delete("/{assignment_id}", response_model=EngineerAssignment)
+def remove(
+    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep, body: Annotated[ReasonBody | None, Body()] = None,
+) -> EngineerAssignment:
+    """Soft removal: the assignment becomes ``removed``; nothing is deleted."""
+    row = locate_assignment(services, assignment_id)
+    result = services.ledger.remove(
+        UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
+        actor=actor, expected_version=version,
+    )
+    return _answer(services, result, response, assignment_id)
+
+
+@router.get("", response_model=Page[EngineerAssignment], dependencies=[MinPositionDep])
+def list_assignments(
+    services: ServicesDep,
+    status: Annotated[
+        AssignmentStatusFilter | None,
+        Query(description="An assignment status, or `active` for assigned|accepted|in_progress."),
+    ] = None,
+    engineer_id: str | None = None,
+    tier: Annotated[int | None, Query(ge=1, le=10)] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[EngineerAssignment]:
+    page = services.queries.assignments(
+        limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, tier=tier
+    )
+    return Page[EngineerAssignment](
+        items=[EngineerAssignment(**r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{assignment_id}", response_model=EngineerAssignment, dependencies=[MinPositionDep])
+def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssignment:
+    row = services.queries.assignment(assignment_id)
+    if row is None:
+        raise AssignmentNotFoundError(f"Assignment {assignment_id} does not exist.")
+    return EngineerAssignment(**row)
+
+
+@router.get("/{assignment_id}/history", response_model=list[HistoryRow],
+            dependencies=[MinPositionDep])
+def assignment_history(assignment_id: UUID, services: ServicesDep) -> list[HistoryRow]:
+    locate_assignment(services, assignment_id)
+    return [HistoryRow(**r) for r in services.queries.history_of_assignment(assignment_id)]

@@ -1,0 +1,80 @@
+"""Operations: projection status and rebuilds, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api.deps import ServicesDep
+from api.problems import problem
+from api.schemas import ProjectionStatus
+from ledger.errors import StorageUnavailableError
+
+router = APIRouter(tags=["operations"])
+
+#: Lag (events) under which the read side still counts as caught up for /readyz.
+READY_LAG = 1000
+
+
+@router.get("/projections", response_model=list[ProjectionStatus])
+def projections(services: ServicesDep) -> list[ProjectionStatus]:
+    return [ProjectionStatus(**s) for s in services.read_side.status()]
+
+
+@router.post("/projections/{name}/rebuild", status_code=status.HTTP_202_ACCEPTED,
+             response_model=list[ProjectionStatus], responses={404: {"description": "unknown"}})
+def rebuild(name: str, services: ServicesDep) -> Any:
+    """Starts a blue/green rebuild in the background; follow it in ``GET /projections``."""
+    names = list(services.read_side.projections) if name == "all" else [name]
+    if any(n not in services.read_side.projections for n in names):
+        return problem(404, "Unknown projection", f"No projection named {name!r}.",
+                       "projection-not-found")
+    thread = threading.Thread(
+        target=services.read_side.rebuild, args=(names,), name=f"rebuild-{name}", daemon=True
+    )
+    thread.start()
+    return [ProjectionStatus(**s) for s in services.read_side.status()]
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(services: ServicesDep, response: Response) -> dict[str, object] | JSONResponse:
+    try:
+        head = services.ledger.head()
+        position = services.read_side.live_position()
+    except StorageUnavailableError as e:
+        return problem(503, "Not ready", str(e), "not-ready", {"Retry-After": "2"})
+    lag = max(head - position, 0)
+    if lag > READY_LAG:
+        return problem(503, "Not ready", f"Read tables are {lag} events behind.", "not-ready",
+                       {"Retry-After": "2"}, head=head, position=position)
+    return {"status": "ready", "head": head, "position": position, "lag": lag}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(services: ServicesDep) -> str:
+    """Prometheus text format."""
+    lines = [
+        "# HELP ledger_head_position Position of the last recorded event.",
+        "# TYPE ledger_head_position gauge",
+        f"ledger_head_position {services.ledger.head()}",
+        "# HELP ledger_projection_position Position each live projection has reached.",
+        "# TYPE ledger_projection_position gauge",
+    ]
+    statuses = services.read_side.status()
+    for s in statuses:
+        labels = f'name="{s["name"]}",version="{s["version"]}",state="{s["state"]}"'
+        lines.append(f"ledger_projection_position{{{labels}}} {s['position']}")
+    lines += ["# HELP ledger_projection_lag Events a projection is behind the head.",
+              "# TYPE ledger_projection_lag gauge"]
+    for s in statuses:
+        labels = f'name="{s["name"]}",version="{s["version"]}",state="{s["state"]}"'
+        lines.append(f"ledger_projection_lag{{{labels}}} {s['lag']}")
+    return "\n".join(lines) + "\n"

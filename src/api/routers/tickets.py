@@ -1,0 +1,157 @@
+"""Tickets, and the per-ticket views of their assignments, history and events."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import (
+    ActorDep,
+    Cursor,
+    IfMatchDep,
+    Limit,
+    MinPositionDep,
+    ServicesDep,
+    committed,
+)
+from api.schemas import (
+    CurrentAssignment,
+    EngineerAssignment,
+    Event,
+    HistoryRow,
+    Page,
+    ReasonBody,
+    ReopenBody,
+    Ticket,
+    TicketCreate,
+    TicketStatus,
+)
+from ledger.application import CommandResult
+from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+
+def render_ticket(services: ServicesDep, row: dict[str, Any]) -> Ticket:
+    current = None
+    if row["current_assignment_id"]:
+        current = services.queries.assignment(row["current_assignment_id"])
+    fields = {k: row[k] for k in Ticket.model_fields if k != "current_assignment"}
+    return Ticket(
+        **fields,
+        current_assignment=EngineerAssignment(**current) if current else None,
+    )
+
+
+def ticket_or_404(services: ServicesDep, ticket_id: UUID) -> dict[str, Any]:
+    row = services.queries.ticket(ticket_id)
+    if row is None:
+        # It may exist but not be projected yet: the event store decides.
+        services.ledger.get_ticket(ticket_id)
+        services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
+        row = services.queries.ticket(ticket_id)
+        if row is None:
+            raise TicketNotFoundError(f"Ticket {ticket_id} does not exist.")
+    return row
+
+
+def _answer(services: ServicesDep, result: CommandResult, response: Response) -> Ticket:
+    committed(services, result, response)
+    return render_ticket(services, ticket_or_404(services, result.aggregate_id))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Ticket,
+             responses={409: {"description": "a client-chosen id that exists"}})
+def open_ticket(
+    body: TicketCreate, services: ServicesDep, actor: ActorDep, response: Response
+) -> Ticket:
+    result = services.ledger.open_ticket(
+        ticket_id=body.id, title=body.title, description=body.description,
+        priority=body.priority, required_skill=body.required_skill,
+        equipment_id=body.equipment_id, reference=body.reference, actor=actor,
+    )
+    response.headers["Location"] = f"/tickets/{result.aggregate_id}"
+    return _answer(services, result, response)
+
+
+@router.get("", response_model=Page[Ticket], dependencies=[MinPositionDep])
+def list_tickets(
+    services: ServicesDep,
+    status: TicketStatus | None = None,
+    engineer_id: str | None = None,
+    reference: str | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[Ticket]:
+    """Tickets in the order they were opened. ``engineer_id`` selects the tickets
+    that engineer currently holds."""
+    page = services.queries.tickets(
+        limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, reference=reference
+    )
+    return Page[Ticket](
+        items=[render_ticket(services, r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{ticket_id}", response_model=Ticket, dependencies=[MinPositionDep])
+def get_ticket(ticket_id: UUID, services: ServicesDep, response: Response) -> Ticket:
+    row = ticket_or_404(services, ticket_id)
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return render_ticket(services, row)
+
+
+@router.post("/{ticket_id}/close", response_model=Ticket)
+def close_ticket(
+    ticket_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    version: IfMatchDep, body: ReasonBody | None = None,
+) -> Ticket:
+    result = services.ledger.close_ticket(
+        ticket_id, reason=body.reason if body else None, actor=actor, expected_version=version
+    )
+    return _answer(services, result, response)
+
+
+@router.post("/{ticket_id}/reopen", response_model=Ticket)
+def reopen_ticket(
+    ticket_id: UUID, body: ReopenBody, services: ServicesDep, actor: ActorDep,
+    response: Response, version: IfMatchDep,
+) -> Ticket:
+    result = services.ledger.reopen_ticket(
+        ticket_id, reason=body.reason, actor=actor, expected_version=version
+    )
+    return _answer(services, result, response)
+
+
+@router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
+            dependencies=[MinPositionDep])
+def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignment:
+    ticket_or_404(services, ticket_id)
+    row = services.queries.current_assignment(ticket_id)
+    if row is None:
+        raise AssignmentNotFoundError(f"Ticket {ticket_id} has no active assignment.")
+    return CurrentAssignment(**row)
+
+
+@router.get("/{ticket_id}/assignments", response_model=list[EngineerAssignment],
+            dependencies=[MinPositionDep])
+def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerAssignment]:
+    ticket_or_404(services, ticket_id)
+    return [EngineerAssignment(**r) for r in services.queries.assignments_of_ticket(ticket_id)]
+
+
+@router.get("/{ticket_id}/history", response_model=list[HistoryRow],
+            dependencies=[MinPositionDep])
+def ticket_history(ticket_id: UUID, services: ServicesDep) -> list[HistoryRow]:
+    ticket_or_404(services, ticket_id)
+    return [HistoryRow(**r) for r in services.queries.history_of_ticket(ticket_id)]
+
+
+@router.get("/{ticket_id}/events", response_model=list[Event])
+def ticket_events(ticket_id: UUID, services: ServicesDep) -> list[Event]:
+    """The ticket's own stream, straight from the event store, in version order."""
+    events = services.events.stream(ticket_id)
+    if not events or events[0]["type"] != "Ticket.Opened":
+        raise TicketNotFoundError(f"Ticket {ticket_id} does not exist.")
+    return [Event(**e) for e in events]

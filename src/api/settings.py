@@ -1,0 +1,42 @@
+"""Settings, read from ``LEDGER_*`` environment variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.store import DEFAULT_DATABASE_URL
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="sqlite:///path/to/file.db (default, under the working directory) "
+        "or postgresql://user:pass@host:port/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    pool_size: int = Field(10, ge=1, le=200, description="Connections per pool.")
+    page_size: int = Field(
+        5000, ge=1, le=100_000, description="Events per page when projections catch up."
+    )
+    read_your_writes_timeout: float = Field(
+        2.0, ge=0, le=60, description="Seconds a command response waits for the read tables."
+    )
+    min_position_timeout: float = Field(
+        2.0, ge=0, le=60, description="Seconds a query with min_position waits at most."
+    )
+    actor: str = Field(
+        "anonymous",
+        description="Principal recorded on events until authentication is configured.",
+    )
+    demo_on_empty: bool = Field(
+        False, description="Seed demo engineers and tickets when the ledger is empty."
+    )
+    demo_tickets: int = Field(25, ge=0, le=10_000)
+    run_projections: bool = Field(
+        True, description="Run the projection runner inside this process."
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024)
