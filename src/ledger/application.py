@@ -16,6 +16,7 @@ from eventsourcing.persistence import (
     OperationalError,
     Recording,
     RecordConflictError,
+    Transcoder,
 )
 
 from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
@@ -30,6 +31,7 @@ from ledger.errors import (
     TicketNotFoundError,
 )
 from ledger.store import StoreConfig, parse_database_url
+from ledger.transcoder import OrjsonTranscoder
 
 T = TypeVar("T")
 
@@ -80,6 +82,11 @@ class Ledger(Application[UUID]):
         self._listeners_lock = threading.Lock()
         with _storage_errors():
             super().__init__(env=merged)
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     # ------------------------------------------------------------ notifications
 

@@ -61,7 +61,6 @@ class StoreConfig:
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_LOCK_TIMEOUT": "5",
-            "POSTGRES_PRE_PING": "y",
         }
 
 

@@ -24,45 +24,59 @@ from ledger.domain import (
     Engineer,
     Ticket,
 )
-from projections.tables import Column, Table, ts
+from projections.tables import Column, Table, sid, ts
 
 Key = tuple[Any, ...]
 
 
 class Rows:
-    """The in-memory working set of one projection for one page of events."""
+    """The in-memory working set of one projection for one page of events.
+
+    A row taken from an earlier page is copied on its first change in this page
+    and changed in place after that, so a page being written is never touched by
+    the next one.
+    """
 
     def __init__(self) -> None:
         #: table -> key -> row (None = known absent / deleted)
         self.rows: dict[str, dict[Key, dict[str, Any] | None]] = {}
-        #: table -> keys changed in this page
-        self.dirty: dict[str, set[Key]] = {}
+        #: table -> keys changed in this page (their rows belong to this page)
+        self.dirty: dict[str, dict[Key, None]] = {}
 
     def get(self, table: Table, key: Key) -> dict[str, Any] | None:
-        return self.rows.get(table.name, {}).get(key)
+        bucket = self.rows.get(table.name)
+        return bucket.get(key) if bucket else None
 
     def put(self, table: Table, row: dict[str, Any]) -> None:
         key = table.key_of(row)
         self.rows.setdefault(table.name, {})[key] = row
-        self.dirty.setdefault(table.name, set()).add(key)
+        self.dirty.setdefault(table.name, {})[key] = None
 
     def patch(self, table: Table, key: Key, **changes: Any) -> None:
-        row = self.get(table, key)
+        bucket = self.rows.get(table.name)
+        row = bucket.get(key) if bucket else None
         if row is None:  # an event for a row this projection never saw
             return
-        self.put(table, {**row, **changes})
+        dirty = self.dirty.setdefault(table.name, {})
+        if key in dirty:
+            row.update(changes)
+        else:
+            bucket[key] = {**row, **changes}  # type: ignore[index]
+            dirty[key] = None
 
     def delete(self, table: Table, key: Key) -> None:
         self.rows.setdefault(table.name, {})[key] = None
-        self.dirty.setdefault(table.name, set()).add(key)
+        self.dirty.setdefault(table.name, {})[key] = None
+
+    def changed(self, table: Table) -> list[tuple[Key, dict[str, Any] | None]]:
+        current = self.rows.get(table.name, {})
+        return [(key, current[key]) for key in self.dirty.get(table.name, ())]
 
     def changes(self, table: Table) -> tuple[list[dict[str, Any]], list[Key]]:
         """(rows to upsert, keys to delete) for one table."""
         upserts: list[dict[str, Any]] = []
         deletes: list[Key] = []
-        current = self.rows.get(table.name, {})
-        for key in sorted(self.dirty.get(table.name, ()), key=repr):
-            row = current[key]
+        for key, row in self.changed(table):
             if row is None:
                 deletes.append(key)
             else:
@@ -104,8 +118,7 @@ class Projection:
             handler(event, position, rows)
 
 
-def _sid(value: Any) -> str:
-    return str(value)
+_sid = sid
 
 
 # ---------------------------------------------------------------- tickets
@@ -649,7 +662,7 @@ class EngineersProjection(Projection):
                 key = (getattr(e, attribute),)
                 row = rows.get(self.table, key)
                 if row is not None:
-                    rows.put(self.table, {**row, "open_assignments": row["open_assignments"] + delta})
+                    rows.patch(self.table, key, open_assignments=row["open_assignments"] + delta)
 
         return handler
 

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
 
@@ -40,6 +40,10 @@ def _ident(name: str) -> sql.Identifier:
 
 
 class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._statements: dict[Any, Any] = {}
+
     def setup(self) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
@@ -73,7 +77,9 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                  entry.created_at, entry.switched_at),
             )
 
-    def create_tables(self, entry: CatalogEntry, projection: Projection) -> None:
+    def create_tables(
+        self, entry: CatalogEntry, projection: Projection, *, indexes: bool = True
+    ) -> None:
         with self.datastore.transaction(commit=True) as c:
             for table in projection.tables:
                 phys = entry.physical(table)
@@ -91,6 +97,13 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                         _ident(phys), cols, key
                     )
                 )
+        if indexes:
+            self.create_indexes(entry, projection)
+
+    def create_indexes(self, entry: CatalogEntry, projection: Projection) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for table in projection.tables:
+                phys = entry.physical(table)
                 for index in table.indexes:
                     c.execute(
                         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
@@ -175,57 +188,114 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             return found
 
     def write(self, writes: Sequence[PageWrite]) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for w in writes:
-                for table in w.projection.tables:
-                    upserts, deletes = w.rows.changes(table)
-                    phys = w.entry.physical(table)
-                    if deletes:
-                        (key_col,) = table.key
-                        c.execute(
-                            sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
-                                _ident(phys), _ident(key_col),
-                                sql.SQL(_TYPES[table.types[key_col]]),
-                            ),
-                            ([k[0] for k in deletes],),
-                        )
-                    if upserts:
-                        self._upsert(c, table, phys, upserts)
-                self._insert_tracking(c, Tracking(w.entry.tracking_name, w.position))
+        """One transaction: every table's deletes and upserts, then all positions.
 
-    def _upsert(self, c: Any, table: Table, phys: str, rows: list[dict[str, Any]]) -> None:
+        Small pages (live updates) go in pipeline mode: one round trip. Large
+        pages (catch-up, rebuilds) use COPY into a staging table and one merge.
+        """
+        if not writes:
+            return
+        changes = []
+        bulk = False
+        for w in writes:
+            for table in w.projection.tables:
+                upserts, deletes = w.rows.changes(table)
+                if upserts or deletes:
+                    changes.append((table, w.entry.physical(table), upserts, deletes))
+                    bulk = bulk or len(upserts) >= COPY_THRESHOLD
+        positions = [(w.entry.tracking_name, w.position) for w in writes]
+        with self.datastore.get_connection() as conn:
+            if bulk:
+                with conn.transaction(), conn.cursor() as c:
+                    self._apply(c, changes, copy=True)
+                    self._track(c, positions)
+            else:
+                with conn.pipeline() as pipeline, conn.transaction(), conn.cursor() as c:
+                    self._apply(c, changes, copy=False)
+                    self._track(c, positions, pipeline)
+
+    def _apply(self, c: Any, changes: list[Any], *, copy: bool) -> None:
+        for table, phys, upserts, deletes in changes:
+            if deletes:
+                c.execute(self._statement("delete", table, phys), ([k[0] for k in deletes],))
+            if not upserts:
+                continue
+            values = [self._to_db(table, r) for r in upserts]
+            if copy and len(values) >= COPY_THRESHOLD:
+                c.execute(self._statement("stage", table, phys))
+                with c.copy(self._statement("copy", table, phys)) as cp:
+                    for value in values:
+                        cp.write_row(value)
+                c.execute(self._statement("merge", table, phys))
+            else:
+                c.execute(
+                    self._statement("upsert", table, phys, len(values)),
+                    [v for value in values for v in value],
+                )
+
+    def _track(self, c: Any, positions: list[tuple[str, int]], pipeline: Any = None) -> None:
+        """Advances every position in one statement; refuses (rolls back) if any
+        position was already at or past it: another runner got there first."""
+        values = sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in positions)
+        c.execute(
+            sql.SQL(
+                "INSERT INTO {0} AS t (application_name, notification_id) VALUES {1} "
+                "ON CONFLICT (application_name) DO UPDATE "
+                "SET notification_id = EXCLUDED.notification_id "
+                "WHERE t.notification_id < EXCLUDED.notification_id "
+                "RETURNING application_name"
+            ).format(sql.Identifier(self.tracking_table_name), values),
+            [v for pair in positions for v in pair],
+        )
+        if pipeline is not None:
+            pipeline.sync()
+        advanced = len(c.fetchall())
+        if advanced != len(positions):
+            msg = f"Projection positions moved under this write ({advanced}/{len(positions)})"
+            raise IntegrityError(msg)
+
+    def _statement(self, kind: str, table: Table, phys: str, n: int = 0) -> Any:
+        """Statements are composed once per table build (and row count)."""
+        key = (kind, phys, n)
+        cached = self._statements.get(key)
+        if cached is not None:
+            return cached
         cols = sql.SQL(", ").join(_ident(x) for x in table.column_names)
-        key = sql.SQL(", ").join(_ident(k) for k in table.key)
+        keys = sql.SQL(", ").join(_ident(k) for k in table.key)
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(_ident(x))
             for x in table.column_names
             if x not in table.key
         )
-        values = [self._to_db(table, r) for r in rows]
-        if len(rows) < COPY_THRESHOLD:
-            marks = sql.SQL(", ").join(sql.Placeholder() * len(table.column_names))
-            c.executemany(
-                sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
-                    _ident(phys), cols, marks, key, updates
-                ),
-                values,
+        stage = _ident(f"_stage_{phys}"[:63])
+        if kind == "delete":
+            (key_col,) = table.key
+            statement = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
+                _ident(phys), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
             )
-            return
-        stage = f"_stage_{phys}"[:63]
-        c.execute(
-            sql.SQL(
+        elif kind == "stage":
+            statement = sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
                 "ON COMMIT DELETE ROWS"
-            ).format(_ident(stage), _ident(phys))
-        )
-        with c.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(_ident(stage), cols)) as copy:
-            for value in values:
-                copy.write_row(value)
-        c.execute(
-            sql.SQL(
+            ).format(stage, _ident(phys))
+        elif kind == "copy":
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
+        elif kind == "merge":
+            statement = sql.SQL(
                 "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}"
-            ).format(_ident(phys), cols, cols, _ident(stage), key, updates)
-        )
+            ).format(_ident(phys), cols, cols, stage, keys, updates)
+        else:
+            row = sql.SQL("({})").format(
+                sql.SQL(", ").join(sql.Placeholder() * len(table.column_names))
+            )
+            statement = sql.SQL(
+                "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}"
+            ).format(_ident(phys), cols, sql.SQL(", ").join([row] * n), keys, updates)
+        if len(self._statements) > 512:
+            self._statements.clear()
+        statement = statement.as_string(None).encode()
+        self._statements[key] = statement
+        return statement
 
     def position(self, entry: CatalogEntry) -> int:
         return self.max_tracking_id(entry.tracking_name) or 0

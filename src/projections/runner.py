@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,7 @@ from projections.tables import Table
 log = logging.getLogger("ledger.projections")
 
 DEFAULT_PAGE_SIZE = 5000
-ROW_CACHE_SIZE = 50_000
+ROW_CACHE_SIZE = 20_000
 
 
 class RowCache:
@@ -76,12 +77,17 @@ class RowCache:
 
 @dataclass
 class Slot:
-    """One build of one projection, with the position it has reached."""
+    """One build of one projection: ``position`` is what its tables hold
+    (committed); ``folded`` runs ahead by at most one page being written."""
 
     entry: CatalogEntry
     projection: Projection
     position: int
     cache: RowCache = field(default_factory=RowCache)
+    folded: int = -1
+
+    def __post_init__(self) -> None:
+        self.folded = self.position
 
 
 def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
@@ -96,10 +102,10 @@ def fold_page(
     last = events[-1][0]
     writes: list[PageWrite] = []
     for slot in slots:
-        if slot.position >= last:
+        if slot.folded >= last:
             continue
         projection = slot.projection
-        mine = [(p, e) for p, e in events if p > slot.position and projection.handles(e)]
+        mine = [(p, e) for p, e in events if p > slot.folded and projection.handles(e)]
         rows = Rows()
         wanted: dict[str, tuple[Table, set[Key]]] = {}
         for _p, e in mine:
@@ -114,25 +120,39 @@ def fold_page(
                 bucket[key] = loaded.get(key)
         for p, e in mine:
             projection.fold(e, p, rows)
+        # The next page folds on top of this one, before this one is committed.
+        for table in projection.tables:
+            for key, row in rows.changed(table):
+                slot.cache.put(table, key, row)
+        for table, keys in wanted.values():
+            for key in keys:
+                if key not in rows.dirty.get(table.name, ()):
+                    slot.cache.put(table, key, rows.rows[table.name].get(key))
+        slot.folded = last
         writes.append(PageWrite(slot.entry, projection, rows, last))
     return writes
 
 
-def commit_page(store: ReadStore, slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:
+def _committed(slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:
     by_entry = {s.entry: s for s in slots}
+    for w in writes:
+        by_entry[w.entry].position = w.position
+
+
+def _rollback(slots: Sequence[Slot]) -> None:
+    """After a failed write nothing folded ahead can be trusted: forget it."""
+    for s in slots:
+        s.cache.clear()
+        s.folded = s.position
+
+
+def commit_page(store: ReadStore, slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:
     try:
         store.write(writes)
     except BaseException:
-        for s in slots:
-            s.cache.clear()
+        _rollback(slots)
         raise
-    for w in writes:
-        slot = by_entry[w.entry]
-        for table in slot.projection.tables:
-            bucket = w.rows.rows.get(table.name, {})
-            for key, row in bucket.items():
-                slot.cache.put(table, key, row)
-        slot.position = w.position
+    _committed(slots, writes)
 
 
 def run_pages(
@@ -146,22 +166,62 @@ def run_pages(
     on_page: Callable[[int], None] = lambda _position: None,
 ) -> int:
     """Processes pages until the log is exhausted (or ``stop_at``); returns the
-    number of events read."""
+    number of events read.
+
+    While a full page is being written (on a writer thread, mostly waiting on the
+    database), the next page is read and folded, so both cores work. At the head
+    (a page that is not full) the write is synchronous: live updates stay low
+    latency.
+    """
     count = 0
-    while slots and not should_stop():
-        start = min(s.position for s in slots)
-        if stop_at is not None and start >= stop_at:
-            break
-        notifications = app.recorder.select_notifications(
-            start=start, limit=page_size, stop=stop_at, inclusive_of_start=False
-        )
-        if not notifications:
-            break
-        events = decode_page(app, notifications)
-        writes = fold_page(store, slots, events)
-        commit_page(store, slots, writes)
-        count += len(events)
-        on_page(events[-1][0])
+    for s in slots:
+        s.folded = s.position
+    executor: ThreadPoolExecutor | None = None
+    pending: tuple[Future[None], list[PageWrite], int] | None = None
+
+    def finish() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        future, writes, last = pending
+        pending = None
+        future.result()
+        _committed(slots, writes)
+        on_page(last)
+
+    try:
+        while slots and not should_stop():
+            start = min(s.folded for s in slots)
+            if stop_at is not None and start >= stop_at:
+                break
+            notifications = app.recorder.select_notifications(
+                start=start, limit=page_size, stop=stop_at, inclusive_of_start=False
+            )
+            if not notifications:
+                break
+            events = decode_page(app, notifications)
+            writes = fold_page(store, slots, events)
+            finish()
+            count += len(events)
+            if len(notifications) < page_size:
+                store.write(writes)
+                _committed(slots, writes)
+                on_page(events[-1][0])
+                break
+            executor = executor or ThreadPoolExecutor(1, thread_name_prefix="projection-writer")
+            pending = (executor.submit(store.write, writes), writes, events[-1][0])
+        finish()
+    except BaseException:
+        if pending is not None:
+            try:
+                pending[0].result()
+            except BaseException:  # noqa: BLE001 - the first error is the one raised
+                log.debug("pending page write failed too", exc_info=True)
+        _rollback(slots)
+        raise
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
     return count
 
 
@@ -413,7 +473,7 @@ class ReadSide:
                 entry = self._new_entry(catalog, projection)
                 self.store.add_entry(entry)
                 catalog.append(entry)
-            self.store.create_tables(entry, projection)
+            self.store.create_tables(entry, projection, indexes=False)
             slots.append(Slot(entry, projection, self.store.position(entry)))
 
         head = self.app.head()
@@ -430,7 +490,10 @@ class ReadSide:
             return [s.entry for s in slots]
         switched = []
         for slot in slots:
-            # Last events that arrived during the build, then the atomic switch.
+            # Secondary indexes are built once, after the bulk load (much cheaper
+            # than maintaining them row by row); then the last events that arrived
+            # during the build, then the atomic switch.
+            self.store.create_indexes(slot.entry, slot.projection)
             run_pages(self.app, self.store, [slot], page_size=self.page_size)
             old = next(
                 (e for e in self.store.catalog() if e.name == slot.entry.name and e.state == LIVE),

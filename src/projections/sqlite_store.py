@@ -63,7 +63,9 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
                  entry.created_at, entry.switched_at),
             )
 
-    def create_tables(self, entry: CatalogEntry, projection: Projection) -> None:
+    def create_tables(
+        self, entry: CatalogEntry, projection: Projection, *, indexes: bool = True
+    ) -> None:
         with self.datastore.transaction(commit=True) as c:
             for table in projection.tables:
                 phys = entry.physical(table)
@@ -73,6 +75,13 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
                 )
                 key = ", ".join(_q(k) for k in table.key)
                 c.execute(f"CREATE TABLE IF NOT EXISTS {_q(phys)} ({cols}, PRIMARY KEY ({key}))")
+        if indexes:
+            self.create_indexes(entry, projection)
+
+    def create_indexes(self, entry: CatalogEntry, projection: Projection) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for table in projection.tables:
+                phys = entry.physical(table)
                 for index in table.indexes:
                     name = f"{phys}_{'_'.join(index)}_idx"
                     c.execute(

@@ -77,7 +77,13 @@ class ReadStore(ABC):
     def add_entry(self, entry: CatalogEntry) -> None: ...
 
     @abstractmethod
-    def create_tables(self, entry: CatalogEntry, projection: Projection) -> None: ...
+    def create_tables(
+        self, entry: CatalogEntry, projection: Projection, *, indexes: bool = True
+    ) -> None:
+        """Creates a build's tables (secondary indexes now, or later for bulk loads)."""
+
+    @abstractmethod
+    def create_indexes(self, entry: CatalogEntry, projection: Projection) -> None: ...
 
     @abstractmethod
     def drop_tables(self, entry: CatalogEntry, projection: Projection) -> None: ...

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 #: Logical column types: text, uuid, int, float, ts (timestamp), json, bool.
 COLUMN_TYPES = ("text", "uuid", "int", "float", "ts", "json", "bool")
@@ -39,14 +41,31 @@ class Table:
         object.__setattr__(self, "types", {c.name: c.type for c in self.columns})
 
     def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(row[k] for k in self.key)
+        key = self.key
+        if len(key) == 1:
+            return (row[key[0]],)
+        return tuple(row[k] for k in key)
 
 
 def ts(value: datetime | None) -> str | None:
     """Canonical RFC 3339 UTC text with microseconds: sorts as it reads."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _ts(value)
+
+
+@lru_cache(maxsize=65536)
+def _ts(value: datetime) -> str:
+    # Every projection formats the same event timestamp: format it once.
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return text + "Z"
+
+
+@lru_cache(maxsize=65536)
+def sid(value: UUID | str) -> str:
+    """A UUID as canonical text (cached: each event's ids are rendered by every
+    projection)."""
+    return str(value)
 
 
 def parse_ts(value: str) -> datetime:
