@@ -677,6 +677,11 @@ class Engineer(Aggregate):
     """A field or help-desk engineer who can hold assignments (seed 004 ``developers``)."""
 
     class Registered(Aggregate.Created):
+        """v2: ``skills`` is a list. v1 stored them as one comma-separated text, as
+        seed 004's ``developers.skills TEXT`` column does."""
+
+        class_version = 2
+
         engineer_id: str
         name: str
         skills: list[str]
@@ -684,6 +689,14 @@ class Engineer(Aggregate):
         capacity: int
         availability: float
         actor: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            skills = state.get("skills")
+            if isinstance(skills, str):
+                state["skills"] = [s.strip() for s in skills.split(",") if s.strip()]
+            elif skills is None:
+                state["skills"] = []
 
     class Updated(Aggregate.Event):
         engineer_id: str
