@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
+)
+from eventsourcing.persistence import (
+    InternalError as PersistenceInternalError,
+)
+from eventsourcing.persistence import (
     Recording,
     RecordConflictError,
     Transcoder,
@@ -63,7 +69,9 @@ class Ledger(Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"
-    env = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    # No aggregate cache: eventsourcing 9.5.6 deep-copies a cached aggregate
+    # outside its fast-forward lock, so concurrent requests on one ticket can
+    # see a torn copy. A ticket's stream is short; reading it is cheap.
 
     def __init__(
         self,
@@ -80,8 +88,17 @@ class Ledger(Application[UUID]):
         merged.update(env or {})
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
-        with _storage_errors():
-            super().__init__(env=merged)
+        for attempt in range(5):
+            try:
+                with _storage_errors():
+                    super().__init__(env=merged)
+                break
+            except PersistenceInternalError:
+                # Several processes starting at once race in eventsourcing's
+                # CREATE OR REPLACE FUNCTION ("tuple concurrently updated").
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = OrjsonTranscoder()
@@ -355,6 +372,7 @@ class Ledger(Application[UUID]):
         actor: str,
         expected_version: int | None = None,
     ) -> CommandResult:
+        self.get_ticket(ticket_id)  # 404 before 422: the ticket is the resource
         self.require_active_engineer(new_engineer_id)
         new_id = uuid4()
         return self._update_ticket(

@@ -97,6 +97,8 @@ class Projection:
     def __init__(self) -> None:
         self._handlers: dict[type, Handler] = self.handlers()
         self._keys: dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]] = self.key_rules()
+        #: The event classes this projection folds.
+        self.event_types: frozenset[type] = frozenset(self._handlers)
 
     def handlers(self) -> dict[type, Handler]:
         raise NotImplementedError

@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
 
@@ -22,6 +21,7 @@ from projections.store import (
     RETIRED,
     CatalogEntry,
     PageWrite,
+    PositionConflictError,
     ReadStore,
     now_ts,
 )
@@ -75,6 +75,15 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 ),
                 (entry.name, entry.version, entry.generation, entry.state,
                  entry.created_at, entry.switched_at),
+            )
+            # Every build starts with a position row at 0, so each page can move
+            # it by compare-and-set.
+            c.execute(
+                sql.SQL(
+                    "INSERT INTO {} (application_name, notification_id) VALUES (%s, 0) "
+                    "ON CONFLICT (application_name) DO NOTHING"
+                ).format(_ident(self.tracking_table_name)),
+                (entry.tracking_name,),
             )
 
     def create_tables(
@@ -151,12 +160,14 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
 
     @staticmethod
     def _to_db(table: Table, row: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for name in table.column_names:
-            value = row[name]
-            if value is not None and table.types[name] == "json":
-                value = orjson.dumps(value).decode()
-            out.append(value)
+        values = tuple(map(row.__getitem__, table.column_names))
+        json_columns = table.json_positions
+        if not json_columns:
+            return values
+        out = list(values)
+        for i in json_columns:
+            if out[i] is not None:
+                out[i] = orjson.dumps(out[i]).decode()
         return tuple(out)
 
     def decode(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
@@ -203,16 +214,15 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 if upserts or deletes:
                     changes.append((table, w.entry.physical(table), upserts, deletes))
                     bulk = bulk or len(upserts) >= COPY_THRESHOLD
-        positions = [(w.entry.tracking_name, w.position) for w in writes]
         with self.datastore.get_connection() as conn:
             if bulk:
                 with conn.transaction(), conn.cursor() as c:
                     self._apply(c, changes, copy=True)
-                    self._track(c, positions)
+                    self._track(c, writes)
             else:
                 with conn.pipeline() as pipeline, conn.transaction(), conn.cursor() as c:
                     self._apply(c, changes, copy=False)
-                    self._track(c, positions, pipeline)
+                    self._track(c, writes, pipeline)
 
     def _apply(self, c: Any, changes: list[Any], *, copy: bool) -> None:
         for table, phys, upserts, deletes in changes:
@@ -233,26 +243,26 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                     [v for value in values for v in value],
                 )
 
-    def _track(self, c: Any, positions: list[tuple[str, int]], pipeline: Any = None) -> None:
-        """Advances every position in one statement; refuses (rolls back) if any
-        position was already at or past it: another runner got there first."""
-        values = sql.SQL(", ").join(sql.SQL("(%s, %s)") for _ in positions)
+    def _track(self, c: Any, writes: Sequence[PageWrite], pipeline: Any = None) -> None:
+        """Moves every position by compare-and-set in one statement; if any build
+        is not where its page was folded from, the whole transaction is refused."""
+        values = sql.SQL(", ").join(sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in writes)
         c.execute(
             sql.SQL(
-                "INSERT INTO {0} AS t (application_name, notification_id) VALUES {1} "
-                "ON CONFLICT (application_name) DO UPDATE "
-                "SET notification_id = EXCLUDED.notification_id "
-                "WHERE t.notification_id < EXCLUDED.notification_id "
-                "RETURNING application_name"
-            ).format(sql.Identifier(self.tracking_table_name), values),
-            [v for pair in positions for v in pair],
+                "UPDATE {0} AS t SET notification_id = v.position "
+                "FROM (VALUES {1}) AS v(name, since, position) "
+                "WHERE t.application_name = v.name AND t.notification_id = v.since "
+                "RETURNING t.application_name"
+            ).format(_ident(self.tracking_table_name), values),
+            [x for w in writes for x in (w.entry.tracking_name, w.since, w.position)],
         )
         if pipeline is not None:
             pipeline.sync()
-        advanced = len(c.fetchall())
-        if advanced != len(positions):
-            msg = f"Projection positions moved under this write ({advanced}/{len(positions)})"
-            raise IntegrityError(msg)
+        moved = len(c.fetchall())
+        if moved != len(writes):
+            names = ", ".join(f"{w.entry.tracking_name}@{w.since}" for w in writes)
+            msg = f"Positions moved under this write ({moved}/{len(writes)}): {names}"
+            raise PositionConflictError(msg)
 
     def _statement(self, kind: str, table: Table, phys: str, n: int = 0) -> Any:
         """Statements are composed once per table build (and row count)."""

@@ -13,24 +13,28 @@ have caught up.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Notification
 
 from ledger.application import Ledger
+from ledger.errors import StorageUnavailableError
 from projections.folds import ALL_PROJECTIONS, Key, Projection, Rows
 from projections.store import (
     BUILDING,
     LIVE,
     CatalogEntry,
     PageWrite,
+    PositionConflictError,
     ReadStore,
     now_ts,
 )
@@ -85,9 +89,26 @@ class Slot:
     position: int
     cache: RowCache = field(default_factory=RowCache)
     folded: int = -1
+    #: The working set of the page being written (not yet committed).
+    inflight: Rows | None = None
+    #: Set after a failed write: the stored position must be re-read.
+    stale: bool = False
 
     def __post_init__(self) -> None:
         self.folded = self.position
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Bulk replays allocate millions of short-lived rows while holding large
+    caches; the default cyclic-GC thresholds then spend much of the time
+    re-traversing the caches. Collect far less often for the duration."""
+    previous = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
@@ -105,7 +126,9 @@ def fold_page(
         if slot.folded >= last:
             continue
         projection = slot.projection
-        mine = [(p, e) for p, e in events if p > slot.folded and projection.handles(e)]
+        handled = projection.event_types
+        folded = slot.folded
+        mine = [(p, e) for p, e in events if p > folded and type(e) in handled]
         rows = Rows()
         wanted: dict[str, tuple[Table, set[Key]]] = {}
         for _p, e in mine:
@@ -113,9 +136,16 @@ def fold_page(
                 wanted.setdefault(table.name, (table, set()))[1].add(key)
         for table, keys in wanted.values():
             hits, misses = slot.cache.get_many(table, keys)
-            loaded = store.load(slot.entry, table, sorted(misses, key=repr)) if misses else {}
             bucket = rows.rows.setdefault(table.name, {})
             bucket.update(hits)
+            if misses and slot.inflight is not None:
+                # Rows the page being written changed are not in the store yet.
+                pending = slot.inflight.rows.get(table.name, {})
+                pending_dirty = slot.inflight.dirty.get(table.name, {})
+                for key in [k for k in misses if k in pending_dirty]:
+                    bucket[key] = pending[key]
+                    misses.discard(key)
+            loaded = store.load(slot.entry, table, sorted(misses, key=repr)) if misses else {}
             for key in misses:
                 bucket[key] = loaded.get(key)
         for p, e in mine:
@@ -128,29 +158,48 @@ def fold_page(
             for key in keys:
                 if key not in rows.dirty.get(table.name, ()):
                     slot.cache.put(table, key, rows.rows[table.name].get(key))
+        writes.append(PageWrite(slot.entry, projection, rows, last, slot.folded))
         slot.folded = last
-        writes.append(PageWrite(slot.entry, projection, rows, last))
     return writes
 
 
 def _committed(slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:
     by_entry = {s.entry: s for s in slots}
     for w in writes:
-        by_entry[w.entry].position = w.position
+        slot = by_entry[w.entry]
+        slot.position = w.position
+        if slot.inflight is w.rows:
+            slot.inflight = None
 
 
-def _rollback(slots: Sequence[Slot]) -> None:
-    """After a failed write nothing folded ahead can be trusted: forget it."""
+def _rollback(store: ReadStore, slots: Sequence[Slot]) -> None:
+    """After a failed write nothing folded ahead can be trusted, and even the
+    outcome of the failed commit is unknown: forget it all and re-read the
+    stored positions (now, or before the next page if the store is down)."""
     for s in slots:
         s.cache.clear()
-        s.folded = s.position
+        s.inflight = None
+        s.stale = True
+    _refresh(store, slots)
+
+
+def _refresh(store: ReadStore, slots: Sequence[Slot]) -> None:
+    for s in slots:
+        if s.stale:
+            try:
+                s.position = store.position(s.entry)
+            except Exception:  # noqa: BLE001 - still unavailable; retry next time
+                log.debug("could not re-read position of %s", s.entry.tracking_name)
+                continue
+            s.folded = s.position
+            s.stale = False
 
 
 def commit_page(store: ReadStore, slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:
     try:
         store.write(writes)
     except BaseException:
-        _rollback(slots)
+        _rollback(store, slots)
         raise
     _committed(slots, writes)
 
@@ -174,6 +223,10 @@ def run_pages(
     latency.
     """
     count = 0
+    _refresh(store, slots)
+    if any(s.stale for s in slots):
+        msg = "The read store is unavailable: positions cannot be read."
+        raise StorageUnavailableError(msg)
     for s in slots:
         s.folded = s.position
     executor: ThreadPoolExecutor | None = None
@@ -209,6 +262,9 @@ def run_pages(
                 on_page(events[-1][0])
                 break
             executor = executor or ThreadPoolExecutor(1, thread_name_prefix="projection-writer")
+            by_entry = {s.entry: s for s in slots}
+            for w in writes:
+                by_entry[w.entry].inflight = w.rows
             pending = (executor.submit(store.write, writes), writes, events[-1][0])
         finish()
     except BaseException:
@@ -217,7 +273,7 @@ def run_pages(
                 pending[0].result()
             except BaseException:  # noqa: BLE001 - the first error is the one raised
                 log.debug("pending page write failed too", exc_info=True)
-        _rollback(slots)
+        _rollback(store, slots)
         raise
     finally:
         if executor is not None:
@@ -306,13 +362,22 @@ class ReadSide:
     # ---------------------------------------------------------------- live runner
 
     def catch_up(self) -> int:
-        """Processes everything recorded so far into the live builds."""
+        """Processes everything recorded so far into the live builds.
+
+        If another runner (another process) moved a position meanwhile, the page
+        is refused whole; positions are re-read and the pass starts again."""
         with self._lock:
-            count = run_pages(
-                self.app, self.store, self._live, page_size=self.page_size,
-                on_page=self._advanced,
-            )
-            return count
+            for attempt in range(3):
+                try:
+                    return run_pages(
+                        self.app, self.store, self._live, page_size=self.page_size,
+                        on_page=self._advanced,
+                    )
+                except PositionConflictError:
+                    if attempt == 2:
+                        raise
+                    log.info("projection positions moved under this runner; re-reading")
+            return 0
 
     def _advanced(self, _position: int) -> None:
         with self._cond:
@@ -482,10 +547,11 @@ class ReadSide:
         def on_page(position: int) -> None:
             progress(position, max(head, position))
 
-        run_pages(
-            self.app, self.store, slots, page_size=self.page_size,
-            should_stop=should_stop, on_page=on_page,
-        )
+        with relaxed_gc():
+            run_pages(
+                self.app, self.store, slots, page_size=self.page_size,
+                should_stop=should_stop, on_page=on_page,
+            )
         if should_stop():
             return [s.entry for s in slots]
         switched = []

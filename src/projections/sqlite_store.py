@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from projections.folds import Key, Projection
@@ -17,6 +16,7 @@ from projections.store import (
     RETIRED,
     CatalogEntry,
     PageWrite,
+    PositionConflictError,
     ReadStore,
     now_ts,
 )
@@ -61,6 +61,13 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
                 f"INSERT INTO {CATALOG_TABLE} VALUES (?,?,?,?,?,?)",
                 (entry.name, entry.version, entry.generation, entry.state,
                  entry.created_at, entry.switched_at),
+            )
+            # Every build starts with a position row at 0, so each page can move
+            # it by compare-and-set.
+            c.execute(
+                "INSERT INTO tracking (application_name, notification_id) VALUES (?, 0) "
+                "ON CONFLICT (application_name) DO NOTHING",
+                (entry.tracking_name,),
             )
 
     def create_tables(
@@ -184,7 +191,17 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
                             f"INSERT OR REPLACE INTO {phys} ({cols}) VALUES ({marks})",
                             [self._to_db(table, r) for r in upserts],
                         )
-                self._insert_tracking(c, Tracking(w.entry.tracking_name, w.position))
+                c.execute(
+                    "UPDATE tracking SET notification_id = ? "
+                    "WHERE application_name = ? AND notification_id = ?",
+                    (w.position, w.entry.tracking_name, w.since),
+                )
+                if c.sqlite_cursor.rowcount != 1:
+                    msg = (
+                        f"{w.entry.tracking_name} is not at position {w.since}; "
+                        "another runner moved it"
+                    )
+                    raise PositionConflictError(msg)
 
     def position(self, entry: CatalogEntry) -> int:
         return self.max_tracking_id(entry.tracking_name) or 0

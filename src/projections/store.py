@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError
 from eventsourcing.utils import Environment
 
 from ledger.store import StoreConfig
@@ -47,12 +47,19 @@ class CatalogEntry:
 
 @dataclass
 class PageWrite:
-    """The changes of one projection build for one page, and its new position."""
+    """The changes of one projection build for one page: its tables move from
+    position ``since`` to ``position``, or not at all."""
 
     entry: CatalogEntry
     projection: Projection
     rows: Rows
     position: int
+    since: int
+
+
+class PositionConflictError(IntegrityError):
+    """Raised when a build's stored position is not the one a page was folded on
+    (another runner wrote it, or an earlier commit's outcome was unknown)."""
 
 
 def now_ts() -> str:
@@ -104,7 +111,9 @@ class ReadStore(ABC):
 
     @abstractmethod
     def write(self, writes: Sequence[PageWrite]) -> None:
-        """Writes every page's rows and positions in one transaction."""
+        """Writes every page's rows and positions in one transaction. Each position
+        moves by compare-and-set from ``since``: if any build is not at ``since``,
+        nothing is written and ``PositionConflictError`` is raised."""
 
     @abstractmethod
     def position(self, entry: CatalogEntry) -> int: ...

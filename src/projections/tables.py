@@ -35,10 +35,16 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     column_names: tuple[str, ...] = field(init=False)
     types: dict[str, str] = field(init=False)
+    json_positions: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
         object.__setattr__(self, "types", {c.name: c.type for c in self.columns})
+        object.__setattr__(
+            self,
+            "json_positions",
+            tuple(i for i, c in enumerate(self.columns) if c.type == "json"),
+        )
 
     def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
         key = self.key
