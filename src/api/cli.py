@@ -67,11 +67,14 @@ def projections_status(database_url: DatabaseURL = None) -> None:
     services = _read_side(_settings(database_url))
     try:
         table = Table(title="Projections")
-        for column in ("name", "version", "generation", "state", "position", "head", "lag", "status"):
-            table.add_column(column)
+        columns = ("name", "version", "generation", "state", "position", "head", "lag",
+                   "status", "progress", "eta")
+        for column in columns:
+            table.add_column(column, no_wrap=column == "name")
         for s in services.read_side.status():
-            table.add_row(*(str(s[c]) for c in ("name", "version", "generation", "state",
-                                                  "position", "head", "lag", "status")))
+            progress = f"{s['progress']:.1%}" if "progress" in s else ""
+            eta = f"{s['eta_seconds']:.0f} s" if s.get("eta_seconds") is not None else ""
+            table.add_row(*(str(s[c]) for c in columns[:8]), progress, eta)
         console.print(table)
     finally:
         services.close()

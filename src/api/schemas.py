@@ -235,3 +235,6 @@ class ProjectionStatus(BaseModel):
     head: int
     lag: int
     status: str
+    progress: float | None = None
+    events_per_s: float | None = None
+    eta_seconds: float | None = None

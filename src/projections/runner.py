@@ -38,7 +38,7 @@ from projections.store import (
     ReadStore,
     now_ts,
 )
-from projections.tables import Table
+from projections.tables import Table, parse_ts
 
 log = logging.getLogger("ledger.projections")
 
@@ -481,20 +481,17 @@ class ReadSide:
     # ---------------------------------------------------------------- status
 
     def status(self) -> list[dict[str, Any]]:
+        """Every live and building version: position, head, lag; for builds also
+        progress, rate and ETA (from the build's start time in the catalog)."""
         head = self.app.head()
+        now = time.time()
         out = []
         for entry in self.store.catalog():
             if entry.state not in (LIVE, BUILDING):
                 continue
             position = self.store.position(entry)
             lag = max(head - position, 0)
-            if entry.state == BUILDING:
-                status = "building"
-            elif entry.version != getattr(self.projections.get(entry.name), "version", None):
-                status = "stale_version"
-            else:
-                status = "live" if lag == 0 else "catching_up"
-            out.append({
+            row: dict[str, Any] = {
                 "name": entry.name,
                 "version": entry.version,
                 "generation": entry.generation,
@@ -502,8 +499,19 @@ class ReadSide:
                 "position": position,
                 "head": head,
                 "lag": lag,
-                "status": status,
-            })
+            }
+            if entry.state == BUILDING:
+                row["status"] = "building"
+                elapsed = max(now - parse_ts(entry.created_at).timestamp(), 1e-3)
+                rate = position / elapsed
+                row["progress"] = round(position / head, 4) if head else 1.0
+                row["events_per_s"] = round(rate, 1)
+                row["eta_seconds"] = round(lag / rate, 1) if rate > 0 else None
+            elif entry.version != getattr(self.projections.get(entry.name), "version", None):
+                row["status"] = "stale_version"
+            else:
+                row["status"] = "live" if lag == 0 else "catching_up"
+            out.append(row)
         return out
 
     # ---------------------------------------------------------------- rebuild
