@@ -76,15 +76,22 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 (entry.name, entry.version, entry.generation, entry.state,
                  entry.created_at, entry.switched_at),
             )
-            # Every build starts with a position row at 0, so each page can move
-            # it by compare-and-set.
-            c.execute(
-                sql.SQL(
-                    "INSERT INTO {} (application_name, notification_id) VALUES (%s, 0) "
-                    "ON CONFLICT (application_name) DO NOTHING"
-                ).format(_ident(self.tracking_table_name)),
-                (entry.tracking_name,),
-            )
+            self._ensure_position(c, entry)
+
+    def ensure_position(self, entry: CatalogEntry) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._ensure_position(c, entry)
+
+    def _ensure_position(self, c: Any, entry: CatalogEntry) -> None:
+        # Every build starts with a position row at 0, so each page can move it
+        # by compare-and-set.
+        c.execute(
+            sql.SQL(
+                "INSERT INTO {} (application_name, notification_id) VALUES (%s, 0) "
+                "ON CONFLICT (application_name) DO NOTHING"
+            ).format(_ident(self.tracking_table_name)),
+            (entry.tracking_name,),
+        )
 
     def create_tables(
         self, entry: CatalogEntry, projection: Projection, *, indexes: bool = True

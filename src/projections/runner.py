@@ -17,7 +17,6 @@ import gc
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -47,36 +46,45 @@ ROW_CACHE_SIZE = 20_000
 
 
 class RowCache:
-    """A bounded LRU of rows this process wrote or read, per table.
+    """A bounded cache of rows this process wrote or read, per table.
 
+    Two generations: new entries go to the young one; when it is full it becomes
+    the old one and the previous old one is dropped; a hit in the old one moves
+    back to the young one. Cheaper than a strict LRU, same bound (2 x maxsize).
     The runner is the only writer of its tables, so a cached row is current.
     """
 
     def __init__(self, maxsize: int = ROW_CACHE_SIZE) -> None:
         self.maxsize = maxsize
-        self.tables: dict[str, OrderedDict[Key, dict[str, Any] | None]] = {}
+        self.young: dict[str, dict[Key, dict[str, Any] | None]] = {}
+        self.old: dict[str, dict[Key, dict[str, Any] | None]] = {}
 
     def get_many(self, table: Table, keys: set[Key]) -> tuple[dict[Key, Any], set[Key]]:
-        cached = self.tables.setdefault(table.name, OrderedDict())
+        young = self.young.setdefault(table.name, {})
+        old = self.old.get(table.name, {})
         hits: dict[Key, Any] = {}
         misses: set[Key] = set()
         for key in keys:
-            if key in cached:
-                cached.move_to_end(key)
-                hits[key] = cached[key]
+            if key in young:
+                hits[key] = young[key]
+            elif key in old:
+                hits[key] = young[key] = old[key]
             else:
                 misses.add(key)
         return hits, misses
 
     def put(self, table: Table, key: Key, row: dict[str, Any] | None) -> None:
-        cached = self.tables.setdefault(table.name, OrderedDict())
-        cached[key] = row
-        cached.move_to_end(key)
-        while len(cached) > self.maxsize:
-            cached.popitem(last=False)
+        young = self.young.get(table.name)
+        if young is None:
+            young = self.young[table.name] = {}
+        young[key] = row
+        if len(young) > self.maxsize:
+            self.old[table.name] = young
+            self.young[table.name] = {}
 
     def clear(self) -> None:
-        self.tables.clear()
+        self.young.clear()
+        self.old.clear()
 
 
 @dataclass

@@ -81,7 +81,12 @@ class ReadStore(ABC):
     def catalog(self) -> list[CatalogEntry]: ...
 
     @abstractmethod
-    def add_entry(self, entry: CatalogEntry) -> None: ...
+    def add_entry(self, entry: CatalogEntry) -> None:
+        """Records a build in the catalog, with its position at 0."""
+
+    @abstractmethod
+    def ensure_position(self, entry: CatalogEntry) -> None:
+        """Makes sure the build has a position row (at 0 when new)."""
 
     @abstractmethod
     def create_tables(

@@ -53,16 +53,13 @@ class Table:
         return tuple(row[k] for k in key)
 
 
+@lru_cache(maxsize=65536)
 def ts(value: datetime | None) -> str | None:
-    """Canonical RFC 3339 UTC text with microseconds: sorts as it reads."""
+    """Canonical RFC 3339 UTC text with microseconds: sorts as it reads.
+
+    Cached: every projection formats the same event's timestamp."""
     if value is None:
         return None
-    return _ts(value)
-
-
-@lru_cache(maxsize=65536)
-def _ts(value: datetime) -> str:
-    # Every projection formats the same event timestamp: format it once.
     text = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
     return text + "Z"
 
