@@ -37,7 +37,9 @@ endpoints page with `limit` and an opaque `cursor`.
 def build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
     store = build_store(ledger.store, pool_size=settings.pool_size)
-    read_side = ReadSide(ledger, store, page_size=settings.page_size)
+    read_side = ReadSide(
+        ledger, store, page_size=settings.page_size, passive=not settings.run_projections
+    )
     read_side.setup()
     return Services(
         settings=settings,

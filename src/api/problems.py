@@ -11,6 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 from ledger import errors
 from projections.queries import CursorError
 
@@ -32,6 +35,13 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]
+
+
+#: Failures to reach the database, from reads that do not go through the Ledger.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+    TimeoutError,
+)
 
 
 class BadRequestError(Exception):
@@ -98,6 +108,11 @@ def _cursor_error(request: Request, exc: CursorError) -> JSONResponse:
     return problem(400, "Bad cursor", str(exc), "bad-cursor")
 
 
+def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    return problem(503, "Storage unavailable", "The database cannot be reached; retry shortly.",
+                   "storage-unavailable", {"Retry-After": "2"})
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "An unexpected error occurred; it has been logged.",
@@ -110,4 +125,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequestError, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(CursorError, _cursor_error)  # type: ignore[arg-type]
+    for storage_error in STORAGE_ERRORS:
+        app.add_exception_handler(storage_error, _storage_error)
     app.add_exception_handler(Exception, _unexpected)

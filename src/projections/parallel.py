@@ -39,9 +39,19 @@ def _worker(
     updates: Any,
     stop: Any,
 ) -> None:
+    import signal
+
     from ledger.application import Ledger
     from projections.runner import ReadSide
     from projections.store import build_store
+
+    # Ctrl-C reaches the whole process group; the parent decides, via ``stop``.
+    # A parent that dies (even by SIGKILL) stops its workers before they switch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = mp.parent_process()
+
+    def should_stop() -> bool:
+        return stop.is_set() or (parent is not None and not parent.is_alive())
 
     app = Ledger(database_url)
     store = build_store(app.store)
@@ -51,7 +61,7 @@ def _worker(
             names,
             keep=keep,
             progress=lambda position, head: updates.put((tuple(names), position, head)),
-            should_stop=stop.is_set,
+            should_stop=should_stop,
         )
     finally:
         store.close()

@@ -23,6 +23,7 @@ from projections.store import (
     PageWrite,
     PositionConflictError,
     ReadStore,
+    SwitchBehindError,
     now_ts,
 )
 from projections.tables import Table, ts
@@ -139,6 +140,27 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     ) -> None:
         at = now_ts()
         with self.datastore.transaction(commit=True) as c:
+            if old is not None:
+                # Hold both positions: the live runner cannot commit into the old
+                # build until this switch is done (and then finds it retired).
+                c.execute(
+                    sql.SQL(
+                        "SELECT application_name, notification_id FROM {} "
+                        "WHERE application_name = ANY(%s) FOR UPDATE"
+                    ).format(_ident(self.tracking_table_name)),
+                    ([old.tracking_name, new.tracking_name],),
+                )
+                held = {r["application_name"]: r["notification_id"] for r in c.fetchall()}
+                behind_by = held.get(old.tracking_name, 0) - held.get(new.tracking_name, 0)
+                if behind_by > 0:
+                    msg = f"{new.tracking_name} is {behind_by} events behind the live build"
+                    raise SwitchBehindError(msg)
+                c.execute(
+                    sql.SQL("DELETE FROM {} WHERE application_name = %s").format(
+                        _ident(self.tracking_table_name)
+                    ),
+                    (old.tracking_name,),
+                )
             for table in projection.tables:
                 c.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(_ident(table.name)))
                 c.execute(
@@ -324,10 +346,11 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             c.execute(statement.encode(), list(params))
             return list(c.fetchall())
 
-    def events_sql(self) -> str:
+    def events_sql(self, table: str) -> str:
+        name = sql.Identifier(table).as_string(None)
         return (
             "SELECT notification_id AS position, originator_id, originator_version, topic, state "
-            "FROM stored_events"
+            f"FROM {name}"
         )
 
     def uuid_param(self, value: Any) -> Any:

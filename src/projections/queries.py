@@ -286,7 +286,7 @@ class EventQueries:
 
     def stream(self, aggregate_id: UUID) -> list[dict[str, Any]]:
         rows = self.store.select(
-            f"{self.store.events_sql()} WHERE originator_id = %s ORDER BY originator_version",
+            f"{self.store.events_sql(self.app.recorder.events_table_name)} WHERE originator_id = %s ORDER BY originator_version",
             [self.store.uuid_param(aggregate_id)],
         )
         return [self._render(r) for r in rows]
@@ -318,7 +318,7 @@ class EventQueries:
         if ticket_id is not None:
             where.append("originator_id = %s")
             params.append(self.store.uuid_param(ticket_id))
-        base = f"{self.store.events_sql()} WHERE {' AND '.join(where)}"
+        base = f"{self.store.events_sql(self.app.recorder.events_table_name)} WHERE {' AND '.join(where)}"
         position_col = "rowid" if self.store.placeholder == "?" else "notification_id"
         items: list[dict[str, Any]] = []
         cursor = after

@@ -35,6 +35,7 @@ from projections.store import (
     PageWrite,
     PositionConflictError,
     ReadStore,
+    SwitchBehindError,
     now_ts,
 )
 from projections.tables import Table, parse_ts
@@ -300,7 +301,11 @@ class ReadSide:
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         poll_interval: float = 1.0,
+        passive: bool = False,
     ) -> None:
+        """``passive``: this process never writes projections; it only waits for
+        the runner of another process (read from the stored positions)."""
+        self.passive = passive
         self.app = app
         self.store = store
         self.projections = {p.name: p for p in (projections or [c() for c in ALL_PROJECTIONS])}
@@ -384,7 +389,8 @@ class ReadSide:
                 except PositionConflictError:
                     if attempt == 2:
                         raise
-                    log.info("projection positions moved under this runner; re-reading")
+                    log.info("projection positions moved under this runner; reloading")
+                    self.reload()
             return 0
 
     def _advanced(self, _position: int) -> None:
@@ -469,6 +475,8 @@ class ReadSide:
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until every live read table includes ``position``."""
         deadline = time.monotonic() + timeout
+        if self.passive:
+            return self._wait_passively(position, deadline)
         if self._thread is None:
             # No background runner in this process (CLI, tests): catch up here.
             self.catch_up()
@@ -485,6 +493,21 @@ class ReadSide:
                     finally:
                         self._cond.acquire()
             return True
+
+    def _wait_passively(self, position: int, deadline: float) -> bool:
+        delay = 0.002
+        while True:
+            with self._cond:
+                slots = list(self._live)
+            positions = [self.store.position(s.entry) for s in slots]
+            for slot, stored in zip(slots, positions, strict=True):
+                slot.position = slot.folded = stored
+            if min(positions, default=0) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     # ---------------------------------------------------------------- status
 
@@ -576,12 +599,19 @@ class ReadSide:
             # than maintaining them row by row); then the last events that arrived
             # during the build, then the atomic switch.
             self.store.create_indexes(slot.entry, slot.projection)
-            run_pages(self.app, self.store, [slot], page_size=self.page_size)
             old = next(
                 (e for e in self.store.catalog() if e.name == slot.entry.name and e.state == LIVE),
                 None,
             )
-            self.store.switch(slot.entry, old, slot.projection)
+            for attempt in range(50):
+                run_pages(self.app, self.store, [slot], page_size=self.page_size)
+                try:
+                    self.store.switch(slot.entry, old, slot.projection)
+                    break
+                except SwitchBehindError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.01)  # the live build moved on: catch up again
             if old is not None and not keep:
                 self.store.drop_tables(old, self.projections[old.name])
             switched.append(slot.entry)

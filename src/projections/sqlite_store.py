@@ -18,6 +18,7 @@ from projections.store import (
     PageWrite,
     PositionConflictError,
     ReadStore,
+    SwitchBehindError,
     now_ts,
 )
 from projections.tables import Table
@@ -114,6 +115,25 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
     ) -> None:
         at = now_ts()
         with self.datastore.transaction(commit=True) as c:
+            if old is not None:
+                # The first write takes SQLite's write lock: the live runner cannot
+                # commit into the old build until this switch is done (and then
+                # finds it retired).
+                c.execute(
+                    "DELETE FROM tracking WHERE application_name = ? RETURNING notification_id",
+                    (old.tracking_name,),
+                )
+                row = c.fetchone()
+                old_position = row[0] if row else 0
+                c.execute(
+                    "SELECT notification_id FROM tracking WHERE application_name = ?",
+                    (new.tracking_name,),
+                )
+                row = c.fetchone()
+                behind_by = old_position - (row[0] if row else 0)
+                if behind_by > 0:
+                    msg = f"{new.tracking_name} is {behind_by} events behind the live build"
+                    raise SwitchBehindError(msg)
             for table in projection.tables:
                 c.execute(f"DROP VIEW IF EXISTS {_q(table.name)}")
                 cols = ", ".join(_q(x) for x in table.column_names)
@@ -221,10 +241,10 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
             c.execute(sql.replace("%s", "?"), list(params))
             return [dict(r) for r in c.fetchall()]
 
-    def events_sql(self) -> str:
+    def events_sql(self, table: str) -> str:
         return (
             "SELECT rowid AS position, originator_id, originator_version, topic, state "
-            "FROM stored_events"
+            f"FROM {_q(table)}"
         )
 
     def uuid_param(self, value: Any) -> Any:

@@ -57,6 +57,11 @@ class PageWrite:
     since: int
 
 
+class SwitchBehindError(Exception):
+    """Raised (and nothing switched) when a new build is behind the live build it
+    would replace: it must catch up further first."""
+
+
 class PositionConflictError(IntegrityError):
     """Raised when a build's stored position is not the one a page was folded on
     (another runner wrote it, or an earlier commit's outcome was unknown)."""
@@ -104,7 +109,9 @@ class ReadStore(ABC):
     def switch(
         self, new: CatalogEntry, old: CatalogEntry | None, projection: Projection
     ) -> None:
-        """Atomically points the public views at ``new`` and retires ``old``."""
+        """Atomically points the public views at ``new`` and retires ``old`` (its
+        position row goes, so its runner's next compare-and-set fails and it
+        reloads the catalog). Raises ``SwitchBehindError`` if ``new`` is behind."""
 
     # ---------------------------------------------------------------- rows
 
@@ -142,9 +149,9 @@ class ReadStore(ABC):
     # ---------------------------------------------------------------- events
 
     @abstractmethod
-    def events_sql(self) -> str:
+    def events_sql(self, table: str) -> str:
         """SELECT of (position, originator_id, originator_version, topic, state)
-        from the event store, to which WHERE/ORDER clauses are appended."""
+        from the event store's ``table``, to which WHERE/ORDER clauses are appended."""
 
     @abstractmethod
     def uuid_param(self, value: Any) -> Any:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import ActorDep, Cursor, Limit, MinPositionDep, ServicesDep, committed
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
+from ledger.application import CommandResult
 from ledger.errors import EngineerNotFoundError
 
 router = APIRouter(prefix="/engineers", tags=["engineers"])
@@ -55,6 +56,8 @@ def update_engineer(
 ) -> Engineer:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     result = services.ledger.update_engineer(engineer_id, changes=changes, actor=actor)
-    if result is not None:
-        committed(services, result, response)
+    if result is None:  # nothing changed: answer with the current version
+        engineer = services.ledger.get_engineer(engineer_id)
+        result = CommandResult(engineer.id, engineer.version, services.ledger.head())
+    committed(services, result, response)
     return _engineer(services, engineer_id)
