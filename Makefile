@@ -1,0 +1,64 @@
+# make venv | run | test | clean | distclean
+#
+# `make test` starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), runs the
+# whole suite against SQLite and PostgreSQL, and always stops the server (each run
+# has its own, so parallel runs don't interfere). Without
+# PostgreSQL the PostgreSQL half is skipped with a warning -- unless CI=true, where
+# that is a failure. A LEDGER_TEST_POSTGRES_URL already set is used as is (no
+# throwaway server). Extra pytest arguments: make test PYTEST_ARGS='-k escalate -x'.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv run test clean distclean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+run: venv
+	$(VENV)/bin/ledger serve --demo
+
+test: venv
+	@set -u; pg_warning=""; \
+	if [ -n "$${LEDGER_TEST_POSTGRES_URL:-}" ]; then \
+		echo "make test: using the PostgreSQL at LEDGER_TEST_POSTGRES_URL (no throwaway server)"; \
+	else \
+		PG_THROWAWAY_ID=""; \
+		trap 'if [ -n "$$PG_THROWAWAY_ID" ]; then scripts/pg-throwaway.sh stop "$$PG_THROWAWAY_ID" >/dev/null 2>&1 || true; fi' EXIT; \
+		trap 'exit 130' INT; trap 'exit 143' TERM; \
+		if pg_env="$$(PG_THROWAWAY_OWNER=$$$$ scripts/pg-throwaway.sh start)"; then \
+			eval "$$pg_env"; export LEDGER_TEST_POSTGRES_URL; \
+			echo "make test: throwaway PostgreSQL at $$LEDGER_TEST_POSTGRES_URL"; \
+		elif [ "$${CI:-}" = "true" ]; then \
+			echo "make test: ERROR: PostgreSQL could not be started and CI=true;" \
+			     "the PostgreSQL half of the suite is required in CI." >&2; \
+			exit 1; \
+		else \
+			unset LEDGER_TEST_POSTGRES_URL; \
+			pg_warning="$$(printf '%s\n' \
+				'################################################################' \
+				'## WARNING: PostgreSQL could not be started (see above).      ##' \
+				'## Ran the SQLite half ONLY: postgres tests were SKIPPED.      ##' \
+				'## (With CI=true this is a failure.)                          ##' \
+				'################################################################')"; \
+			printf '\n%s\n\n' "$$pg_warning" >&2; \
+		fi; \
+	fi; \
+	rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ -n "$$pg_warning" ]; then printf '\n%s\n' "$$pg_warning" >&2; fi; \
+	exit $$rc
+
+clean:
+	-@scripts/pg-throwaway.sh stop
+	rm -rf .pytest_cache .hypothesis build dist .pg-throwaway src/*.egg-info *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

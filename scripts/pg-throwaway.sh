@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 server for the test suite.
+#
+#   scripts/pg-throwaway.sh start       # prints, for eval:
+#                                       #   export LEDGER_TEST_POSTGRES_URL=postgresql://...
+#                                       #   export PG_THROWAWAY_ID=ledger-pg.XXXXXX
+#   scripts/pg-throwaway.sh url [ID]    # the URL of server ID (default: the newest)
+#   scripts/pg-throwaway.sh stop [ID]   # stops server ID (default: every server
+#                                       # started from this checkout); idempotent
+#
+# Every `start` makes a new server in a fresh `mktemp -d` directory, listening on
+# 127.0.0.1 only, on a free port, with durability off (it is thrown away). So
+# runs in parallel (two `make test`s in one checkout) never share or stop each
+# other's server. PostgreSQL refuses to run as root, so as root the server runs
+# as the `postgres` user. One state file per server, .pg-throwaway/ID.state in
+# the checkout, lets `stop` find it. With PG_THROWAWAY_OWNER=PID (the Makefile
+# passes its shell's PID) a later `start` also stops servers whose owner died
+# without stopping them (killed with SIGKILL, say).
+# Only the `export` lines go to stdout; messages go to stderr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${PG_THROWAWAY_STATE_DIR:-$ROOT/.pg-throwaway}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_USER="ledger"
+PG_PASSWORD="ledger"
+PG_DB="ledger"
+
+log() { echo "pg-throwaway: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Runs a server binary as the user that owns the cluster.
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        if command -v runuser >/dev/null 2>&1; then
+            runuser -u postgres -- "$@"
+        else
+            su postgres -s /bin/sh -c "$(printf '%q ' "$@")"
+        fi
+    else
+        "$@"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# Loads PG_TMP, PG_PORT, PG_URL, PG_OWNER from a state file.
+load_state() {
+    PG_TMP="" PG_PORT="" PG_URL="" PG_OWNER=""
+    [ -f "$1" ] || return 1
+    # shellcheck disable=SC1090
+    . "$1"
+    [ -n "$PG_TMP" ] && [ -n "$PG_PORT" ]
+}
+
+state_file() { echo "$STATE_DIR/$1.state"; }
+
+is_running() {  # after load_state
+    [ -d "$PG_TMP/data" ] && [ -x "$PG_BIN/pg_ctl" ] \
+        && as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" status >/dev/null 2>&1
+}
+
+stop_one() {  # state file
+    local file="$1"
+    if load_state "$file"; then
+        if [ -d "$PG_TMP/data" ] && [ -x "$PG_BIN/pg_ctl" ]; then
+            as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w -t 30 stop \
+                >/dev/null 2>&1 || true
+        fi
+        # Never delete anything but a temp dir this script made.
+        case "$PG_TMP" in
+            */ledger-pg.*) rm -rf -- "$PG_TMP" ;;
+            *) log "not deleting unexpected directory $PG_TMP" ;;
+        esac
+        log "stopped $(basename "$file" .state) (port $PG_PORT)"
+    fi
+    rm -f "$file"
+}
+
+cmd_stop() {
+    local id="${1:-}" file
+    if [ -n "$id" ]; then
+        stop_one "$(state_file "$id")"
+    else
+        shopt -s nullglob
+        local files=("$STATE_DIR"/*.state)
+        [ ${#files[@]} -gt 0 ] || log "no server to stop"
+        for file in "${files[@]}"; do stop_one "$file"; done
+    fi
+    rmdir "$STATE_DIR" 2>/dev/null || true
+}
+
+alive() {  # a process that exists and is not a zombie
+    kill -0 "$1" 2>/dev/null || return 1
+    case "$(ps -o stat= -p "$1" 2>/dev/null)" in
+        Z*) return 1 ;;
+    esac
+}
+
+# Stops servers whose owning process is gone (a `make test` killed outright).
+reap_orphans() {
+    shopt -s nullglob
+    local file
+    for file in "$STATE_DIR"/*.state; do
+        if load_state "$file" && [ -n "$PG_OWNER" ] && ! alive "$PG_OWNER"; then
+            log "stopping an orphaned server (its owner $PG_OWNER is gone)"
+            stop_one "$file"
+        fi
+    done
+}
+
+cmd_start() {
+    local bin
+    for bin in initdb pg_ctl postgres createdb; do
+        [ -x "$PG_BIN/$bin" ] || die "PostgreSQL 15 server binaries not found: $PG_BIN/$bin is missing (install Debian's postgresql-15, or set PG_BIN)."
+    done
+    if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+        die "running as root but there is no 'postgres' user to run the server as."
+    fi
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick a free port."
+    reap_orphans
+
+    local tmp id
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/ledger-pg.XXXXXX")"
+    id="$(basename "$tmp")"
+    mkdir "$tmp/data" "$tmp/sock"
+    printf '%s\n' "$PG_PASSWORD" >"$tmp/pwfile"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres: "$tmp"
+    fi
+    chmod 700 "$tmp"
+
+    if ! as_owner "$PG_BIN/initdb" -D "$tmp/data" -U "$PG_USER" --pwfile="$tmp/pwfile" \
+            -A trust -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions \
+            >"$tmp/initdb.log" 2>&1; then
+        cat "$tmp/initdb.log" >&2
+        rm -rf -- "$tmp"
+        die "initdb failed."
+    fi
+
+    local port="" attempt
+    for attempt in 1 2 3 4 5; do
+        port="$(free_port)"
+        if as_owner "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
+                -o "-p $port -c listen_addresses=127.0.0.1 -k $tmp/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+                start >/dev/null 2>&1; then
+            break
+        fi
+        log "start on port $port failed (attempt $attempt); retrying"
+        port=""
+    done
+    if [ -z "$port" ]; then
+        tail -n 30 "$tmp/server.log" >&2 2>/dev/null || true
+        rm -rf -- "$tmp"
+        die "the server did not start."
+    fi
+
+    local url="postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$port/$PG_DB"
+    mkdir -p "$STATE_DIR"
+    {
+        printf 'PG_TMP=%q\n' "$tmp"
+        printf 'PG_PORT=%q\n' "$port"
+        printf 'PG_URL=%q\n' "$url"
+        printf 'PG_OWNER=%q\n' "${PG_THROWAWAY_OWNER:-}"
+    } >"$(state_file "$id")"
+
+    if ! PGPASSWORD="$PG_PASSWORD" "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U "$PG_USER" "$PG_DB" >&2; then
+        stop_one "$(state_file "$id")"
+        die "could not create database $PG_DB."
+    fi
+    log "$id running on 127.0.0.1:$port (data in $tmp/data)"
+    echo "export LEDGER_TEST_POSTGRES_URL=$url"
+    echo "export PG_THROWAWAY_ID=$id"
+}
+
+cmd_url() {
+    local id="${1:-}" file
+    if [ -z "$id" ]; then
+        # the newest server started from this checkout
+        file="$(ls -t "$STATE_DIR"/*.state 2>/dev/null | head -n 1 || true)"
+    else
+        file="$(state_file "$id")"
+    fi
+    [ -n "$file" ] && load_state "$file" && is_running || die "not running; use '$0 start'."
+    echo "$PG_URL"
+}
+
+case "${1:-}" in
+    start) cmd_start ;;
+    stop) cmd_stop "${2:-}" ;;
+    url) cmd_url "${2:-}" ;;
+    *) echo "usage: $0 start | stop [ID] | url [ID]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,98 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``LEDGER_TEST_POSTGRES_URL`` (``make test`` starts a
+throwaway server and sets it). Each test gets its own fresh database, so tests
+never clean up after themselves and never see each other's events.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import pytest
+
+from ledger.application import Ledger
+
+POSTGRES_URL_ENV = "LEDGER_TEST_POSTGRES_URL"
+
+
+def _postgres_server_url() -> str:
+    """The server URL, or fail (in CI) / skip (elsewhere) when there is none."""
+    url = os.environ.get(POSTGRES_URL_ENV, "")
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail(
+            f"PostgreSQL is required in CI but {POSTGRES_URL_ENV} is not set; "
+            "run the suite through `make test`, which starts a throwaway server.",
+            pytrace=False,
+        )
+    pytest.skip(f"PostgreSQL not available: {POSTGRES_URL_ENV} is not set (use `make test`)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url_factory() -> Iterator[Callable[[], str]]:
+    """Makes a fresh, uniquely named database on the test server; returns its URL.
+    Every database made is dropped at the end of the session (best effort)."""
+    created: list[str] = []
+    server_url = os.environ.get(POSTGRES_URL_ENV, "")
+
+    def make() -> str:
+        import psycopg
+        from psycopg import sql
+
+        url = server_url or _postgres_server_url()
+        name = f"ledger_test_{uuid4().hex}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+    yield make
+
+    if created and server_url:
+        import psycopg
+        from psycopg import sql
+
+        try:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                for name in created:
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+        except psycopg.Error:
+            pass  # a throwaway server is deleted whole anyway
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        _postgres_server_url()
+    return request.param
+
+
+@pytest.fixture
+def database_url(
+    backend: str, tmp_path, postgres_url_factory: Callable[[], str]
+) -> str:
+    """A fresh, empty store for one test."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    return postgres_url_factory()
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[Ledger]:
+    app = Ledger(database_url)
+    yield app
+    app.close()
