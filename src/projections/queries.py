@@ -19,6 +19,7 @@ from ledger.application import Ledger
 from ledger.domain import ACTIVE_STATUSES
 from projections.folds import (
     AssignmentHistoryProjection,
+    Rows,
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
     EngineersProjection,
@@ -283,6 +284,44 @@ class EventQueries:
             "hash": None,
             "prev_hash": None,
         }
+
+    def ticket_as_of(
+        self, ticket_id: UUID, *, as_of: str | None = None, version: int | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The ticket's row and its assignments as they stood at ``as_of`` (a
+        canonical timestamp) or at ``version``: the ticket's own events folded in
+        memory by the same projections that build the tables. None if the ticket
+        did not exist yet."""
+        from eventsourcing.persistence import StoredEvent
+
+        rows = self.store.select(
+            f"{self.store.events_sql(self.app.recorder.events_table_name)} "
+            "WHERE originator_id = %s ORDER BY originator_version",
+            [self.store.uuid_param(ticket_id)],
+        )
+        tickets, assignments = TicketsProjection(), EngineerAssignmentsProjection()
+        working = Rows()
+        for r in rows:
+            if version is not None and r["originator_version"] > version:
+                break
+            originator_id = r["originator_id"]
+            event = self.app.mapper.to_domain_event(StoredEvent(
+                originator_id=originator_id if isinstance(originator_id, UUID)
+                else UUID(str(originator_id)),
+                originator_version=r["originator_version"],
+                topic=r["topic"],
+                state=bytes(r["state"]),
+            ))
+            if as_of is not None and ts(event.timestamp) > as_of:
+                break
+            tickets.fold(event, r["position"], working)
+            assignments.fold(event, r["position"], working)
+        ticket = working.get(TICKETS, (str(ticket_id),))
+        if ticket is None:
+            return None
+        folded = [row for _key, row in working.changed(ASSIGNMENTS) if row is not None]
+        folded.sort(key=lambda row: row["assignment_sequence"])
+        return ticket, folded
 
     def stream(self, aggregate_id: UUID) -> list[dict[str, Any]]:
         rows = self.store.select(

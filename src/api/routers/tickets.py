@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import (
     ActorDep,
@@ -16,6 +17,7 @@ from api.deps import (
     ServicesDep,
     committed,
 )
+from api.problems import BadRequestError
 from api.schemas import (
     CurrentAssignment,
     EngineerAssignment,
@@ -30,6 +32,7 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
+from projections.tables import ts
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -96,7 +99,32 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=Ticket, dependencies=[MinPositionDep])
-def get_ticket(ticket_id: UUID, services: ServicesDep, response: Response) -> Ticket:
+def get_ticket(
+    ticket_id: UUID,
+    services: ServicesDep,
+    response: Response,
+    as_of: Annotated[datetime | None, Query(
+        description="The ticket as it stood at this time (RFC 3339).")] = None,
+    version: Annotated[int | None, Query(
+        ge=1, le=2**31, description="The ticket as it stood at this version.")] = None,
+) -> Ticket:
+    if as_of is not None or version is not None:
+        if as_of is not None and as_of.tzinfo is None:
+            raise BadRequestError("as_of needs a time zone, e.g. 2026-11-22T13:00:00Z.")
+        past = services.events.ticket_as_of(
+            ticket_id, as_of=ts(as_of) if as_of else None, version=version
+        )
+        if past is None:
+            raise TicketNotFoundError(
+                f"Ticket {ticket_id} did not exist at that {'time' if as_of else 'version'}."
+            )
+        row, assignments = past
+        by_id = {a["id"]: a for a in assignments}
+        current = by_id.get(row["current_assignment_id"]) if row["current_assignment_id"] else None
+        response.headers["ETag"] = f'"{row["version"]}"'
+        fields = {k: row[k] for k in Ticket.model_fields if k != "current_assignment"}
+        return Ticket(**fields,
+                      current_assignment=EngineerAssignment(**current) if current else None)
     row = ticket_or_404(services, ticket_id)
     response.headers["ETag"] = f'"{row["version"]}"'
     return render_ticket(services, row)
