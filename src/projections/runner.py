@@ -461,7 +461,7 @@ class ReadSide:
                 with psycopg.connect(self.app.store.conninfo(), autocommit=True) as conn:
                     conn.execute(f'LISTEN "{channel}"')
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                        for _ in conn.notifies(timeout=0.05, stop_after=1):
                             self._wake.set()
             except Exception:  # noqa: BLE001 - reconnect after an outage
                 self._stop.wait(1.0)
