@@ -10,8 +10,10 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.persistence import ProgrammingError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
+from psycopg.errors import UndefinedTable
 
 from projections.folds import Key, Projection
 from projections.store import (
@@ -243,6 +245,17 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 if upserts or deletes:
                     changes.append((table, w.entry.physical(table), upserts, deletes))
                     bulk = bulk or len(upserts) >= COPY_THRESHOLD
+        try:
+            self._write(changes, writes, bulk=bulk)
+        except ProgrammingError as e:
+            if not isinstance(e.__cause__, UndefinedTable):
+                raise
+            # The build was switched out and dropped by a rebuild: as good as a
+            # moved position; the runner reloads the catalog and carries on.
+            msg = f"A build's tables are gone (switched and dropped): {e}"
+            raise PositionConflictError(msg) from e
+
+    def _write(self, changes: list[Any], writes: Sequence[PageWrite], *, bulk: bool) -> None:
         with self.datastore.get_connection() as conn:
             if bulk:
                 with conn.transaction(), conn.cursor() as c:

@@ -335,8 +335,10 @@ class ReadSide:
                 self.store.add_entry(entry)
                 self.store.create_tables(entry, projection)
                 self.store.switch(entry, None, projection)
-            elif live[0].version != projection.version:
-                self.pending_builds.append(name)
+            else:
+                self.store.ensure_position(live[0])  # stores made before positions were CAS'd
+                if live[0].version != projection.version:
+                    self.pending_builds.append(name)
         self.reload()
 
     def _new_entry(self, catalog: list[CatalogEntry], projection: Projection) -> CatalogEntry:
@@ -573,6 +575,7 @@ class ReadSide:
             ]
             if resumable:
                 entry = resumable[-1]
+                self.store.ensure_position(entry)
             else:
                 entry = self._new_entry(catalog, projection)
                 self.store.add_entry(entry)
@@ -613,6 +616,7 @@ class ReadSide:
                         raise
                     time.sleep(0.01)  # the live build moved on: catch up again
             if old is not None and not keep:
+                self.reload()  # this process's live runner leaves the old build first
                 self.store.drop_tables(old, self.projections[old.name])
             switched.append(slot.entry)
         progress(self.app.head(), self.app.head())

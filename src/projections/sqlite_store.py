@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from projections.folds import Key, Projection
@@ -201,6 +202,17 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
         return found
 
     def write(self, writes: Sequence[PageWrite]) -> None:
+        try:
+            self._write(writes)
+        except OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            # The build was switched out and dropped by a rebuild: as good as a
+            # moved position; the runner reloads the catalog and carries on.
+            msg = f"A build's tables are gone (switched and dropped): {e}"
+            raise PositionConflictError(msg) from e
+
+    def _write(self, writes: Sequence[PageWrite]) -> None:
         with self.datastore.transaction(commit=True) as c:
             for w in writes:
                 for table in w.projection.tables:
