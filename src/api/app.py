@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from api import problems
+from api.auth import Authenticator, check_policy
 from api.deps import Services
+from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.routers import assignments, engineers, events, operations, tickets
 from api.settings import Settings
 from ledger.application import Ledger
@@ -30,7 +32,15 @@ projections of those events.
 Conventions: errors are `application/problem+json`; command responses carry
 `ETag` (the ticket version) and `X-Ledger-Position` and are sent once the read
 tables include that position; `If-Match` makes a command conditional; list
-endpoints page with `limit` and an opaque `cursor`.
+endpoints page with `limit` and an opaque `cursor`; commands accept
+`Idempotency-Key`.
+
+Authentication: every endpoint but `/healthz` and `/readyz` needs
+`Authorization: Bearer <token>` (an API key from `ledger keys create`, or
+`LEDGER_ADMIN_TOKEN`). Roles: `dispatcher` (tickets, engineers, assign,
+escalate, reassign, remove, close, reopen), `engineer` (accept, reject, start,
+complete -- own assignments only), `auditor` (read, verify, export), `admin`
+(everything, plus projection rebuilds). Everyone authenticated may read.
 """
 
 
@@ -41,6 +51,8 @@ def build_services(settings: Settings) -> Services:
         ledger, store, page_size=settings.page_size, passive=not settings.run_projections
     )
     read_side.setup()
+    idempotency = IdempotencyStore(store)
+    idempotency.setup()
     return Services(
         settings=settings,
         ledger=ledger,
@@ -48,7 +60,22 @@ def build_services(settings: Settings) -> Services:
         read_side=read_side,
         queries=ReadQueries(store),
         events=EventQueries(ledger, store),
+        auth=Authenticator(
+            store, read_side, admin_token=settings.admin_token or None,
+            admin_name=settings.actor, cache_seconds=settings.auth_cache_seconds,
+        ),
+        idempotency=idempotency,
     )
+
+
+def bootstrap_admin_key(services: Services) -> str | None:
+    """The token of a new admin key, when no key was ever created and there is no
+    admin token (first start); else None."""
+    if services.settings.admin_token or services.ledger.has_api_keys():
+        return None
+    result, token = services.ledger.create_api_key(name="admin", role="admin", actor="bootstrap")
+    services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
+    return token
 
 
 class BodySizeLimit:
@@ -71,7 +98,13 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    announce_admin_token: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The app. With ``settings.bootstrap_admin_key``, the first start of a ledger
+    without keys creates an admin key and hands its token to
+    ``announce_admin_token`` (by default: logged at WARNING)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -92,6 +125,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from api.demo import seed_demo
 
             seed_demo(services.ledger, tickets=settings.demo_tickets)
+        if settings.bootstrap_admin_key:
+            token = bootstrap_admin_key(services)
+            if token is not None:
+                if announce_admin_token is not None:
+                    announce_admin_token(token)
+                else:
+                    log.warning("created the first admin API key; its token (shown once): %s",
+                                token)
         try:
             yield
         finally:
@@ -106,5 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for module in (engineers, tickets, assignments, events, operations):
         app.include_router(module.router)
+    check_policy(app)
+    app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -17,6 +17,9 @@ app = typer.Typer(help="An event-sourced ledger of service-ticket assignments.",
                   no_args_is_help=True, add_completion=False)
 projections_app = typer.Typer(help="Inspect and rebuild the read tables.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+keys_app = typer.Typer(help="Manage API keys (bearer tokens for the REST API).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 DatabaseURL = Annotated[
@@ -46,13 +49,28 @@ def serve(
 
     from api.app import create_app
 
-    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo)
+    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo,
+                         bootstrap_admin_key=True)
+    base = f"http://{settings.host}:{settings.port}"
     console.print(
-        f"[bold]Assignment ledger[/] on [cyan]http://{settings.host}:{settings.port}[/] "
+        f"[bold]Assignment ledger[/] on [cyan]{base}[/] "
         f"(docs: /docs) — store: {settings.database_url}"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=False)
+
+    def announce(token: str) -> None:
+        console.print(
+            "\n[bold green]First start: created an admin API key.[/] Its token is shown "
+            "[bold]only this once[/]:\n\n"
+            f"  export TOKEN={token}\n"
+            f'  curl -H "Authorization: Bearer $TOKEN" {base}/tickets\n\n'
+            "Create keys for people and services with "
+            "[cyan]ledger keys create --name NAME --role ROLE[/]; "
+            "list and revoke them with [cyan]ledger keys list[/] / [cyan]ledger keys revoke[/].\n",
+            highlight=False, soft_wrap=True,
+        )
+
+    uvicorn.run(create_app(settings, announce_admin_token=announce), host=settings.host,
+                port=settings.port, log_level="info", access_log=False)
 
 
 def _read_side(settings: Settings):  # noqa: ANN202 - local helper
@@ -159,6 +177,110 @@ def demo(
                              progress=lambda n: bar.update(task, completed=n))
         services.read_side.catch_up()
         console.print(f"Recorded up to position {head}. Try: curl localhost:8000/tickets")
+    finally:
+        services.close()
+
+
+# ---------------------------------------------------------------- keys
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name (some containers)
+        return "cli"
+
+
+def _key_rows(services) -> list[dict[str, object]]:  # noqa: ANN001 - Services
+    from projections.folds import ApiKeysProjection
+
+    services.read_side.catch_up()
+    return services.store.rows(
+        ApiKeysProjection.table,
+        "SELECT id, name, role, revoked, created_by, created_at, revoked_at, revoked_by "
+        "FROM api_keys ORDER BY created_position",
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="The principal: recorded as the actor of every "
+                                           "event; an engineer's key is named after their id.")],
+    role: Annotated[str, typer.Option(help="admin | dispatcher | engineer | auditor")],
+    database_url: DatabaseURL = None,
+) -> None:
+    """Create a key and print its token (once: only its hash is stored)."""
+    from ledger.keys import check_principal
+
+    try:
+        check_principal(name, role)
+    except ValueError as e:
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from None
+    services = _read_side(_settings(database_url))
+    try:
+        result, token = services.ledger.create_api_key(name=name, role=role, actor=_cli_actor())
+        services.read_side.catch_up()
+    finally:
+        services.close()
+    console.print(f"Created key [bold]{result.aggregate_id}[/] for {name!r} ({role}). "
+                  "Its token, shown only this once:", highlight=False)
+    print(token)  # plain stdout: easy to capture in scripts
+
+
+@keys_app.command("list")
+def keys_list(database_url: DatabaseURL = None) -> None:
+    """Every key ever created (tokens are never shown: they are not stored)."""
+    services = _read_side(_settings(database_url))
+    try:
+        rows = _key_rows(services)
+    finally:
+        services.close()
+    table = Table(title="API keys")
+    for column in ("id", "name", "role", "status", "created", "by", "revoked"):
+        table.add_column(column, no_wrap=column in ("id", "name"))
+    for r in rows:
+        table.add_row(
+            str(r["id"]), str(r["name"]), str(r["role"]),
+            "[red]revoked[/]" if r["revoked"] else "[green]active[/]",
+            str(r["created_at"]), str(r["created_by"] or ""),
+            f"{r['revoked_at']} by {r['revoked_by']}" if r["revoked"] else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="A key id, or a name (revokes all its active keys).")],
+    reason: Annotated[str | None, typer.Option(help="Recorded on the Revoked event.")] = None,
+    database_url: DatabaseURL = None,
+) -> None:
+    """Revoke a key: it stops working within LEDGER_AUTH_CACHE_SECONDS (default 5 s)."""
+    from uuid import UUID
+
+    from ledger.errors import ApiKeyNotFoundError
+    from ledger.keys import KeyRevokedError
+
+    services = _read_side(_settings(database_url))
+    try:
+        try:
+            ids = [UUID(key)]
+        except ValueError:
+            ids = [UUID(str(r["id"])) for r in _key_rows(services)
+                   if r["name"] == key and not r["revoked"]]
+            if not ids:
+                console.print(f"[red]No active key named {key!r}.[/]")
+                raise typer.Exit(1) from None
+        for key_id in ids:
+            try:
+                services.ledger.revoke_api_key(key_id, reason=reason, actor=_cli_actor())
+            except (ApiKeyNotFoundError, KeyRevokedError) as e:
+                console.print(f"[red]{e.detail}[/]")
+                raise typer.Exit(1) from None
+            console.print(f"Revoked key [bold]{key_id}[/].")
+        services.read_side.catch_up()
     finally:
         services.close()
 

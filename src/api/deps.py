@@ -9,6 +9,8 @@ from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request, Response
 
+from api.auth import Authenticator, PrincipalDep
+from api.idempotency import IdempotencyStore
 from api.problems import BadRequestError
 from api.settings import Settings
 from ledger.application import CommandResult, Ledger
@@ -28,6 +30,8 @@ class Services:
     read_side: ReadSide
     queries: ReadQueries
     events: EventQueries
+    auth: Authenticator
+    idempotency: IdempotencyStore
 
     def close(self) -> None:
         self.read_side.stop()
@@ -42,9 +46,10 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_actor(services: ServicesDep) -> str:
-    """The principal recorded on events (authentication plugs in here)."""
-    return services.settings.actor
+def get_actor(principal: PrincipalDep) -> str:
+    """The principal recorded on events: always the authenticated caller, never a
+    field of the request."""
+    return principal.name
 
 
 ActorDep = Annotated[str, Depends(get_actor)]

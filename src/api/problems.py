@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from api.auth import AuthenticationError, ForbiddenError
 from ledger import errors
 from projections.queries import CursorError
 
@@ -27,6 +28,7 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.TicketNotFoundError, 404, "ticket-not-found", "Ticket not found"),
     (errors.AssignmentNotFoundError, 404, "assignment-not-found", "Assignment not found"),
     (errors.EngineerNotFoundError, 404, "engineer-not-found", "Engineer not found"),
+    (errors.ApiKeyNotFoundError, 404, "api-key-not-found", "API key not found"),
     (errors.InvalidReferenceError, 422, "invalid-engineer", "Unknown or inactive engineer"),
     (errors.StaleVersionError, 412, "stale-version", "Version is stale"),
     (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),
@@ -113,6 +115,15 @@ def _storage_error(request: Request, exc: Exception) -> JSONResponse:
                    "storage-unavailable", {"Retry-After": "2"})
 
 
+def _unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+    return problem(401, "Unauthorized", exc.detail, "unauthorized",
+                   {"WWW-Authenticate": 'Bearer realm="assignment-ledger"'})
+
+
+def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
+    return problem(403, "Forbidden", exc.detail, "forbidden")
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "An unexpected error occurred; it has been logged.",
@@ -124,6 +135,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequestError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(AuthenticationError, _unauthenticated)  # type: ignore[arg-type]
+    app.add_exception_handler(ForbiddenError, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(CursorError, _cursor_error)  # type: ignore[arg-type]
     for storage_error in STORAGE_ERRORS:
         app.add_exception_handler(storage_error, _storage_error)

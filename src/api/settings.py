@@ -28,9 +28,30 @@ class Settings(BaseSettings):
     min_position_timeout: float = Field(
         2.0, ge=0, le=60, description="Seconds a query with min_position waits at most."
     )
+    admin_token: str | None = Field(
+        None,
+        description="LEDGER_ADMIN_TOKEN: when set, accepted as an admin API key. "
+        "Compared in constant time; keep it long and random.",
+    )
     actor: str = Field(
-        "anonymous",
-        description="Principal recorded on events until authentication is configured.",
+        "admin",
+        description="The principal name of LEDGER_ADMIN_TOKEN (recorded as the actor of "
+        "the events it causes).",
+    )
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, le=30,
+        description="Seconds a successful key lookup is cached: a revoked key stops "
+        "working within this bound.",
+    )
+    bootstrap_admin_key: bool = Field(
+        False,
+        description="On start, when no API key was ever created and no admin_token is "
+        "set, create an admin key and announce its token (`ledger serve` does).",
+    )
+    idempotency_wait_seconds: float = Field(
+        5.0, ge=0, le=60,
+        description="Seconds a request waits for a concurrent one with the same "
+        "Idempotency-Key before answering 409.",
     )
     demo_on_empty: bool = Field(
         False, description="Seed demo engineers and tickets when the ledger is empty."

@@ -26,7 +26,9 @@ from eventsourcing.persistence import (
 )
 
 from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
+from ledger.keys import ApiKey, new_token
 from ledger.errors import (
+    ApiKeyNotFoundError,
     ConcurrentUpdateError,
     EngineerExistsError,
     EngineerNotFoundError,
@@ -153,6 +155,45 @@ class Ledger(Application[UUID]):
             msg = f"Engineer {engineer_id!r} is not registered."
             raise EngineerNotFoundError(msg) from None
         return engineer
+
+    # ------------------------------------------------------------ API keys
+
+    def create_api_key(self, *, name: str, role: str, actor: str) -> tuple[CommandResult, str]:
+        """Records a new key; returns the result and the raw token (shown once,
+        never stored: the ``Issued`` event holds only its SHA-256)."""
+        token = new_token()
+        key = ApiKey.create(key_id=uuid4(), name=name, role=role, token=token, actor=actor)
+        with _storage_errors():
+            recordings = self.save(key)
+        return CommandResult(key.id, key.version, recordings[-1].notification.id), token
+
+    def get_api_key(self, key_id: UUID) -> ApiKey:
+        try:
+            with _storage_errors():
+                key = self.repository.get(key_id)
+        except AggregateNotFoundError:
+            raise ApiKeyNotFoundError(f"API key {key_id} does not exist.") from None
+        if not isinstance(key, ApiKey):
+            raise ApiKeyNotFoundError(f"API key {key_id} does not exist.")
+        return key
+
+    def revoke_api_key(self, key_id: UUID, *, reason: str | None, actor: str) -> CommandResult:
+        key = self.get_api_key(key_id)
+        key.revoke(reason=reason, actor=actor)
+        with _storage_errors():
+            recordings = self.save(key)
+        return CommandResult(key.id, key.version, recordings[-1].notification.id)
+
+    def has_api_keys(self) -> bool:
+        """Whether any API key was ever created (revoked ones count), from the
+        event store itself, so it needs no read tables."""
+        from eventsourcing.utils import get_topic
+
+        with _storage_errors():
+            found = self.recorder.select_notifications(
+                start=None, limit=1, topics=[get_topic(ApiKey.Issued)]
+            )
+        return bool(found)
 
     def require_active_engineer(self, engineer_id: str) -> Engineer:
         try:

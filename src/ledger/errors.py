@@ -30,6 +30,10 @@ class EngineerNotFoundError(NotFoundError):
     """Raised when no engineer has the given id."""
 
 
+class ApiKeyNotFoundError(NotFoundError):
+    """Raised when no API key has the given id."""
+
+
 class ConflictError(LedgerError):
     """Raised when a command is not allowed in the aggregate's current state."""
 

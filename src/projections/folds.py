@@ -24,6 +24,7 @@ from ledger.domain import (
     Engineer,
     Ticket,
 )
+from ledger.keys import ApiKey
 from projections.tables import Column, Table, sid, ts
 
 Key = tuple[Any, ...]
@@ -669,10 +670,59 @@ class EngineersProjection(Projection):
         return handler
 
 
+# ---------------------------------------------------------------- api_keys
+
+
+class ApiKeysProjection(Projection):
+    """``api_keys``: one row per API key, looked up by the SHA-256 of a presented
+    token. The token itself is never in an event, so never in this table."""
+
+    name = "api_keys"
+    version = 1
+    table = Table(
+        "api_keys",
+        (
+            Column("id", "uuid", True),
+            Column("name", "text", True),
+            Column("role", "text", True),
+            Column("token_sha256", "text", True),
+            Column("revoked", "bool", True),
+            Column("created_by"),
+            Column("created_position", "int", True),
+            Column("created_at", "ts", True),
+            Column("revoked_at", "ts"),
+            Column("revoked_by"),
+            Column("revoke_reason"),
+        ),
+        key=("id",),
+        indexes=(("token_sha256",), ("name",), ("created_position",)),
+    )
+    tables = (table,)
+
+    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        return {ApiKey.Revoked: lambda e: [(self.table, (_sid(e.originator_id),))]}
+
+    def handlers(self) -> dict[type, Handler]:
+        return {ApiKey.Issued: self._created, ApiKey.Revoked: self._revoked}
+
+    def _created(self, e: ApiKey.Issued, position: int, rows: Rows) -> None:
+        rows.put(self.table, {
+            "id": _sid(e.originator_id), "name": e.name, "role": e.role,
+            "token_sha256": e.token_sha256, "revoked": False, "created_by": e.actor,
+            "created_position": position, "created_at": ts(e.timestamp),
+            "revoked_at": None, "revoked_by": None, "revoke_reason": None,
+        })
+
+    def _revoked(self, e: ApiKey.Revoked, position: int, rows: Rows) -> None:
+        rows.patch(self.table, (_sid(e.originator_id),), revoked=True,
+                   revoked_at=ts(e.timestamp), revoked_by=e.actor, revoke_reason=e.reason)
+
+
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketsProjection,
     EngineerAssignmentsProjection,
     CurrentAssignmentsProjection,
     AssignmentHistoryProjection,
     EngineersProjection,
+    ApiKeysProjection,
 )

@@ -222,9 +222,10 @@ def event_topics() -> dict[str, str]:
     from eventsourcing.domain import CanMutateAggregate
 
     from ledger.domain import Engineer, Ticket
+    from ledger.keys import ApiKey
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer):
+    for cls in (Ticket, Engineer, ApiKey):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
 
+from api.auth import DISPATCH, READ, WORK, PrincipalDep, allow, require_own_assignment
 from api.deps import (
     ActorDep,
     Cursor,
@@ -53,7 +54,8 @@ def _answer(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
              responses={404: {"description": "unknown ticket"},
                         409: {"description": "active assignment exists or ticket closed"},
-                        422: {"description": "unknown or inactive engineer"}})
+                        422: {"description": "unknown or inactive engineer"}},
+             dependencies=[allow(DISPATCH)])
 def assign(
     body: AssignmentCreate, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep,
@@ -68,7 +70,8 @@ def assign(
 
 
 @router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
-             responses={409: {"description": "the ticket has no active assignment"}})
+             responses={409: {"description": "the ticket has no active assignment"}},
+             dependencies=[allow(DISPATCH)])
 def escalate(
     body: EscalateBody, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep,
@@ -83,51 +86,59 @@ def escalate(
     return _answer(services, result, response)
 
 
-@router.post("/{assignment_id}/accept", response_model=EngineerAssignment)
+@router.post("/{assignment_id}/accept", response_model=EngineerAssignment,
+             dependencies=[allow(WORK)])
 def accept(
-    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep,
 ) -> EngineerAssignment:
     row = locate_assignment(services, assignment_id)
+    require_own_assignment(principal, row)
     result = services.ledger.accept(
-        UUID(row["ticket_id"]), assignment_id, actor=actor, expected_version=version
+        UUID(row["ticket_id"]), assignment_id, actor=principal.name, expected_version=version
     )
     return _answer(services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/reject", response_model=EngineerAssignment)
+@router.post("/{assignment_id}/reject", response_model=EngineerAssignment,
+             dependencies=[allow(WORK)])
 def reject(
-    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep, body: RejectBody | None = None,
 ) -> EngineerAssignment:
     """The engineer declines; the ticket is open again for the next assignment."""
     row = locate_assignment(services, assignment_id)
+    require_own_assignment(principal, row)
     result = services.ledger.reject(
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=actor, expected_version=version,
+        actor=principal.name, expected_version=version,
     )
     return _answer(services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/start", response_model=EngineerAssignment)
+@router.post("/{assignment_id}/start", response_model=EngineerAssignment,
+             dependencies=[allow(WORK)])
 def start(
-    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
+    assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep,
 ) -> EngineerAssignment:
     row = locate_assignment(services, assignment_id)
+    require_own_assignment(principal, row)
     result = services.ledger.start(
-        UUID(row["ticket_id"]), assignment_id, actor=actor, expected_version=version
+        UUID(row["ticket_id"]), assignment_id, actor=principal.name, expected_version=version
     )
     return _answer(services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/complete", response_model=EngineerAssignment)
+@router.post("/{assignment_id}/complete", response_model=EngineerAssignment,
+             dependencies=[allow(WORK)])
 def complete(
-    assignment_id: UUID, body: CompleteBody, services: ServicesDep, actor: ActorDep,
+    assignment_id: UUID, body: CompleteBody, services: ServicesDep, principal: PrincipalDep,
     response: Response, version: IfMatchDep,
 ) -> EngineerAssignment:
     """``success`` resolves the ticket; any other outcome leaves it open."""
     row = locate_assignment(services, assignment_id)
+    require_own_assignment(principal, row)
     result = services.ledger.complete(
         UUID(row["ticket_id"]), assignment_id,
         completion_status=body.completion_status,
@@ -135,12 +146,13 @@ def complete(
         diagnosis=body.diagnosis, actions_taken=body.actions_taken,
         parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
         customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
-        actor=actor, expected_version=version,
+        actor=principal.name, expected_version=version,
     )
     return _answer(services, result, response, assignment_id)
 
 
-@router.put("/{assignment_id}/reassign", response_model=EngineerAssignment)
+@router.put("/{assignment_id}/reassign", response_model=EngineerAssignment,
+             dependencies=[allow(DISPATCH)])
 def reassign(
     assignment_id: UUID, body: ReassignBody, services: ServicesDep, actor: ActorDep,
     response: Response, version: IfMatchDep,
@@ -154,7 +166,8 @@ def reassign(
     return _answer(services, result, response)
 
 
-@router.delete("/{assignment_id}", response_model=EngineerAssignment)
+@router.delete("/{assignment_id}", response_model=EngineerAssignment,
+             dependencies=[allow(DISPATCH)])
 def remove(
     assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep, body: Annotated[ReasonBody | None, Body()] = None,
@@ -168,7 +181,7 @@ def remove(
     return _answer(services, result, response, assignment_id)
 
 
-@router.get("", response_model=Page[EngineerAssignment], dependencies=[MinPositionDep])
+@router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep])
 def list_assignments(
     services: ServicesDep,
     status: Annotated[
@@ -188,7 +201,8 @@ def list_assignments(
     )
 
 
-@router.get("/{assignment_id}", response_model=EngineerAssignment, dependencies=[MinPositionDep])
+@router.get("/{assignment_id}", response_model=EngineerAssignment,
+             dependencies=[allow(READ), MinPositionDep])
 def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssignment:
     row = services.queries.assignment(assignment_id)
     if row is None:
@@ -197,7 +211,7 @@ def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssign
 
 
 @router.get("/{assignment_id}/history", response_model=list[HistoryRow],
-            dependencies=[MinPositionDep])
+            dependencies=[allow(READ), MinPositionDep])
 def assignment_history(assignment_id: UUID, services: ServicesDep) -> list[HistoryRow]:
     locate_assignment(services, assignment_id)
     return [HistoryRow(**r) for r in services.queries.history_of_assignment(assignment_id)]

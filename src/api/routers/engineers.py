@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from api.auth import DISPATCH, READ, allow
 from api.deps import ActorDep, Cursor, Limit, MinPositionDep, ServicesDep, committed
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
 from ledger.application import CommandResult
@@ -20,7 +21,8 @@ def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Engineer,
-             responses={409: {"description": "id taken"}})
+             responses={409: {"description": "id taken"}},
+             dependencies=[allow(DISPATCH)])
 def register_engineer(
     body: EngineerCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Engineer:
@@ -33,7 +35,7 @@ def register_engineer(
     return _engineer(services, body.id)
 
 
-@router.get("", response_model=Page[Engineer], dependencies=[MinPositionDep])
+@router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep])
 def list_engineers(
     services: ServicesDep, limit: Limit = 100, cursor: Cursor = None, active: bool | None = None
 ) -> Page[Engineer]:
@@ -44,12 +46,12 @@ def list_engineers(
     )
 
 
-@router.get("/{engineer_id}", response_model=Engineer, dependencies=[MinPositionDep])
+@router.get("/{engineer_id}", response_model=Engineer, dependencies=[allow(READ), MinPositionDep])
 def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
     return _engineer(services, engineer_id)
 
 
-@router.patch("/{engineer_id}", response_model=Engineer)
+@router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)])
 def update_engineer(
     engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
     response: Response,

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from api.auth import READ, allow
 from api.deps import Cursor, Limit, ServicesDep
 from api.schemas import Event, Page
 from projections.queries import decode_cursor, encode_cursor
@@ -16,7 +17,7 @@ from projections.tables import ts
 router = APIRouter(prefix="/events", tags=["audit"])
 
 
-@router.get("", response_model=Page[Event])
+@router.get("", response_model=Page[Event], dependencies=[allow(READ)])
 def feed(
     services: ServicesDep,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Start after this position.")] = None,

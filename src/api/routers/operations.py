@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api.auth import MANAGE, PUBLIC, READ, allow
 from api.deps import ServicesDep
 from api.problems import problem
 from api.schemas import ProjectionStatus
@@ -19,13 +20,14 @@ router = APIRouter(tags=["operations"])
 READY_LAG = 1000
 
 
-@router.get("/projections", response_model=list[ProjectionStatus])
+@router.get("/projections", response_model=list[ProjectionStatus], dependencies=[allow(READ)])
 def projections(services: ServicesDep) -> list[ProjectionStatus]:
     return [ProjectionStatus(**s) for s in services.read_side.status()]
 
 
 @router.post("/projections/{name}/rebuild", status_code=status.HTTP_202_ACCEPTED,
-             response_model=list[ProjectionStatus], responses={404: {"description": "unknown"}})
+             response_model=list[ProjectionStatus], responses={404: {"description": "unknown"}},
+             dependencies=[allow(MANAGE)])
 def rebuild(name: str, services: ServicesDep) -> Any:
     """Starts a blue/green rebuild in the background; follow it in ``GET /projections``."""
     names = list(services.read_side.projections) if name == "all" else [name]
@@ -39,12 +41,12 @@ def rebuild(name: str, services: ServicesDep) -> Any:
     return [ProjectionStatus(**s) for s in services.read_side.status()]
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[allow(PUBLIC)])
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, dependencies=[allow(PUBLIC)])
 def readyz(services: ServicesDep, response: Response) -> dict[str, object] | JSONResponse:
     try:
         head = services.ledger.head()
@@ -58,7 +60,7 @@ def readyz(services: ServicesDep, response: Response) -> dict[str, object] | JSO
     return {"status": "ready", "head": head, "position": position, "lag": lag}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[allow(READ)])
 def metrics(services: ServicesDep) -> str:
     """Prometheus text format."""
     lines = [

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.auth import DISPATCH, READ, allow
 from api.deps import (
     ActorDep,
     Cursor,
@@ -66,7 +67,8 @@ def _answer(services: ServicesDep, result: CommandResult, response: Response) ->
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Ticket,
-             responses={409: {"description": "a client-chosen id that exists"}})
+             responses={409: {"description": "a client-chosen id that exists"}},
+             dependencies=[allow(DISPATCH)])
 def open_ticket(
     body: TicketCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Ticket:
@@ -79,7 +81,7 @@ def open_ticket(
     return _answer(services, result, response)
 
 
-@router.get("", response_model=Page[Ticket], dependencies=[MinPositionDep])
+@router.get("", response_model=Page[Ticket], dependencies=[allow(READ), MinPositionDep])
 def list_tickets(
     services: ServicesDep,
     status: TicketStatus | None = None,
@@ -98,7 +100,7 @@ def list_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=Ticket, dependencies=[MinPositionDep])
+@router.get("/{ticket_id}", response_model=Ticket, dependencies=[allow(READ), MinPositionDep])
 def get_ticket(
     ticket_id: UUID,
     services: ServicesDep,
@@ -130,7 +132,7 @@ def get_ticket(
     return render_ticket(services, row)
 
 
-@router.post("/{ticket_id}/close", response_model=Ticket)
+@router.post("/{ticket_id}/close", response_model=Ticket, dependencies=[allow(DISPATCH)])
 def close_ticket(
     ticket_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep, body: ReasonBody | None = None,
@@ -141,7 +143,7 @@ def close_ticket(
     return _answer(services, result, response)
 
 
-@router.post("/{ticket_id}/reopen", response_model=Ticket)
+@router.post("/{ticket_id}/reopen", response_model=Ticket, dependencies=[allow(DISPATCH)])
 def reopen_ticket(
     ticket_id: UUID, body: ReopenBody, services: ServicesDep, actor: ActorDep,
     response: Response, version: IfMatchDep,
@@ -153,7 +155,7 @@ def reopen_ticket(
 
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
-            dependencies=[MinPositionDep])
+            dependencies=[allow(READ), MinPositionDep])
 def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignment:
     ticket_or_404(services, ticket_id)
     row = services.queries.current_assignment(ticket_id)
@@ -163,20 +165,20 @@ def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignm
 
 
 @router.get("/{ticket_id}/assignments", response_model=list[EngineerAssignment],
-            dependencies=[MinPositionDep])
+            dependencies=[allow(READ), MinPositionDep])
 def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerAssignment]:
     ticket_or_404(services, ticket_id)
     return [EngineerAssignment(**r) for r in services.queries.assignments_of_ticket(ticket_id)]
 
 
 @router.get("/{ticket_id}/history", response_model=list[HistoryRow],
-            dependencies=[MinPositionDep])
+            dependencies=[allow(READ), MinPositionDep])
 def ticket_history(ticket_id: UUID, services: ServicesDep) -> list[HistoryRow]:
     ticket_or_404(services, ticket_id)
     return [HistoryRow(**r) for r in services.queries.history_of_ticket(ticket_id)]
 
 
-@router.get("/{ticket_id}/events", response_model=list[Event])
+@router.get("/{ticket_id}/events", response_model=list[Event], dependencies=[allow(READ)])
 def ticket_events(ticket_id: UUID, services: ServicesDep) -> list[Event]:
     """The ticket's own stream, straight from the event store, in version order."""
     events = services.events.stream(ticket_id)

@@ -1,0 +1,285 @@
+"""Authentication (bearer API keys) and authorisation (the role policy table).
+
+Every endpoint declares exactly one permission from ``POLICY`` as a dependency
+(``dependencies=[allow(DISPATCH)]``); ``check_policy(app)`` refuses to build an
+app with a route that declares none, so a new endpoint cannot be forgotten.
+
+A presented token is hashed (SHA-256) and looked up in the ``api_keys`` read
+table; ``LEDGER_ADMIN_TOKEN`` is compared with ``hmac.compare_digest``.
+Successful lookups are cached for ``auth_cache_seconds`` (default 5 s): a
+revoked key stops working within that bound once the read side has folded the
+``ApiKey.Revoked`` event (normally milliseconds later).
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ledger.keys import ADMIN, AUDITOR, DISPATCHER, ENGINEER, ROLES, hash_token
+from projections.folds import ApiKeysProjection
+
+if TYPE_CHECKING:
+    from projections.runner import ReadSide
+    from projections.store import ReadStore
+
+API_KEYS = ApiKeysProjection.table
+
+#: Tokens longer than this are refused without a lookup.
+MAX_TOKEN_LENGTH = 512
+#: How long a lookup that misses waits for a lagging read side (a key just created).
+MISS_WAIT_SECONDS = 1.0
+#: At most this many cached principals (the cache is cleared when it is full).
+CACHE_SIZE = 10_000
+
+
+# ---------------------------------------------------------------- the policy table
+
+PUBLIC = "public"  # no token needed: /healthz, /readyz
+READ = "read"  # every authenticated principal: GET of tickets, assignments, events, ...
+DISPATCH = "dispatch"  # tickets, engineers, assign, escalate, reassign, remove, close, reopen
+WORK = "work"  # accept, reject, start, complete -- an engineer only on their own assignments
+AUDIT = "audit"  # verify, export
+MANAGE = "manage"  # API keys, projection rebuilds
+
+#: Permission -> the roles that hold it. ``None``: no authentication at all.
+POLICY: dict[str, frozenset[str] | None] = {
+    PUBLIC: None,
+    READ: frozenset(ROLES),
+    DISPATCH: frozenset({ADMIN, DISPATCHER}),
+    WORK: frozenset({ADMIN, ENGINEER}),
+    AUDIT: frozenset({ADMIN, AUDITOR}),
+    MANAGE: frozenset({ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the name recorded as ``actor`` on events, and a role."""
+
+    name: str
+    role: str
+    key_id: str | None = None  # None for LEDGER_ADMIN_TOKEN
+
+
+class AuthenticationError(Exception):
+    """Raised for a missing, unknown or revoked token (401)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ForbiddenError(Exception):
+    """Raised when the principal's role does not allow the request (403)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def allowed(permission: str, role: str | None) -> bool:
+    """Whether ``role`` (None: no valid token) may use an endpoint of ``permission``."""
+    roles = POLICY[permission]
+    if roles is None:
+        return True
+    return role is not None and role in roles
+
+
+# ---------------------------------------------------------------- authentication
+
+
+class Authenticator:
+    """Turns a presented bearer token into a ``Principal``."""
+
+    def __init__(
+        self,
+        store: ReadStore,
+        read_side: ReadSide | None,
+        *,
+        admin_token: str | None,
+        admin_name: str = "admin",
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.read_side = read_side
+        self._admin = admin_token.encode("utf-8") if admin_token else None
+        self.admin_name = admin_name
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def lookup(self, digest: str) -> dict[str, Any] | None:
+        """The ``api_keys`` row of a token hash (placeholders only)."""
+        rows = self.store.rows(
+            API_KEYS,
+            "SELECT id, name, role, revoked FROM api_keys WHERE token_sha256 = %s",
+            (digest,),
+        )
+        return rows[0] if rows else None
+
+    def authenticate(self, token: str) -> Principal:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationError("The bearer token is not valid.")
+        raw = token.encode("utf-8")
+        # Always compare (even against a dummy) so timing says nothing about the
+        # admin token, and never compare raw tokens any other way.
+        is_admin = hmac.compare_digest(raw, self._admin or b"\0" * 32) and self._admin is not None
+        if is_admin:
+            return Principal(self.admin_name, ADMIN)
+        digest = hash_token(token)
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = self.lookup(digest)
+        if row is None and self.read_side is not None:
+            # A key created a moment ago may not be folded yet: wait briefly.
+            head = self.read_side.app.head()
+            if self.read_side.live_position() < head:
+                self.read_side.wait_for(head, MISS_WAIT_SECONDS)
+                row = self.lookup(digest)
+        if row is None:
+            raise AuthenticationError("The bearer token is not valid.")
+        if row["revoked"]:
+            with self._lock:
+                self._cache.pop(digest, None)
+            raise AuthenticationError("The bearer token has been revoked.")
+        principal = Principal(row["name"], row["role"], str(row["id"]))
+        with self._lock:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[digest] = (principal, now + self.cache_seconds)
+        return principal
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: `Authorization: Bearer <token>`. Create one with "
+    "`ledger keys create --name NAME --role ROLE`, or use LEDGER_ADMIN_TOKEN.",
+)
+
+
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The authenticated caller (401 problem+json when there is none)."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    if credentials is None:
+        raise AuthenticationError("This endpoint needs `Authorization: Bearer <token>`.")
+    principal = request.app.state.services.auth.authenticate(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+# ---------------------------------------------------------------- authorisation
+
+
+class Permission:
+    """A dependency that allows the roles ``POLICY[name]`` holds (else 403)."""
+
+    def __init__(self, name: str) -> None:
+        if name not in POLICY:
+            raise ValueError(f"unknown permission {name!r}")
+        self.name = name
+
+    def __call__(self, principal: PrincipalDep) -> Principal:
+        if not allowed(self.name, principal.role):
+            raise ForbiddenError(
+                f"Role {principal.role!r} may not do this (needs {self.name!r}: "
+                f"{', '.join(sorted(POLICY[self.name] or ()))})."
+            )
+        return principal
+
+    def __repr__(self) -> str:
+        return f"Permission({self.name!r})"
+
+
+class PublicAccess(Permission):
+    """No authentication at all (health and readiness probes)."""
+
+    def __call__(self) -> None:  # type: ignore[override]
+        return None
+
+
+_PERMISSIONS: dict[str, Permission] = {
+    name: (PublicAccess(name) if roles is None else Permission(name))
+    for name, roles in POLICY.items()
+}
+
+
+def allow(permission: str) -> Any:
+    """``dependencies=[allow(DISPATCH)]`` on a route."""
+    return Depends(_PERMISSIONS[permission])
+
+
+def route_permissions(route: APIRoute) -> list[str]:
+    """The permissions a route declares (exactly one for a well-formed route)."""
+    return [
+        dep.call.name for dep in route.dependant.dependencies if isinstance(dep.call, Permission)
+    ]
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route of ``app``, including those of included routers (newer
+    FastAPI versions nest them in ``app.routes`` instead of copying them)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: included routes are copied into app.routes
+        return [r for r in app.routes if isinstance(r, APIRoute)]
+    return [
+        ctx.original_route for ctx in iter_route_contexts(app.routes)
+        if isinstance(ctx.original_route, APIRoute)
+    ]
+
+
+def check_policy(app: FastAPI) -> None:
+    """Refuses an app with an API route that declares no permission, or several."""
+    routes = api_routes(app)
+    if not routes:
+        raise RuntimeError("no API routes found: cannot check the policy")
+    for route in routes:
+        found = route_permissions(route)
+        if len(found) != 1:
+            methods = ",".join(sorted(route.methods or ()))
+            msg = f"{methods} {route.path} must declare exactly one permission, has {found}"
+            raise RuntimeError(msg)
+
+
+def require_own_assignment(principal: Principal, row: dict[str, Any]) -> None:
+    """An engineer acts only on assignments that are theirs."""
+    if principal.role == ENGINEER and row.get("engineer_id") != principal.name:
+        raise ForbiddenError(
+            f"Assignment {row.get('id')} belongs to another engineer; "
+            f"{principal.name!r} may only act on their own assignments."
+        )
+
+
+__all__ = [
+    "ADMIN", "AUDIT", "AUDITOR", "DISPATCH", "DISPATCHER", "ENGINEER", "MANAGE", "POLICY",
+    "PUBLIC", "READ", "WORK", "AuthenticationError", "Authenticator", "ForbiddenError",
+    "Permission", "Principal", "PrincipalDep", "allow", "allowed", "api_routes", "check_policy",
+    "get_principal", "require_own_assignment", "route_permissions",
+]
