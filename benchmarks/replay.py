@@ -223,14 +223,19 @@ def _child(args: list[str]) -> dict:
 
 
 def _throwaway_postgres() -> tuple[str, callable]:
+    """Starts scripts/pg-throwaway.sh's PostgreSQL; returns its URL and a stopper."""
     script = ROOT / "scripts" / "pg-throwaway.sh"
-    env = {**os.environ, "PG_THROWAWAY_STATE_DIR": f"/tmp/ledger-bench-{os.getpid()}"}
-    out = subprocess.run([str(script), "start"], check=True, capture_output=True, text=True,
-                         env=env).stdout
-    url = out.strip().split("=", 1)[1]
+    out = subprocess.run([str(script), "start"], check=True, capture_output=True,
+                         text=True).stdout
+    values = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.splitlines()
+        if line.startswith("export ") and "=" in line
+    )
+    url, server = values["LEDGER_TEST_POSTGRES_URL"], values["PG_THROWAWAY_ID"]
 
     def stop() -> None:
-        subprocess.run([str(script), "stop"], check=False, env=env, capture_output=True)
+        subprocess.run([str(script), "stop", server], check=False, capture_output=True)
 
     return url, stop
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -112,15 +111,10 @@ def create_app(
         services = build_services(settings)
         app.state.services = services
         if settings.run_projections:
-            services.read_side.catch_up()
-            services.read_side.start()
-            if services.read_side.pending_builds:
-                names = list(services.read_side.pending_builds)
-                log.warning("projection versions changed, rebuilding: %s", ", ".join(names))
-                threading.Thread(
-                    target=services.read_side.rebuild, args=(names,), daemon=True,
-                    name="rebuild-on-start",
-                ).start()
+            # One process of all serving this store runs the projections (it
+            # catches up before serving); the others follow and can take over.
+            services.read_side.start(rebuild_pending=True)
+            services.read_side.wait_until_led(timeout=0.5)
         if settings.demo_on_empty and services.ledger.head() == 0:
             from api.demo import seed_demo
 

@@ -29,6 +29,17 @@ DatabaseURL = Annotated[
 ]
 
 
+def redact(url: str) -> str:
+    """A database URL without its password, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _settings(database_url: str | None, **overrides: object) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
     if database_url:
@@ -54,7 +65,7 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     console.print(
         f"[bold]Assignment ledger[/] on [cyan]{base}[/] "
-        f"(docs: /docs) — store: {settings.database_url}"
+        f"(docs: /docs) — store: {redact(settings.database_url)}"
     )
 
     def announce(token: str) -> None:

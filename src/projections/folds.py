@@ -43,6 +43,8 @@ class Rows:
         self.rows: dict[str, dict[Key, dict[str, Any] | None]] = {}
         #: table -> keys changed in this page (their rows belong to this page)
         self.dirty: dict[str, dict[Key, None]] = {}
+        #: table -> keys of rows created in this page (fresh-key tables only)
+        self.new: dict[str, set[Key]] = {}
 
     def get(self, table: Table, key: Key) -> dict[str, Any] | None:
         bucket = self.rows.get(table.name)
@@ -50,7 +52,10 @@ class Rows:
 
     def put(self, table: Table, row: dict[str, Any]) -> None:
         key = table.key_of(row)
-        self.rows.setdefault(table.name, {})[key] = row
+        bucket = self.rows.setdefault(table.name, {})
+        if table.fresh_keys and bucket.get(key) is None:  # absent or known absent
+            self.new.setdefault(table.name, set()).add(key)
+        bucket[key] = row
         self.dirty.setdefault(table.name, {})[key] = None
 
     def patch(self, table: Table, key: Key, **changes: Any) -> None:
@@ -72,6 +77,23 @@ class Rows:
     def changed(self, table: Table) -> list[tuple[Key, dict[str, Any] | None]]:
         current = self.rows.get(table.name, {})
         return [(key, current[key]) for key in self.dirty.get(table.name, ())]
+
+    def split_changes(
+        self, table: Table
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Key]]:
+        """(new rows to insert, rows to upsert, keys to delete) for one table."""
+        new = self.new.get(table.name, set())
+        inserts: list[dict[str, Any]] = []
+        upserts: list[dict[str, Any]] = []
+        deletes: list[Key] = []
+        for key, row in self.changed(table):
+            if row is None:
+                deletes.append(key)
+            elif key in new:
+                inserts.append(row)
+            else:
+                upserts.append(row)
+        return inserts, upserts, deletes
 
     def changes(self, table: Table) -> tuple[list[dict[str, Any]], list[Key]]:
         """(rows to upsert, keys to delete) for one table."""
@@ -98,6 +120,9 @@ class Projection:
     def __init__(self) -> None:
         self._handlers: dict[type, Handler] = self.handlers()
         self._keys: dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]] = self.key_rules()
+        self._creates: dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]] = (
+            self.create_rules()
+        )
         #: The event classes this projection folds.
         self.event_types: frozenset[type] = frozenset(self._handlers)
 
@@ -107,6 +132,16 @@ class Projection:
     def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
         """For each event class, the existing rows its fold reads."""
         return {}
+
+    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        """For each event class, the rows its fold creates (so a later event in the
+        same page need not look them up in the store). Optional: an omission only
+        costs a lookup."""
+        return {}
+
+    def creates(self, event: Any) -> Iterable[tuple[Table, Key]]:
+        rule = self._creates.get(type(event))
+        return rule(event) if rule else ()
 
     def handles(self, event: Any) -> bool:
         return type(event) in self._handlers
@@ -158,12 +193,16 @@ class TicketsProjection(Projection):
         key=("id",),
         indexes=(("opened_position",), ("status", "opened_position"), ("reference",),
                  ("current_engineer_id",)),
+        fresh_keys=True,
     )
     tables = (table,)
 
     def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
         own = lambda e: [(self.table, (_sid(e.originator_id),))]  # noqa: E731
         return {cls: own for cls in self.handlers() if cls is not Ticket.Opened}
+
+    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        return {Ticket.Opened: lambda e: [(self.table, (_sid(e.originator_id),))]}
 
     def handlers(self) -> dict[type, Handler]:
         return {
@@ -315,6 +354,7 @@ class EngineerAssignmentsProjection(Projection):
             ("status", "assigned_at"),
             ("assigned_at", "id"),
         ),
+        fresh_keys=True,
     )
     tables = (table,)
 
@@ -326,6 +366,14 @@ class EngineerAssignmentsProjection(Projection):
                 Ticket.Accepted, Ticket.Rejected, Ticket.Started, Ticket.Completed,
                 Ticket.Escalated, Ticket.Reassigned, Ticket.Removed,
             )
+        }
+
+    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        new = lambda e: [(self.table, (_sid(e.new_assignment_id),))]  # noqa: E731
+        return {
+            Ticket.Assigned: lambda e: [(self.table, (_sid(e.assignment_id),))],
+            Ticket.Escalated: new,
+            Ticket.Reassigned: new,
         }
 
     def handlers(self) -> dict[type, Handler]:
@@ -461,6 +509,10 @@ class CurrentAssignmentsProjection(Projection):
         own = lambda e: [(self.table, (_sid(e.originator_id),))]  # noqa: E731
         return {Ticket.Accepted: own, Ticket.Started: own}
 
+    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        own = lambda e: [(self.table, (_sid(e.originator_id),))]  # noqa: E731
+        return {Ticket.Assigned: own, Ticket.Escalated: own, Ticket.Reassigned: own}
+
     def handlers(self) -> dict[type, Handler]:
         return {
             Ticket.Assigned: self._assigned,
@@ -524,6 +576,7 @@ class AssignmentHistoryProjection(Projection):
         ),
         key=("id",),
         indexes=(("ticket_id", "id"), ("assignment_id", "id")),
+        fresh_keys=True,
     )
     tables = (table,)
 
@@ -623,6 +676,7 @@ class EngineersProjection(Projection):
         ),
         key=("id",),
         indexes=(("registered_position",),),
+        fresh_keys=True,
     )
     tables = (table,)
 
@@ -634,6 +688,9 @@ class EngineersProjection(Projection):
                     yield self.table, (value,)
 
         return {cls: engineers for cls in self.handlers() if cls is not Engineer.Registered}
+
+    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        return {Engineer.Registered: lambda e: [(self.table, (e.engineer_id,))]}
 
     def handlers(self) -> dict[type, Handler]:
         return {

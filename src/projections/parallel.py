@@ -17,6 +17,7 @@ WEIGHTS = {
     "assignment_history": 8,
     "current_ticket_assignments": 6,
     "engineers": 2,
+    "api_keys": 0,
 }
 
 

@@ -241,10 +241,10 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         bulk = False
         for w in writes:
             for table in w.projection.tables:
-                upserts, deletes = w.rows.changes(table)
-                if upserts or deletes:
-                    changes.append((table, w.entry.physical(table), upserts, deletes))
-                    bulk = bulk or len(upserts) >= COPY_THRESHOLD
+                inserts, upserts, deletes = w.rows.split_changes(table)
+                if inserts or upserts or deletes:
+                    changes.append((table, w.entry.physical(table), inserts, upserts, deletes))
+                    bulk = bulk or len(inserts) + len(upserts) >= COPY_THRESHOLD
         try:
             self._write(changes, writes, bulk=bulk)
         except ProgrammingError as e:
@@ -267,9 +267,16 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                     self._track(c, writes, pipeline)
 
     def _apply(self, c: Any, changes: list[Any], *, copy: bool) -> None:
-        for table, phys, upserts, deletes in changes:
+        for table, phys, inserts, upserts, deletes in changes:
             if deletes:
                 c.execute(self._statement("delete", table, phys), ([k[0] for k in deletes],))
+            if copy and len(inserts) >= COPY_THRESHOLD:
+                # Rows created in this page: straight into the table, no merge.
+                with c.copy(self._statement("copy_direct", table, phys)) as cp:
+                    for row in inserts:
+                        cp.write_row(self._to_db(table, row))
+            else:
+                upserts = inserts + upserts
             if not upserts:
                 continue
             values = [self._to_db(table, r) for r in upserts]
@@ -332,6 +339,8 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             ).format(stage, _ident(phys))
         elif kind == "copy":
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
+        elif kind == "copy_direct":
+            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(_ident(phys), cols)
         elif kind == "merge":
             statement = sql.SQL(
                 "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}"

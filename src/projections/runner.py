@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from ledger.errors import StorageUnavailableError
 from projections.folds import ALL_PROJECTIONS, Key, Projection, Rows
+from projections.locks import ProcessLock
 from projections.store import (
     BUILDING,
     LIVE,
@@ -126,10 +128,16 @@ def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tupl
 
 
 def fold_page(
-    store: ReadStore, slots: Sequence[Slot], events: Sequence[tuple[int, Any]]
+    store: ReadStore,
+    slots: Sequence[Slot],
+    events: Sequence[tuple[int, Any]],
+    last: int | None = None,
 ) -> list[PageWrite]:
-    """Folds a decoded page into each slot that is behind it (no writing)."""
-    last = events[-1][0]
+    """Folds a decoded page into each slot that is behind it (no writing). The
+    page ends at ``last`` (default: its last event; later when the events in
+    between were filtered out as irrelevant)."""
+    if last is None:
+        last = events[-1][0]
     writes: list[PageWrite] = []
     for slot in slots:
         if slot.folded >= last:
@@ -140,9 +148,13 @@ def fold_page(
         mine = [(p, e) for p, e in events if p > folded and type(e) in handled]
         rows = Rows()
         wanted: dict[str, tuple[Table, set[Key]]] = {}
+        created: set[tuple[str, Key]] = set()
         for _p, e in mine:
             for table, key in projection.keys(e):
-                wanted.setdefault(table.name, (table, set()))[1].add(key)
+                if (table.name, key) not in created:  # made earlier in this page
+                    wanted.setdefault(table.name, (table, set()))[1].add(key)
+            for table, key in projection.creates(e):
+                created.add((table.name, key))
         for table, keys in wanted.values():
             hits, misses = slot.cache.get_many(table, keys)
             bucket = rows.rows.setdefault(table.name, {})
@@ -222,6 +234,7 @@ def run_pages(
     stop_at: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[int], None] = lambda _position: None,
+    only_relevant: bool = False,
 ) -> int:
     """Processes pages until the log is exhausted (or ``stop_at``); returns the
     number of events read.
@@ -230,8 +243,18 @@ def run_pages(
     database), the next page is read and folded, so both cores work. At the head
     (a page that is not full) the write is synchronous: live updates stay low
     latency.
+
+    ``only_relevant`` (bulk builds): read only the event types these projections
+    fold. Positions still advance over the rest: the head is read before each
+    select, and since events commit in position order, everything up to it that
+    the select did not return is irrelevant.
     """
     count = 0
+    topics = (
+        sorted({get_topic(t) for s in slots for t in s.projection.event_types})
+        if only_relevant
+        else []
+    )
     _refresh(store, slots)
     if any(s.stale for s in slots):
         msg = "The read store is unavailable: positions cannot be read."
@@ -256,25 +279,32 @@ def run_pages(
             start = min(s.folded for s in slots)
             if stop_at is not None and start >= stop_at:
                 break
+            head = (app.recorder.max_notification_id() or 0) if topics else 0
+            if stop_at is not None:
+                head = min(head, stop_at)
             notifications = app.recorder.select_notifications(
-                start=start, limit=page_size, stop=stop_at, inclusive_of_start=False
+                start=start, limit=page_size, stop=stop_at, topics=topics,
+                inclusive_of_start=False,
             )
-            if not notifications:
+            if not notifications and head <= start:
                 break
             events = decode_page(app, notifications)
-            writes = fold_page(store, slots, events)
+            last = events[-1][0] if events else head
+            if len(notifications) < page_size:
+                last = max(last, head)  # the rest up to the head was irrelevant
+            writes = fold_page(store, slots, events, last)
             finish()
             count += len(events)
             if len(notifications) < page_size:
                 store.write(writes)
                 _committed(slots, writes)
-                on_page(events[-1][0])
+                on_page(last)
                 break
             executor = executor or ThreadPoolExecutor(1, thread_name_prefix="projection-writer")
             by_entry = {s.entry: s for s in slots}
             for w in writes:
                 by_entry[w.entry].inflight = w.rows
-            pending = (executor.submit(store.write, writes), writes, events[-1][0])
+            pending = (executor.submit(store.write, writes), writes, last)
         finish()
     except BaseException:
         if pending is not None:
@@ -320,12 +350,25 @@ class ReadSide:
         self._listener_thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.pending_builds: list[str] = []
+        #: Held by the one process (of all serving this store) that runs the live
+        #: runner; the others wait on stored positions and take over if it goes.
+        self._leader_lock = ProcessLock(app.store, "projection-runner")
+        self._leading = False
+        self._lock_checked = 0.0
+        self._next_attempt = 0.0
+        self.rebuild_pending_on_lead = False
+        self._caught_up_once = threading.Event()
 
     # ---------------------------------------------------------------- catalog
 
     def setup(self) -> None:
         """Makes sure every projection has a live build; returns names whose code
         version differs from the live one (they need a rebuild)."""
+        with ProcessLock(self.app.store, "projection-setup"):
+            self._setup()
+        self.reload()
+
+    def _setup(self) -> None:
         catalog = self.store.catalog()
         self.pending_builds = []
         for name, projection in self.projections.items():
@@ -339,7 +382,6 @@ class ReadSide:
                 self.store.ensure_position(live[0])  # stores made before positions were CAS'd
                 if live[0].version != projection.version:
                     self.pending_builds.append(name)
-        self.reload()
 
     def _new_entry(self, catalog: list[CatalogEntry], projection: Projection) -> CatalogEntry:
         generations = [
@@ -402,10 +444,59 @@ class ReadSide:
     def wake(self, _position: int = 0) -> None:
         self._wake.set()
 
-    def start(self) -> None:
-        """Follows the log in a background thread until ``stop()``."""
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the live projection runner right now."""
+        return self._leading
+
+    def _lead(self) -> bool:
+        """Keeps or tries to take the runner's leadership (cheaply, rate-limited)."""
+        now = time.monotonic()
+        if self._leading:
+            if now - self._lock_checked < 5.0:
+                return True
+            self._lock_checked = now
+            if self._leader_lock.check():
+                return True
+            self._leading = False
+            log.warning("lost the projection runner's lock; following again")
+        if now < self._next_attempt:
+            return False
+        self._next_attempt = now + self.poll_interval
+        if not self._leader_lock.acquire(blocking=False):
+            return False
+        self._leading = True
+        self._lock_checked = now
+        log.info("this process now runs the projections")
+        self.reload()
+        self._wake.set()  # catch up right away
+        if self.rebuild_pending_on_lead and self.pending_builds:
+            names = list(self.pending_builds)
+            log.warning("projection versions changed, rebuilding: %s", ", ".join(names))
+            threading.Thread(
+                target=self.rebuild, args=(names,), daemon=True, name="rebuild-on-lead"
+            ).start()
+        return True
+
+    def wait_until_led(self, timeout: float) -> bool:
+        """If this process takes the lead within ``timeout`` seconds, waits for its
+        first catch-up (so a leader serves caught-up tables). Returns whether it leads."""
+        deadline = time.monotonic() + timeout
+        while not self._leading and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._leading:
+            while not self._caught_up_once.wait(0.1):
+                if self._stop.is_set() or self.last_error is not None:
+                    break
+        return self._leading
+
+    def start(self, *, rebuild_pending: bool = False) -> None:
+        """Follows the log in a background thread until ``stop()``: as the runner
+        if this process holds the lock, else as a follower ready to take over.
+        ``rebuild_pending``: the runner rebuilds projections whose version changed."""
         if self._thread is not None:
             return
+        self.rebuild_pending_on_lead = rebuild_pending
         self._stop.clear()
         self.app.add_listener(self.wake)
         self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
@@ -426,11 +517,16 @@ class ReadSide:
         if self._listener_thread is not None:
             self._listener_thread.join(timeout=5)
             self._listener_thread = None
+        self._leader_lock.release()
+        self._leading = False
 
     def _run(self) -> None:
         backoff = 0.1
         last_reload = time.monotonic()
         while not self._stop.is_set():
+            if not self._lead():
+                self._stop.wait(self.poll_interval)  # another process runs them
+                continue
             self._wake.wait(timeout=self.poll_interval)
             self._wake.clear()
             if self._stop.is_set():
@@ -440,6 +536,7 @@ class ReadSide:
                     self.reload()
                     last_reload = time.monotonic()
                 self.catch_up()
+                self._caught_up_once.set()
                 self.last_error = None
                 backoff = 0.1
             except Exception as e:  # keep following; storage may come back
@@ -477,7 +574,7 @@ class ReadSide:
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until every live read table includes ``position``."""
         deadline = time.monotonic() + timeout
-        if self.passive:
+        if self.passive or (self._thread is not None and not self._leading):
             return self._wait_passively(position, deadline)
         if self._thread is None:
             # No background runner in this process (CLI, tests): catch up here.
@@ -592,7 +689,7 @@ class ReadSide:
         with relaxed_gc():
             run_pages(
                 self.app, self.store, slots, page_size=self.page_size,
-                should_stop=should_stop, on_page=on_page,
+                should_stop=should_stop, on_page=on_page, only_relevant=True,
             )
         if should_stop():
             return [s.entry for s in slots]

@@ -33,6 +33,9 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    #: Keys are never re-created (ids from events), so a row put without being
+    #: read first is new: it can be inserted without an upsert.
+    fresh_keys: bool = False
     column_names: tuple[str, ...] = field(init=False)
     types: dict[str, str] = field(init=False)
     json_positions: tuple[int, ...] = field(init=False)

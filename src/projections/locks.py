@@ -1,0 +1,109 @@
+"""Named locks shared by every process on one store.
+
+Several processes may serve one ledger (uvicorn workers, several hosts). Exactly
+one of them runs the live projection runner; the others wait on stored
+positions and take over when the leader goes away. On PostgreSQL the lock is a
+session-level advisory lock (released by the server when the holder's
+connection dies); on SQLite it is an exclusive ``flock`` on a file beside the
+database (released by the kernel when the holder dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from typing import Any
+
+from ledger.store import StoreConfig
+
+
+def _key(name: str) -> int:
+    digest = hashlib.sha256(f"assignment-ledger:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class ProcessLock:
+    """A lock named ``name`` on the store of ``config``, held until ``release()``."""
+
+    def __init__(self, config: StoreConfig, name: str) -> None:
+        self.config = config
+        self.name = name
+        self._conn: Any = None
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        if self.config.is_postgres:
+            return self._conn is not None and not self._conn.closed and not self._conn.broken
+        return self._fd is not None
+
+    def acquire(self, *, blocking: bool) -> bool:
+        if self.held:
+            return True
+        if self.config.is_postgres:
+            return self._acquire_postgres(blocking)
+        return self._acquire_file(blocking)
+
+    def check(self) -> bool:
+        """Whether the lock is still held (a PostgreSQL connection may have died)."""
+        if not self.config.is_postgres or self._conn is None:
+            return self.held
+        try:
+            self._conn.execute("SELECT 1")
+        except Exception:  # noqa: BLE001 - the connection, and so the lock, is gone
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()  # the server releases a session lock on close
+            self._conn = None
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def _acquire_postgres(self, blocking: bool) -> bool:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.config.conninfo(), autocommit=True, connect_timeout=5)
+        except psycopg.Error:
+            return False
+        function = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
+        try:
+            row = conn.execute(f"SELECT {function}(%s)", (_key(self.name),)).fetchone()
+        except psycopg.Error:
+            conn.close()
+            return False
+        if blocking or (row and row[0]):
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def _acquire_file(self, blocking: bool) -> bool:
+        import fcntl
+
+        path = self.config.sqlite_path
+        if not path or path == ":memory:" or "mode=memory" in path:
+            self._fd = -1  # one process only: nothing to share
+            return True
+        fd = os.open(f"{path}.{self.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def __enter__(self) -> ProcessLock:
+        self.acquire(blocking=True)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
