@@ -125,6 +125,8 @@ class Projection:
         )
         #: The event classes this projection folds.
         self.event_types: frozenset[type] = frozenset(self._handlers)
+        #: Whether any fold reads existing rows (else the runner caches nothing).
+        self.reads_rows: bool = bool(self._keys)
 
     def handlers(self) -> dict[type, Handler]:
         raise NotImplementedError

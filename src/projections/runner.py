@@ -172,6 +172,12 @@ def fold_page(
         for p, e in mine:
             projection.fold(e, p, rows)
         # The next page folds on top of this one, before this one is committed.
+        # (A projection that never reads its rows back, like assignment_history,
+        # needs no cache at all.)
+        if not projection.reads_rows:
+            writes.append(PageWrite(slot.entry, projection, rows, last, slot.folded))
+            slot.folded = last
+            continue
         for table in projection.tables:
             for key, row in rows.changed(table):
                 slot.cache.put(table, key, row)
