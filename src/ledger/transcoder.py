@@ -37,11 +37,18 @@ class OrjsonTranscoder(JSONTranscoder):
         raise TranscodingNotRegisteredError(msg)
 
     def _untag(self, value: Any) -> Any:
+        """Replaces tagged objects in place (the parsed JSON is ours to change)."""
         kind = type(value)
         if kind is dict:
             if len(value) == 2 and "_type_" in value and "_data_" in value:
                 return self._decode_obj(value)
-            return {k: self._untag(v) for k, v in value.items()}
+            for k, v in value.items():
+                if type(v) is dict or type(v) is list:
+                    value[k] = self._untag(v)
+            return value
         if kind is list:
-            return [self._untag(v) for v in value]
+            for i, v in enumerate(value):
+                if type(v) is dict or type(v) is list:
+                    value[i] = self._untag(v)
+            return value
         return value
