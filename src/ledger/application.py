@@ -219,12 +219,20 @@ class Ledger(Application[UUID]):
         ticket_id: UUID,
         command: Callable[[Ticket], Assignment | None],
         expected_version: int | None,
+        check: Callable[[], object] | None = None,
     ) -> CommandResult:
         """Loads, runs the command, saves. A concurrent write re-runs the command on
         the fresh state (its rules decide again), unless the client pinned a version
-        with If-Match, which then answers as stale."""
+        with If-Match, which then answers as stale.
+
+        ``check`` runs once, after the first load and before the version check: an
+        unknown ticket answers 404 before an unknown engineer's 422, without the
+        ticket being read twice."""
         for _attempt in range(CONFLICT_RETRIES):
             ticket = self.get_ticket(ticket_id)
+            if check is not None:
+                check()
+                check = None
             if expected_version is not None and ticket.version != expected_version:
                 msg = (
                     f"Ticket {ticket_id} is at version {ticket.version}, "
@@ -360,8 +368,6 @@ class Ledger(Application[UUID]):
         equipment_id: str | None = None,
         expected_version: int | None = None,
     ) -> CommandResult:
-        self.get_ticket(ticket_id)  # 404 before 422: the ticket is the resource
-        self.require_active_engineer(engineer_id)
         assignment_id = uuid4()
         return self._update_ticket(
             ticket_id,
@@ -376,6 +382,7 @@ class Ledger(Application[UUID]):
                 actor=actor,
             ),
             expected_version,
+            check=lambda: self.require_active_engineer(engineer_id),
         )
 
     def escalate(
@@ -388,8 +395,6 @@ class Ledger(Application[UUID]):
         next_tier_name: str | None = None,
         expected_version: int | None = None,
     ) -> CommandResult:
-        self.get_ticket(ticket_id)
-        self.require_active_engineer(next_engineer_id)
         new_id = uuid4()
         return self._update_ticket(
             ticket_id,
@@ -401,6 +406,7 @@ class Ledger(Application[UUID]):
                 actor=actor,
             ),
             expected_version,
+            check=lambda: self.require_active_engineer(next_engineer_id),
         )
 
     def reassign(
@@ -413,8 +419,6 @@ class Ledger(Application[UUID]):
         actor: str,
         expected_version: int | None = None,
     ) -> CommandResult:
-        self.get_ticket(ticket_id)  # 404 before 422: the ticket is the resource
-        self.require_active_engineer(new_engineer_id)
         new_id = uuid4()
         return self._update_ticket(
             ticket_id,
@@ -426,6 +430,7 @@ class Ledger(Application[UUID]):
                 actor=actor,
             ),
             expected_version,
+            check=lambda: self.require_active_engineer(new_engineer_id),
         )
 
     def accept(

@@ -8,7 +8,7 @@ written in one transaction, so a crash never leaves them out of step.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -172,7 +172,3 @@ def build_store(config: StoreConfig, pool_size: int = 10) -> ReadStore:
         store = factory.tracking_recorder(SQLiteReadStore)
     store.setup()
     return store
-
-
-def upsert_order(rows: Iterable[dict[str, Any]], table: Table) -> list[tuple[Any, ...]]:
-    return [tuple(row[c] for c in table.column_names) for row in rows]
