@@ -19,6 +19,17 @@ from ledger.application import Ledger
 POSTGRES_URL_ENV = "LEDGER_TEST_POSTGRES_URL"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Apps built by tests sign checkpoints with a throwaway key, never one in the
+    working directory (the default beside a PostgreSQL-backed server)."""
+    if not os.environ.get("LEDGER_SIGNING_KEY"):
+        import tempfile
+
+        os.environ["LEDGER_SIGNING_KEY"] = os.path.join(
+            tempfile.mkdtemp(prefix="ledger-test-key-"), "signing-key.pem"
+        )
+
+
 def _postgres_server_url() -> str:
     """The server URL, or fail (in CI) / skip (elsewhere) when there is none."""
     url = os.environ.get(POSTGRES_URL_ENV, "")

@@ -13,9 +13,11 @@ from api import problems
 from api.auth import Authenticator, check_policy
 from api.deps import Services
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.routers import assignments, engineers, events, operations, tickets
+from api.routers import assignments, audit, engineers, events, operations, tickets
 from api.settings import Settings
 from ledger.application import Ledger
+from ledger.signing import load_or_create
+from projections.audit import Audit
 from projections.queries import EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import build_store
@@ -52,6 +54,12 @@ def build_services(settings: Settings) -> Services:
     read_side.setup()
     idempotency = IdempotencyStore(store)
     idempotency.setup()
+    audit = Audit.build(
+        store, ledger.recorder.events_table_name, load_or_create(settings.signing_key_path()),
+        config=ledger.store, every=settings.checkpoint_every,
+        interval=settings.checkpoint_interval,
+        seal=settings.run_projections and settings.run_sealer,
+    )
     return Services(
         settings=settings,
         ledger=ledger,
@@ -64,6 +72,7 @@ def build_services(settings: Settings) -> Services:
             admin_name=settings.actor, cache_seconds=settings.auth_cache_seconds,
         ),
         idempotency=idempotency,
+        audit=audit,
     )
 
 
@@ -115,6 +124,8 @@ def create_app(
             # catches up before serving); the others follow and can take over.
             services.read_side.start(rebuild_pending=True)
             services.read_side.wait_until_led(timeout=0.5)
+        if services.audit.sealer is not None:
+            services.audit.sealer.start()
         if settings.demo_on_empty and services.ledger.head() == 0:
             from api.demo import seed_demo
 
@@ -139,7 +150,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (engineers, tickets, assignments, events, operations):
+    for module in (engineers, tickets, assignments, events, audit, operations):
         app.include_router(module.router)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)

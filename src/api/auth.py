@@ -153,7 +153,9 @@ class Authenticator:
             head = self.read_side.app.head()
             if self.read_side.live_position() < head:
                 self.read_side.wait_for(head, MISS_WAIT_SECONDS)
-                row = self.lookup(digest)
+            # Look again either way: the key's page may have committed between
+            # the first lookup and reading the position.
+            row = self.lookup(digest)
         if row is None:
             raise AuthenticationError("The bearer token is not valid.")
         if row["revoked"]:

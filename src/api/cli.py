@@ -296,6 +296,11 @@ def keys_revoke(
         services.close()
 
 
+from api import cli_audit  # noqa: E402 - registers verify/seal on the app
+
+cli_audit.register(app)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()

@@ -15,6 +15,7 @@ from api.problems import BadRequestError
 from api.settings import Settings
 from ledger.application import CommandResult, Ledger
 from ledger.errors import AssignmentNotFoundError
+from projections.audit import Audit
 from projections.queries import EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
@@ -32,8 +33,10 @@ class Services:
     events: EventQueries
     auth: Authenticator
     idempotency: IdempotencyStore
+    audit: Audit
 
     def close(self) -> None:
+        self.audit.close()
         self.read_side.stop()
         self.store.close()
         self.ledger.close()

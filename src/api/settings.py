@@ -61,3 +61,30 @@ class Settings(BaseSettings):
         True, description="Run the projection runner inside this process."
     )
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    signing_key: str | None = Field(
+        None,
+        description="LEDGER_SIGNING_KEY: path of the Ed25519 private key (PEM) that signs "
+        "checkpoints; generated on first start if absent. Default: beside an SQLite "
+        "database (<file>.signing-key.pem), else ./ledger-signing-key.pem.",
+    )
+    checkpoint_every: int = Field(
+        1000, ge=1, le=1_000_000, description="Seal a signed checkpoint every N events."
+    )
+    checkpoint_interval: float = Field(
+        60.0, gt=0, le=3600,
+        description="Seconds after which unsealed events are sealed anyway.",
+    )
+    run_sealer: bool = Field(
+        True, description="Seal checkpoints in this process (one process of all leads)."
+    )
+
+    def signing_key_path(self) -> str:
+        if self.signing_key:
+            return self.signing_key
+        from ledger.store import parse_database_url
+
+        config = parse_database_url(self.database_url)
+        path = config.sqlite_path
+        if not config.is_postgres and path and path != ":memory:" and "mode=memory" not in path:
+            return f"{path}.signing-key.pem"
+        return "ledger-signing-key.pem"

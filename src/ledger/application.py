@@ -38,6 +38,8 @@ from ledger.errors import (
     TicketExistsError,
     TicketNotFoundError,
 )
+from ledger import appendonly
+from ledger.hashchain import ChainingMapper, recorded_hash, unchained_hash
 from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 
@@ -101,11 +103,31 @@ class Ledger(Application[UUID]):
                 if attempt == 4:
                     raise
                 time.sleep(0.05 * (attempt + 1))
+        if merged.get("CREATE_TABLE", "y").lower() not in ("n", "no", "false", "0", "off"):
+            with _storage_errors():
+                appendonly.install(self.recorder, postgres=self.store.is_postgres)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = OrjsonTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+    def construct_mapper(self) -> ChainingMapper:
+        """Chains every event to its stream's previous one as it is stored."""
+        return ChainingMapper(self.construct_transcoder(), lookup=self._stored_hash)
+
+    def _stored_hash(self, originator_id: UUID, version: int) -> str | None:
+        """The hash of a stored event (its content hash if it was stored unchained)."""
+        with _storage_errors():
+            found = self.recorder.select_events(
+                originator_id, gt=version - 1, lte=version, limit=1
+            )
+        if not found:
+            return None
+        stored = found[0]
+        return recorded_hash(stored.state) or unchained_hash(
+            originator_id, version, stored.topic, stored.state
+        )
 
     # ------------------------------------------------------------ notifications
 
@@ -120,7 +142,8 @@ class Ledger(Application[UUID]):
                 self._listeners.remove(listener)
 
     def _record(self, processing_event: Any) -> list[Recording[UUID]]:
-        with _storage_errors():
+        # The chain's new heads are kept only if the insert commits.
+        with _storage_errors(), self.mapper.batch():
             recordings = super()._record(processing_event)
         if recordings:
             position = recordings[-1].notification.id

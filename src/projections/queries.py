@@ -34,7 +34,10 @@ CURRENT = CurrentAssignmentsProjection.table
 HISTORY = AssignmentHistoryProjection.table
 ENGINEERS = EngineersProjection.table
 
-_EVENT_BASE = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor"}
+_EVENT_BASE = {
+    "originator_id", "originator_version", "timestamp", "originator_topic", "actor",
+    "hash", "prev_hash",
+}
 
 
 class CursorError(ValueError):
@@ -282,8 +285,8 @@ class EventQueries:
             "recorded_at": ts(attrs["timestamp"]),
             "actor": attrs.get("actor"),
             "data": {k: _jsonable(v) for k, v in attrs.items() if k not in _EVENT_BASE},
-            "hash": None,
-            "prev_hash": None,
+            "hash": attrs.get("hash"),
+            "prev_hash": attrs.get("prev_hash"),
         }
 
     def ticket_as_of(
