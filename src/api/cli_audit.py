@@ -54,6 +54,7 @@ def settings_for(database_url: str | None) -> Settings:
 def register(app: typer.Typer) -> None:
     app.command()(verify)
     app.command()(seal)
+    app.command()(checkpoints)
 
 
 def verify(
@@ -141,3 +142,29 @@ def seal(database_url: DatabaseURL = None) -> None:
                   f"({last.events} events, running hash {last.running_hash[:16]}…)")
     else:
         err.print("nothing to seal: every event is under a checkpoint already")
+
+
+def checkpoints(
+    database_url: DatabaseURL = None,
+    output: Annotated[Path | None, typer.Option(
+        help="Write here instead of standard output.")] = None,
+) -> None:
+    """Print the signed checkpoints as JSON (what GET /audit/checkpoints returns),
+    for an auditor to verify an export with (docs/audit.md)."""
+    from projections.audit import CheckpointStore
+
+    settings = settings_for(database_url)
+    ledger, store = _open(settings)
+    try:
+        found = CheckpointStore(store)
+        found.setup()
+        items = [c.as_dict() for c in found.after(0)]
+    finally:
+        store.close()
+        ledger.close()
+    text = json.dumps({"items": items}, indent=1) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err.print(f"{len(items)} checkpoint(s) written to {output}")
