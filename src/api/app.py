@@ -13,7 +13,7 @@ from api import problems
 from api.auth import Authenticator, check_policy
 from api.deps import Services
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.routers import assignments, engineers, events, operations, tickets
+from api.routers import assignments, engineers, events, feed, intervals, operations, tickets
 from api.settings import Settings
 from ledger.application import Ledger
 from projections.queries import EventQueries, ReadQueries
@@ -130,6 +130,7 @@ def create_app(
         try:
             yield
         finally:
+            feed.stop_streams(app)
             services.close()
 
     app = FastAPI(
@@ -139,7 +140,8 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (engineers, tickets, assignments, events, operations):
+    # intervals before assignments: /assignments/at is not /assignments/{id}.
+    for module in (engineers, tickets, intervals, assignments, events, feed, operations):
         app.include_router(module.router)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
