@@ -13,7 +13,16 @@ from api import problems
 from api.auth import Authenticator, check_policy
 from api.deps import Services
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.routers import assignments, audit, engineers, events, operations, tickets
+from api.routers import (
+    assignments,
+    audit,
+    engineers,
+    events,
+    feed,
+    intervals,
+    operations,
+    tickets,
+)
 from api.settings import Settings
 from ledger.application import Ledger
 from ledger.signing import load_or_create
@@ -141,6 +150,7 @@ def create_app(
         try:
             yield
         finally:
+            feed.stop_streams(app)
             services.close()
 
     app = FastAPI(
@@ -150,7 +160,8 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (engineers, tickets, assignments, events, audit, operations):
+    # intervals before assignments: /assignments/at is not /assignments/{id}.
+    for module in (engineers, tickets, intervals, assignments, events, feed, audit, operations):
         app.include_router(module.router)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)

@@ -777,6 +777,10 @@ class ApiKeysProjection(Projection):
                    revoked_at=ts(e.timestamp), revoked_by=e.actor, revoke_reason=e.reason)
 
 
+# Projections in their own modules subclass the ones above, so they are imported
+# here, at the end (projections/__init__.py imports this module first).
+from projections.intervals import AssignmentIntervalsProjection  # noqa: E402
+
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketsProjection,
     EngineerAssignmentsProjection,
@@ -784,4 +788,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentHistoryProjection,
     EngineersProjection,
     ApiKeysProjection,
+    AssignmentIntervalsProjection,
 )

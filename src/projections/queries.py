@@ -25,6 +25,7 @@ from projections.folds import (
     EngineersProjection,
     TicketsProjection,
 )
+from projections.intervals import AssignmentIntervalsProjection
 from projections.store import ReadStore
 from projections.tables import Table, ts
 
@@ -33,6 +34,7 @@ ASSIGNMENTS = EngineerAssignmentsProjection.table
 CURRENT = CurrentAssignmentsProjection.table
 HISTORY = AssignmentHistoryProjection.table
 ENGINEERS = EngineersProjection.table
+INTERVALS = AssignmentIntervalsProjection.table
 
 _EVENT_BASE = {
     "originator_id", "originator_version", "timestamp", "originator_topic", "actor",
@@ -203,6 +205,40 @@ class ReadQueries:
             f"SELECT {_cols(HISTORY)} FROM assignment_history WHERE assignment_id = %s ORDER BY id",
             [str(assignment_id)],
         )
+
+
+    # ---------------------------------------------------------------- intervals
+
+    def intervals_at(
+        self,
+        at: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        engineer_id: str | None = None,
+        ticket_id: UUID | str | None = None,
+    ) -> Page:
+        """The assignments held at ``at`` (a canonical timestamp): one indexed
+        range query, keyset-paged by (valid_from, assignment_id)."""
+        where = ["valid_from <= %s", "(valid_to IS NULL OR valid_to > %s)"]
+        params: list[Any] = [at, at]
+        if engineer_id is not None:
+            where.append("engineer_id = %s")
+            params.append(engineer_id)
+        if ticket_id is not None:
+            where.append("ticket_id = %s")
+            params.append(str(ticket_id))
+        if cursor:
+            since, last_id = decode_cursor(cursor, 2)
+            where.append("(valid_from > %s OR (valid_from = %s AND assignment_id > %s))")
+            params.extend([since, since, last_id])
+        rows = self.store.rows(
+            INTERVALS,
+            f"SELECT {_cols(INTERVALS)} FROM assignment_intervals WHERE {' AND '.join(where)} "
+            "ORDER BY valid_from, assignment_id LIMIT %s",
+            [*params, limit + 1],
+        )
+        return self._page(rows, limit, lambda r: [r["valid_from"], r["assignment_id"]])
 
 
 # ---------------------------------------------------------------- event store

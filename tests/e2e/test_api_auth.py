@@ -82,9 +82,21 @@ def _revoked_token(client: Any) -> str:
     return token
 
 
+#: Endpoints whose 200 answer never ends (Server-Sent Events): only the status
+#: and an error body are read.
+ENDLESS = {"/events/stream"}
+
+
 def _call(client: Any, method: str, path: str, token: str | None) -> Any:
     client.headers.pop("Authorization", None)
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    if path in ENDLESS:
+        with client.stream(method, path, headers=headers) as response:
+            if response.status_code != 200:
+                response.read()
+            else:
+                response._content = b"(an event stream)"  # for the failure message
+        return response
     return client.request(method, path, headers=headers)
 
 
@@ -129,6 +141,17 @@ def test_every_role_against_every_endpoint(client):
                     _problem(response, status)
     assert not failures, "\n".join(failures)
     assert seen >= 25 * len(tokens)
+
+
+def test_audit_routes_are_in_the_table_with_their_permissions(client):
+    """The feed, export, stream and interval endpoints are walked above; pin their
+    permissions: everyone reads the feed, the stream and the intervals; only
+    auditors (and admins) take the whole log away."""
+    permissions = {route.path: route_permissions(route)[0] for route in api_routes(client.app)}
+    assert {path: permissions[path] for path in (
+        "/events", "/events/stream", "/events/export", "/assignments/at")} == {
+        "/events": "read", "/events/stream": "read", "/events/export": "audit",
+        "/assignments/at": "read"}
 
 
 @pytest.fixture
@@ -198,7 +221,8 @@ def test_everyone_authenticated_may_read(dispatcher_and_engineers):
     api, eng_a, _eng_b, tokens = dispatcher_and_engineers
     for token in tokens.values():
         for path in ("/tickets", "/assignments", "/engineers", "/events", "/projections",
-                     "/metrics", f"/engineers/{eng_a}"):
+                     "/metrics", f"/engineers/{eng_a}",
+                     "/assignments/at?time=2026-01-01T00:00:00Z"):
             response = api.client.get(path, headers=_as(token))
             assert response.status_code == 200, (path, response.text)
 

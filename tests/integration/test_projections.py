@@ -30,6 +30,7 @@ PUBLIC = {
     "current_ticket_assignments": "ticket_id",
     "assignment_history": "id",
     "engineers": "id",
+    "assignment_intervals": "assignment_id",
 }
 ACTOR = "it-dispatcher"
 

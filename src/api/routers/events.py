@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Query
 
 from api.auth import READ, allow
 from api.deps import Cursor, Limit, ServicesDep
+from api.routers.feed import FilterDep
 from api.schemas import Event, Page
-from projections.queries import decode_cursor, encode_cursor
-from projections.tables import ts
+from projections.queries import decode_cursor, encode_cursor, event_type
 
 router = APIRouter(prefix="/events", tags=["audit"])
 
@@ -20,21 +18,26 @@ router = APIRouter(prefix="/events", tags=["audit"])
 @router.get("", response_model=Page[Event], dependencies=[allow(READ)])
 def feed(
     services: ServicesDep,
+    filters: FilterDep,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Start after this position.")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-    type: Annotated[list[str] | None, Query(max_length=20, description="Event type, e.g. Ticket.Escalated or Escalated.")] = None,  # noqa: A002
-    ticket_id: UUID | None = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> Page[Event]:
-    """Events in position order. ``next_cursor`` continues right after the last
-    position examined, so paging never skips an event; it is null at the head."""
+    """Events in position order; paging never skips an event.
+
+    ``next_cursor`` continues right after the last position examined. It is
+    present whenever the page is full (the feed can grow, so a client that polls
+    keeps following it) and null when a page ends short of ``limit`` at the
+    head: following a cursor handed out at the head therefore gives one empty
+    page with a null cursor. To poll from there, ask again with
+    ``after=<the last position seen>``. With ``actor``/``since``/``until`` at
+    most 10,000 events are examined per page, so a page may hold fewer than
+    ``limit`` items (even none) and still carry a cursor."""
     start = int(decode_cursor(cursor, 1)[0]) if cursor else (after or 0)
     items, last, more = services.events.feed(
-        after=start, limit=limit, types=type or (), ticket_id=ticket_id, actor=actor,
-        since=ts(since) if since else None, until=ts(until) if until else None,
+        after=start, limit=limit, types=[event_type(t) for t in filters.topics],
+        ticket_id=filters.originator_id, actor=filters.actor,
+        since=filters.since, until=filters.until,
     )
     return Page[Event](
         items=[Event(**e) for e in items],
