@@ -378,3 +378,11 @@ cli_audit.register(app)
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()
+
+
+# ---------------------------------------------------------------- legacy import / rollback
+
+from api.legacy_cli import export_app, import_app  # noqa: E402 - sub-apps, commands in there
+
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")

@@ -119,6 +119,7 @@ class Ticket(Aggregate):
         equipment_id: str | None
         reference: str | None
         actor: str
+        via: str | None = None
 
     class Assigned(Aggregate.Event):
         assignment_id: UUID
@@ -130,22 +131,26 @@ class Ticket(Aggregate):
         assignment_type: str
         equipment_id: str | None
         actor: str
+        via: str | None = None
 
     class Accepted(Aggregate.Event):
         assignment_id: UUID
         engineer_id: str
         actor: str
+        via: str | None = None
 
     class Rejected(Aggregate.Event):
         assignment_id: UUID
         engineer_id: str
         reason: str | None
         actor: str
+        via: str | None = None
 
     class Started(Aggregate.Event):
         assignment_id: UUID
         engineer_id: str
         actor: str
+        via: str | None = None
 
     class Escalated(Aggregate.Event):
         assignment_id: UUID
@@ -158,6 +163,7 @@ class Ticket(Aggregate):
         tier_name: str
         equipment_id: str | None
         actor: str
+        via: str | None = None
 
     class Reassigned(Aggregate.Event):
         assignment_id: UUID
@@ -170,12 +176,14 @@ class Ticket(Aggregate):
         tier_name: str
         equipment_id: str | None
         actor: str
+        via: str | None = None
 
     class Removed(Aggregate.Event):
         assignment_id: UUID
         engineer_id: str
         reason: str | None
         actor: str
+        via: str | None = None
 
     class Completed(Aggregate.Event):
         assignment_id: UUID
@@ -188,14 +196,17 @@ class Ticket(Aggregate):
         customer_rating: int | None
         customer_feedback: str | None
         actor: str
+        via: str | None = None
 
     class Closed(Aggregate.Event):
         reason: str | None
         actor: str
+        via: str | None = None
 
     class Reopened(Aggregate.Event):
         reason: str | None
         actor: str
+        via: str | None = None
 
     # ------------------------------------------------------------------ creation
 
@@ -211,6 +222,7 @@ class Ticket(Aggregate):
         reference: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.title = title
         self.description = description
@@ -237,6 +249,7 @@ class Ticket(Aggregate):
         equipment_id: str | None = None,
         reference: str | None = None,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Ticket:
         return cls(
             id=ticket_id,
@@ -248,6 +261,7 @@ class Ticket(Aggregate):
             reference=reference,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
 
     # ------------------------------------------------------------------ queries
@@ -333,6 +347,7 @@ class Ticket(Aggregate):
         assignment_type: str = "manual",
         equipment_id: str | None = None,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         self.check_not_resolved()
@@ -348,11 +363,13 @@ class Ticket(Aggregate):
             equipment_id=equipment_id or self.equipment_id,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return self.assignments[assignment_id]
 
     def accept(
-        self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None
+        self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         assignment = self.assignment(assignment_id)
@@ -362,6 +379,7 @@ class Ticket(Aggregate):
             engineer_id=assignment.engineer_id,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return assignment
 
@@ -372,6 +390,7 @@ class Ticket(Aggregate):
         reason: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         assignment = self.assignment(assignment_id)
@@ -382,11 +401,13 @@ class Ticket(Aggregate):
             reason=reason,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return assignment
 
     def start(
-        self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None
+        self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         assignment = self.assignment(assignment_id)
@@ -396,6 +417,7 @@ class Ticket(Aggregate):
             engineer_id=assignment.engineer_id,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return assignment
 
@@ -412,6 +434,7 @@ class Ticket(Aggregate):
         customer_rating: int | None = None,
         customer_feedback: str | None = None,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         assignment = self.assignment(assignment_id)
@@ -428,6 +451,7 @@ class Ticket(Aggregate):
             customer_feedback=customer_feedback,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return assignment
 
@@ -440,6 +464,7 @@ class Ticket(Aggregate):
         actor: str,
         next_tier_name: str | None = None,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         current = self.check_has_active_assignment()
@@ -456,6 +481,7 @@ class Ticket(Aggregate):
             equipment_id=current.equipment_id or self.equipment_id,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return self.assignments[new_assignment_id]
 
@@ -468,6 +494,7 @@ class Ticket(Aggregate):
         reason: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         current = self.assignment(assignment_id)
@@ -485,6 +512,7 @@ class Ticket(Aggregate):
             equipment_id=current.equipment_id or self.equipment_id,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return self.assignments[new_assignment_id]
 
@@ -495,6 +523,7 @@ class Ticket(Aggregate):
         reason: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Assignment:
         self.check_not_closed()
         assignment = self.assignment(assignment_id)
@@ -505,11 +534,13 @@ class Ticket(Aggregate):
             reason=reason,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         return assignment
 
     def close(
-        self, *, reason: str | None, actor: str, timestamp: datetime | None = None
+        self, *, reason: str | None, actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.check_not_closed()
         active = self.active_assignment
@@ -519,15 +550,16 @@ class Ticket(Aggregate):
                 f"({active.status}); complete or remove it before closing."
             )
             raise TicketNotClosableError(msg)
-        self._closed(reason=reason, actor=actor, timestamp=timestamp)
+        self._closed(reason=reason, actor=actor, timestamp=timestamp, via=via)
 
     def reopen(
-        self, *, reason: str | None, actor: str, timestamp: datetime | None = None
+        self, *, reason: str | None, actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         if not (self.closed or self.resolved):
             msg = f"Ticket {self.id} is {self.status}; only resolved or closed tickets reopen."
             raise TicketNotReopenableError(msg)
-        self._reopened(reason=reason, actor=actor, timestamp=timestamp)
+        self._reopened(reason=reason, actor=actor, timestamp=timestamp, via=via)
 
     # ------------------------------------------------------------------ appliers
 
@@ -553,6 +585,7 @@ class Ticket(Aggregate):
         equipment_id: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self._add(
             Assignment(assignment_id, sequence, engineer_id, tier, tier_name, equipment_id)
@@ -565,6 +598,7 @@ class Ticket(Aggregate):
         engineer_id: str,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.assignments[assignment_id].status = ACCEPTED
 
@@ -576,6 +610,7 @@ class Ticket(Aggregate):
         reason: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self._end(assignment_id, REJECTED)
 
@@ -586,6 +621,7 @@ class Ticket(Aggregate):
         engineer_id: str,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.assignments[assignment_id].status = IN_PROGRESS
 
@@ -603,6 +639,7 @@ class Ticket(Aggregate):
         customer_feedback: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self._end(assignment_id, FAILED if completion_status == "failed" else COMPLETED)
         if completion_status == "success":
@@ -622,6 +659,7 @@ class Ticket(Aggregate):
         equipment_id: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self._end(assignment_id, ESCALATED)
         self._add(
@@ -642,6 +680,7 @@ class Ticket(Aggregate):
         equipment_id: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self._end(assignment_id, REASSIGNED)
         self._add(
@@ -656,18 +695,21 @@ class Ticket(Aggregate):
         reason: str | None,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self._end(assignment_id, REMOVED)
 
     @event(Closed)
     def _closed(
-        self, reason: str | None, actor: str, timestamp: datetime | None = None
+        self, reason: str | None, actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.closed = True
 
     @event(Reopened)
     def _reopened(
-        self, reason: str | None, actor: str, timestamp: datetime | None = None
+        self, reason: str | None, actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.closed = False
         self.resolved = False
@@ -689,6 +731,7 @@ class Engineer(Aggregate):
         capacity: int
         availability: float
         actor: str
+        via: str | None = None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -702,6 +745,7 @@ class Engineer(Aggregate):
         engineer_id: str
         changes: dict[str, Any]
         actor: str
+        via: str | None = None
 
     @event(Registered)
     def __init__(
@@ -715,6 +759,7 @@ class Engineer(Aggregate):
         availability: float,
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         self.engineer_id = engineer_id
         self.name = name
@@ -736,6 +781,7 @@ class Engineer(Aggregate):
         capacity: int = 1,
         availability: float = 1.0,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Engineer:
         return cls(
             id=engineer_aggregate_id(engineer_id),
@@ -747,12 +793,14 @@ class Engineer(Aggregate):
             availability=availability,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
 
     UPDATABLE = ("name", "skills", "tier", "capacity", "availability", "active")
 
     def update(
-        self, *, changes: dict[str, Any], actor: str, timestamp: datetime | None = None
+        self, *, changes: dict[str, Any], actor: str, timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> bool:
         """Records only the fields that really change; returns whether any did."""
         effective = {
@@ -763,7 +811,8 @@ class Engineer(Aggregate):
         if not effective:
             return False
         self._updated(
-            engineer_id=self.engineer_id, changes=effective, actor=actor, timestamp=timestamp
+            engineer_id=self.engineer_id, changes=effective, actor=actor, timestamp=timestamp,
+            via=via,
         )
         return True
 
@@ -774,6 +823,7 @@ class Engineer(Aggregate):
         changes: dict[str, Any],
         actor: str,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
