@@ -20,7 +20,8 @@ app.add_typer(projections_app, name="projections")
 keys_app = typer.Typer(help="Manage API keys (bearer tokens for the REST API).",
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-export_app = typer.Typer(help="Export the ledger for auditors.", no_args_is_help=True)
+export_app = typer.Typer(help="Export events (for auditors) or tickets (back to a legacy system).",
+                         no_args_is_help=True)
 app.add_typer(export_app, name="export")
 console = Console()
 
@@ -382,7 +383,7 @@ def main() -> None:
 
 # ---------------------------------------------------------------- legacy import / rollback
 
-from api.legacy_cli import export_app, import_app  # noqa: E402 - sub-apps, commands in there
+from api.legacy_cli import export_service_tickets, import_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
-app.add_typer(export_app, name="export")
+export_app.command("service-tickets")(export_service_tickets)

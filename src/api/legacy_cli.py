@@ -23,7 +23,6 @@ from rich.table import Table
 
 import_app = typer.Typer(help="Import tickets and engineers from a legacy system.",
                          no_args_is_help=True)
-export_app = typer.Typer(help="Write the ledger back out to other systems.", no_args_is_help=True)
 console = Console()
 
 LedgerURL = Annotated[
@@ -505,7 +504,6 @@ def write_legacy_rows(conn: Any, table: str, rows: Iterable[Mapping[str, Any]],
     return counts
 
 
-@export_app.command("service-tickets")
 def export_service_tickets(
     target: Annotated[str, typer.Option("--to", help="The legacy PostgreSQL database URL.")],
     table: LegacyTable = "service_tickets",
