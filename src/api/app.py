@@ -13,7 +13,16 @@ from api import problems
 from api.auth import Authenticator, check_policy
 from api.deps import Services
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
-from api.routers import assignments, engineers, events, operations, tickets
+from api.routers import (
+    assignments,
+    autoassign,
+    engineers,
+    events,
+    operations,
+    reports,
+    sla,
+    tickets,
+)
 from api.settings import Settings
 from ledger.application import Ledger
 from projections.queries import EventQueries, ReadQueries
@@ -139,7 +148,8 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (engineers, tickets, assignments, events, operations):
+    for module in (engineers, tickets, assignments, events, operations, sla, reports,
+                   autoassign):
         app.include_router(module.router)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)

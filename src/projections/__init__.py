@@ -1,0 +1,5 @@
+"""Read side. ``folds`` is imported first, whichever submodule is asked for: the
+projections in their own modules (``sla``, ``metrics``) subclass its base class
+and it lists them in ``ALL_PROJECTIONS``."""
+
+from projections import folds as _folds  # noqa: F401

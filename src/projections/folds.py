@@ -777,6 +777,11 @@ class ApiKeysProjection(Projection):
                    revoked_at=ts(e.timestamp), revoked_by=e.actor, revoke_reason=e.reason)
 
 
+# Projections in their own modules subclass the classes above, so they are
+# imported last (projections/__init__.py imports this module first).
+from projections.metrics import TicketMetricsProjection  # noqa: E402
+from projections.sla import SlaProjection  # noqa: E402
+
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketsProjection,
     EngineerAssignmentsProjection,
@@ -784,4 +789,6 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentHistoryProjection,
     EngineersProjection,
     ApiKeysProjection,
+    TicketMetricsProjection,
+    SlaProjection,
 )
