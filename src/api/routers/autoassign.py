@@ -6,6 +6,7 @@ from dataclasses import replace
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
+from pydantic import Field
 
 from api.auth import DISPATCH, allow
 from api.deps import ActorDep, IfMatchDep, ServicesDep
@@ -14,7 +15,6 @@ from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
 from ledger.domain import COMPLETED, REJECTED, Ticket
 from projections.ops_queries import OpsQueries
-from pydantic import Field
 
 router = APIRouter(prefix="/tickets", tags=["assignments"])
 
