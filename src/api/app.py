@@ -16,11 +16,14 @@ from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.routers import (
     assignments,
     audit,
+    autoassign,
     engineers,
     events,
     feed,
     intervals,
     operations,
+    reports,
+    sla,
     tickets,
 )
 from api.settings import Settings
@@ -161,7 +164,8 @@ def create_app(
     )
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
-    for module in (engineers, tickets, intervals, assignments, events, feed, audit, operations):
+    for module in (engineers, tickets, intervals, assignments, events, feed, audit, operations,
+                   sla, reports, autoassign):
         app.include_router(module.router)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)

@@ -34,6 +34,7 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),
     (errors.EngineerExistsError, 409, "engineer-exists", "Engineer id already taken"),
     (errors.ConcurrentUpdateError, 409, "concurrent-update", "Concurrent update"),
+    (errors.NoEligibleEngineerError, 409, "no-eligible-engineer", "No engineer qualifies"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]
@@ -75,7 +76,10 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
                 headers["Retry-After"] = "2"
             if isinstance(exc, errors.StaleVersionError):
                 headers["ETag"] = f'"{exc.current_version}"'
-            return problem(status, title, str(exc), slug, headers)
+            extra: dict[str, Any] = {}
+            if isinstance(exc, errors.NoEligibleEngineerError):
+                extra["candidates"] = exc.candidates
+            return problem(status, title, str(exc), slug, headers, **extra)
     return problem(400, "Command refused", str(exc), "command-refused")
 
 

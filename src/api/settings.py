@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import timedelta
+
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.domain import PRIORITIES
 from ledger.store import DEFAULT_DATABASE_URL
+
+
+class SlaTarget(BaseModel):
+    """Targets of one priority at one tier: seconds (a number), ISO 8601 ("PT4H")
+    or "HH:MM:SS"."""
+
+    accept: timedelta = Field(description="Time to accept an assignment.")
+    resolve: timedelta = Field(description="Time to complete an assignment.")
+
+    @field_validator("accept", "resolve")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("an SLA target must be longer than 0 seconds")
+        return value
+
+
+def _t(accept_minutes: int, resolve_hours: int) -> SlaTarget:
+    return SlaTarget(accept=timedelta(minutes=accept_minutes),
+                     resolve=timedelta(hours=resolve_hours))
+
+
+#: priority -> first tier of a band -> targets; a tier above the last one listed
+#: uses the last one's targets (docs/operations.md, "SLA per tier").
+DEFAULT_SLA_TARGETS: dict[str, dict[int, SlaTarget]] = {
+    "critical": {1: _t(15, 4), 2: _t(30, 8), 3: _t(60, 24)},
+    "high": {1: _t(30, 8), 2: _t(60, 24), 3: _t(120, 48)},
+    "medium": {1: _t(120, 24), 2: _t(240, 48), 3: _t(480, 72)},
+    "low": {1: _t(480, 72), 2: _t(1440, 120), 3: _t(2880, 168)},
+}
 
 
 class Settings(BaseSettings):
@@ -88,3 +121,27 @@ class Settings(BaseSettings):
         if not config.is_postgres and path and path != ":memory:" and "mode=memory" not in path:
             return f"{path}.signing-key.pem"
         return "ledger-signing-key.pem"
+    sla_targets: dict[str, dict[int, SlaTarget]] = Field(
+        default_factory=lambda: dict(DEFAULT_SLA_TARGETS),
+        description="LEDGER_SLA_TARGETS, JSON: {priority: {tier: {accept, resolve}}}. "
+        "Priorities given replace the defaults of that priority; each needs tier 1.",
+    )
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _sla_targets(cls, value: dict[str, dict[int, SlaTarget]]) -> dict[str, dict[int, SlaTarget]]:
+        unknown = sorted(set(value) - set(PRIORITIES))
+        if unknown:
+            raise ValueError(f"unknown priorities {unknown}; use {list(PRIORITIES)}")
+        for priority, tiers in value.items():
+            if 1 not in tiers or min(tiers) < 1:
+                raise ValueError(f"{priority}: tiers start at 1 (tier 1 is required)")
+        return {**DEFAULT_SLA_TARGETS, **value}
+
+    def sla_table(self) -> dict[str, list[tuple[int, float, float]]]:
+        """priority -> [(first tier of the band, accept s, resolve s)] by tier."""
+        return {
+            priority: [(tier, t.accept.total_seconds(), t.resolve.total_seconds())
+                       for tier, t in sorted(tiers.items())]
+            for priority, tiers in self.sla_targets.items()
+        }

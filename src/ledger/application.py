@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+from ledger.autoassign import Pick
 from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
 from ledger.keys import ApiKey, new_token
 from ledger.errors import (
@@ -540,3 +541,39 @@ class Ledger(Application[UUID]):
             lambda t: t.remove(assignment_id, reason=reason, actor=actor),
             expected_version,
         )
+
+    def auto_assign(
+        self,
+        ticket_id: UUID,
+        *,
+        choose: Callable[[Ticket], Pick],
+        actor: str,
+        tier_name: str | None = None,
+        expected_version: int | None = None,
+    ) -> tuple[CommandResult, Pick]:
+        """Assigns the engineer ``choose(ticket)`` picks (type ``auto``, the pick's
+        reason recorded). The ticket's own rules run first (closed, resolved, active
+        assignment: 409), then the pick (no one qualifies: 409), then the picked
+        engineer is checked on the write side. A concurrent change re-runs it all."""
+        assignment_id = uuid4()
+        picks: list[Pick] = []
+
+        def command(t: Ticket) -> Assignment:
+            t.check_not_closed()
+            t.check_not_resolved()
+            t.check_no_active_assignment()
+            pick = choose(t)
+            self.require_active_engineer(pick.engineer_id)
+            picks.append(pick)
+            return t.assign(
+                assignment_id=assignment_id,
+                engineer_id=pick.engineer_id,
+                tier=pick.tier,
+                tier_name=tier_name,
+                reason=pick.reason,
+                assignment_type="auto",
+                actor=actor,
+            )
+
+        result = self._update_ticket(ticket_id, command, expected_version)
+        return result, picks[-1]

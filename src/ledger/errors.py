@@ -96,3 +96,12 @@ class StaleVersionError(LedgerError):
 
 class StorageUnavailableError(LedgerError):
     """Raised when the event store cannot be reached."""
+
+
+class NoEligibleEngineerError(ConflictError):
+    """Raised when auto-assignment finds no engineer who qualifies for the ticket."""
+
+    def __init__(self, detail: str, candidates: list[dict[str, object]]) -> None:
+        super().__init__(detail)
+        #: Each considered engineer and the reasons they were refused.
+        self.candidates = candidates

@@ -1,5 +1,6 @@
-"""Read side: folds, stores, the runner and queries."""
+"""Read side: folds, stores, the runner and queries. ``folds`` is imported
+first, whichever submodule is asked for: the projections in their own modules
+(``intervals``, ``sla``, ``metrics``) subclass its base class and it lists them
+in ``ALL_PROJECTIONS``."""
 
-# The fold base classes first: projection modules (intervals) subclass them and
-# folds.ALL_PROJECTIONS lists them, whichever module is imported first.
 from projections import folds as _folds  # noqa: F401

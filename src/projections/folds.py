@@ -777,9 +777,11 @@ class ApiKeysProjection(Projection):
                    revoked_at=ts(e.timestamp), revoked_by=e.actor, revoke_reason=e.reason)
 
 
-# Projections in their own modules subclass the ones above, so they are imported
-# here, at the end (projections/__init__.py imports this module first).
+# Projections in their own modules subclass the classes above, so they are
+# imported last (projections/__init__.py imports this module first).
 from projections.intervals import AssignmentIntervalsProjection  # noqa: E402
+from projections.metrics import TicketMetricsProjection  # noqa: E402
+from projections.sla import SlaProjection  # noqa: E402
 
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketsProjection,
@@ -789,4 +791,6 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     EngineersProjection,
     ApiKeysProjection,
     AssignmentIntervalsProjection,
+    TicketMetricsProjection,
+    SlaProjection,
 )

@@ -17,7 +17,7 @@ from uuid import uuid4
 import pytest
 
 from api.app import create_app
-from api.auth import POLICY, PUBLIC, allowed, api_routes, route_permissions
+from api.auth import DISPATCH, POLICY, PUBLIC, READ, allowed, api_routes, route_permissions
 from ledger.keys import ROLES
 
 from api.settings import Settings
@@ -154,6 +154,26 @@ def test_audit_routes_are_in_the_table_with_their_permissions(client):
         "/assignments/at": "read"}
 
 
+#: Endpoints added since the table above was written, with the permission each must
+#: declare (the table-driven test then checks every role against them).
+ROUTE_PERMISSIONS = {
+    ("GET", "/sla/breaches"): READ,
+    ("GET", "/tickets/{ticket_id}/metrics"): READ,
+    ("GET", "/reports/engineers"): READ,
+    ("GET", "/reports/summary"): READ,
+    ("POST", "/tickets/{ticket_id}/auto-assign"): DISPATCH,
+}
+
+
+def test_new_endpoints_are_in_the_route_table_with_their_permission(client):
+    declared = {
+        (method, route.path): route_permissions(route)[0]
+        for route in api_routes(client.app) for method in route.methods or ()
+    }
+    for key, permission in ROUTE_PERMISSIONS.items():
+        assert declared.get(key) == permission, key
+
+
 @pytest.fixture
 def dispatcher_and_engineers(api, client):
     """(client as admin, eng-a id, eng-b id, {role or engineer id: token}): two
@@ -222,7 +242,8 @@ def test_everyone_authenticated_may_read(dispatcher_and_engineers):
     for token in tokens.values():
         for path in ("/tickets", "/assignments", "/engineers", "/events", "/projections",
                      "/metrics", f"/engineers/{eng_a}",
-                     "/assignments/at?time=2026-01-01T00:00:00Z"):
+                     "/assignments/at?time=2026-01-01T00:00:00Z", "/sla/breaches",
+                     "/reports/summary", "/reports/engineers"):
             response = api.client.get(path, headers=_as(token))
             assert response.status_code == 200, (path, response.text)
 

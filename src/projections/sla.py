@@ -1,0 +1,183 @@
+"""``sla_clocks``: each assignment's own SLA clocks (seed 003; issue 7).
+
+Every assignment starts two clocks when it is created (assign, escalate or
+reassign):
+
+* the *accept* clock stops when the assignment is accepted, or when it ends
+  without having been accepted (rejected, escalated, reassigned, removed);
+* the *resolve* clock stops when the assignment ends in any way (completed with
+  any outcome, failed, rejected, escalated, reassigned, removed).
+
+An escalation or reassignment ends the old assignment's clocks and the new
+assignment's clocks start at zero, so the time L1 used is never charged to L2.
+
+The fold stores only what the events say (start, stop times and elapsed
+seconds); it knows no targets. Breaches are judged at query time against the
+targets in the settings (``LEDGER_SLA_TARGETS``), so changing the targets needs
+no rebuild and re-judges history with the new ones (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from ledger.domain import FAILED, COMPLETED, ESCALATED, REASSIGNED, REJECTED, REMOVED, Ticket
+from projections.folds import Handler, Key, Projection, Rows
+from projections.tables import Column, Table, parse_ts, sid, ts
+
+
+def seconds_between(start: str, end: datetime) -> float:
+    """Elapsed seconds from a stored canonical time to an event's time."""
+    return (end - parse_ts(start)).total_seconds()
+
+
+class SlaProjection(Projection):
+    """``sla_clocks`` (one row per assignment) and ``sla_tickets`` (each ticket's
+    priority, which the clocks of its assignments carry)."""
+
+    name = "sla_clocks"
+    version = 1
+    tickets = Table(
+        "sla_tickets",
+        (Column("ticket_id", "uuid", True), Column("priority", "text", True)),
+        key=("ticket_id",),
+        fresh_keys=True,
+    )
+    clocks = Table(
+        "sla_clocks",
+        (
+            Column("assignment_id", "uuid", True),
+            Column("ticket_id", "uuid", True),
+            Column("assignment_sequence", "int", True),
+            Column("engineer_id", "text", True),
+            Column("assignment_tier", "int", True),
+            Column("priority", "text", True),
+            Column("started_at", "ts", True),
+            Column("accepted_at", "ts"),
+            Column("ended_at", "ts"),
+            Column("end_reason"),
+            #: Seconds on the accept clock when it stopped (None: still running).
+            Column("accept_seconds", "float"),
+            #: Seconds on the resolve clock when it stopped (None: still running).
+            Column("resolve_seconds", "float"),
+        ),
+        key=("assignment_id",),
+        indexes=(
+            ("started_at", "assignment_id"),
+            ("engineer_id", "started_at"),
+            ("priority", "assignment_tier", "started_at"),
+            ("ticket_id", "assignment_sequence"),
+        ),
+        fresh_keys=True,
+    )
+    tables = (tickets, clocks)
+
+    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        ticket = lambda e: [(self.tickets, (sid(e.originator_id),))]  # noqa: E731
+        clock = lambda e: [(self.clocks, (sid(e.assignment_id),))]  # noqa: E731
+        both = lambda e: [*clock(e), *ticket(e)]  # noqa: E731
+        return {
+            Ticket.Assigned: ticket,
+            Ticket.Accepted: clock,
+            Ticket.Rejected: clock,
+            Ticket.Removed: clock,
+            Ticket.Completed: clock,
+            Ticket.Escalated: both,
+            Ticket.Reassigned: both,
+        }
+
+    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+        new = lambda e: [(self.clocks, (sid(e.new_assignment_id),))]  # noqa: E731
+        return {
+            Ticket.Opened: lambda e: [(self.tickets, (sid(e.originator_id),))],
+            Ticket.Assigned: lambda e: [(self.clocks, (sid(e.assignment_id),))],
+            Ticket.Escalated: new,
+            Ticket.Reassigned: new,
+        }
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            Ticket.Opened: self._opened,
+            Ticket.Assigned: self._assigned,
+            Ticket.Accepted: self._accepted,
+            Ticket.Rejected: self._ends(REJECTED),
+            Ticket.Removed: self._ends(REMOVED),
+            Ticket.Completed: self._completed,
+            Ticket.Escalated: self._handed_over(ESCALATED),
+            Ticket.Reassigned: self._handed_over(REASSIGNED),
+        }
+
+    def _opened(self, e: Ticket.Opened, position: int, rows: Rows) -> None:
+        rows.put(self.tickets, {"ticket_id": sid(e.originator_id), "priority": e.priority})
+
+    def _start(
+        self, e: Any, rows: Rows, *, assignment_id: Any, engineer_id: str, priority: str
+    ) -> None:
+        rows.put(self.clocks, {
+            "assignment_id": sid(assignment_id),
+            "ticket_id": sid(e.originator_id),
+            "assignment_sequence": e.sequence,
+            "engineer_id": engineer_id,
+            "assignment_tier": e.tier,
+            "priority": priority,
+            "started_at": ts(e.timestamp),
+            "accepted_at": None,
+            "ended_at": None,
+            "end_reason": None,
+            "accept_seconds": None,
+            "resolve_seconds": None,
+        })
+
+    def _priority(self, e: Any, rows: Rows) -> str | None:
+        ticket = rows.get(self.tickets, (sid(e.originator_id),))
+        return ticket["priority"] if ticket is not None else None
+
+    def _assigned(self, e: Ticket.Assigned, position: int, rows: Rows) -> None:
+        priority = self._priority(e, rows)
+        if priority is not None:
+            self._start(e, rows, assignment_id=e.assignment_id, engineer_id=e.engineer_id,
+                        priority=priority)
+
+    def _accepted(self, e: Ticket.Accepted, position: int, rows: Rows) -> None:
+        key = (sid(e.assignment_id),)
+        clock = rows.get(self.clocks, key)
+        if clock is not None and clock["accept_seconds"] is None:
+            rows.patch(self.clocks, key, accepted_at=ts(e.timestamp),
+                       accept_seconds=seconds_between(clock["started_at"], e.timestamp))
+
+    def _stop(self, e: Any, rows: Rows, reason: str) -> dict[str, Any] | None:
+        """Stops both clocks of ``e.assignment_id`` (the accept clock only if it
+        still runs); returns the clock row as it was."""
+        key = (sid(e.assignment_id),)
+        clock = rows.get(self.clocks, key)
+        if clock is None:
+            return None
+        elapsed = seconds_between(clock["started_at"], e.timestamp)
+        changes: dict[str, Any] = {
+            "ended_at": ts(e.timestamp), "end_reason": reason, "resolve_seconds": elapsed,
+        }
+        if clock["accept_seconds"] is None:
+            changes["accept_seconds"] = elapsed
+        rows.patch(self.clocks, key, **changes)
+        return clock
+
+    def _ends(self, reason: str) -> Handler:
+        def handler(e: Any, position: int, rows: Rows) -> None:
+            self._stop(e, rows, reason)
+
+        return handler
+
+    def _completed(self, e: Ticket.Completed, position: int, rows: Rows) -> None:
+        self._stop(e, rows, FAILED if e.completion_status == "failed" else COMPLETED)
+
+    def _handed_over(self, reason: str) -> Handler:
+        def handler(e: Any, position: int, rows: Rows) -> None:
+            old = self._stop(e, rows, reason)
+            priority = old["priority"] if old is not None else self._priority(e, rows)
+            if priority is not None:
+                self._start(e, rows, assignment_id=e.new_assignment_id,
+                            engineer_id=e.new_engineer_id, priority=priority)
+
+        return handler
