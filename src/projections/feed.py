@@ -20,8 +20,6 @@ misses a committed event.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,9 +95,13 @@ class LogEvent(NamedTuple):
         })
         return b"".join((head[:-1], b',"state":', self.state, b"}"))
 
-    def csv_row(self) -> tuple[Any, ...]:
-        return (self.position, self.originator_id, self.originator_version, self.topic,
-                self.type, self.timestamp or "", self.actor or "", self.state.decode())
+    def csv_line(self) -> bytes:
+        """The CSV row (RFC 4180, CRLF): text fields that may hold commas or quotes
+        (actor, state) are always quoted; ``state`` is the stored JSON."""
+        return b'%d,%s,%d,%s,%s,%s,"%s","%s"\r\n' % (
+            self.position, self.originator_id.encode(), self.originator_version,
+            self.topic.encode(), self.type.encode(), (self.timestamp or "").encode(),
+            (self.actor or "").encode().replace(b'"', b'""'), self.state.replace(b'"', b'""'))
 
 
 def canonical_time(raw: str) -> str | None:
@@ -151,7 +153,11 @@ class EventLog:
             where.append(f"{self.position_column} <= %s")
             params.append(f.to)
         where.append(f"{self.position_column} > %s")
-        statement = (f"{self.store.events_sql(self.events_table)} WHERE {' AND '.join(where)} "
+        source = self.store.events_sql(self.events_table).split(" FROM ", 1)[1]
+        # PostgreSQL renders the id as text itself (cheaper than a UUID object each).
+        oid = "originator_id::text" if self.store.placeholder == "%s" else "originator_id"
+        statement = (f"SELECT {self.position_column}, {oid}, originator_version, topic, state "
+                     f"FROM {source} WHERE {' AND '.join(where)} "
                      f"ORDER BY {self.position_column} LIMIT %s")
         return statement, params
 
@@ -182,7 +188,8 @@ class EventLog:
                 from psycopg.rows import tuple_row
 
                 c.row_factory = tuple_row
-                c.execute(statement.encode(), params)
+                # Binary results: bytea arrives as bytes, not hex text to decode.
+                c.execute(statement.encode(), params, binary=True)
             return c.fetchall()
 
     def _events(self, rows: list[Any], f: EventFilter) -> list[LogEvent]:
@@ -210,10 +217,8 @@ class EventLog:
             actor = parsed.get("actor")
             if reads_state and not _matches(f, at, actor):
                 continue
-            if type(oid) is str and len(oid) == 32:  # SQLite stores the hex digits
+            if len(oid) == 32:  # SQLite stores the hex digits
                 oid = f"{oid[:8]}-{oid[8:12]}-{oid[12:16]}-{oid[16:20]}-{oid[20:]}"
-            else:
-                oid = str(oid)
             append(LogEvent(position, oid, version, topic,
                             topic[topic.rfind(":") + 1:], at, actor, state))
         return out
@@ -232,14 +237,7 @@ class EventLog:
 
     def csv(self, f: EventFilter) -> Iterator[bytes]:
         """A header line, then one chunk of CSV rows (RFC 4180) per page."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        yield buffer.getvalue().encode()
+        yield ",".join(CSV_COLUMNS).encode() + b"\r\n"
         for events in self.pages(f):
-            if not events:
-                continue
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(e.csv_row() for e in events)
-            yield buffer.getvalue().encode()
+            if events:
+                yield b"".join(e.csv_line() for e in events)
