@@ -41,7 +41,7 @@ def main() -> None:
     try:
         from ledger.application import Ledger
         from ledger.signing import load_or_create
-        from projections.audit import CheckpointStore, EventLog, Sealer, Verifier
+        from projections.audit import CheckpointStore, StoredLog, Sealer, Verifier
         from projections.store import build_store
 
         print(f"filling {args.events:,} events ...", flush=True)
@@ -51,7 +51,7 @@ def main() -> None:
         store = build_store(ledger.store, pool_size=2)
         checkpoints = CheckpointStore(store)
         checkpoints.setup()
-        log = EventLog(store, ledger.recorder.events_table_name)
+        log = StoredLog(store, ledger.recorder.events_table_name)
         signer = load_or_create(Path(tempfile.mkdtemp()) / "key.pem")
         started = time.perf_counter()
         sealed = Sealer(log, checkpoints, signer, every=1000).seal_pending(force=True)

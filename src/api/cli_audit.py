@@ -71,7 +71,7 @@ def verify(
 ) -> None:
     """Recompute every event's hash, every stream's chain and every signed
     checkpoint. Exits 1 on the first break (named), 0 when all is intact."""
-    from projections.audit import CheckpointStore, EventLog, Verifier
+    from projections.audit import CheckpointStore, StoredLog, Verifier
 
     settings = settings_for(database_url)
     ledger, store = _open(settings)
@@ -79,7 +79,7 @@ def verify(
         checkpoints = CheckpointStore(store)
         checkpoints.setup()
         key = _public_key(public_key, settings)
-        verifier = Verifier(EventLog(store, ledger.recorder.events_table_name),
+        verifier = Verifier(StoredLog(store, ledger.recorder.events_table_name),
                             checkpoints, key, config=ledger.store, workers=workers)
         with Progress(
             TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
@@ -122,14 +122,14 @@ def seal(database_url: DatabaseURL = None) -> None:
     """Seal a signed checkpoint over the events not yet sealed, now (a running
     server seals every N events and at least once a minute by itself)."""
     from ledger.signing import load_or_create
-    from projections.audit import CheckpointStore, EventLog, Sealer
+    from projections.audit import CheckpointStore, StoredLog, Sealer
 
     settings = settings_for(database_url)
     ledger, store = _open(settings)
     try:
         checkpoints = CheckpointStore(store)
         checkpoints.setup()
-        sealer = Sealer(EventLog(store, ledger.recorder.events_table_name), checkpoints,
+        sealer = Sealer(StoredLog(store, ledger.recorder.events_table_name), checkpoints,
                         load_or_create(settings.signing_key_path()),
                         every=settings.checkpoint_every, config=ledger.store)
         sealed = sealer.seal_pending(force=True)

@@ -84,7 +84,7 @@ def fast_recorded_hash(state: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class EventLog:
+class StoredLog:
     """Raw, fast reads of the event table in position order."""
 
     def __init__(self, store: Any, events_table: str) -> None:
@@ -240,7 +240,7 @@ class Sealer:
 
     def __init__(
         self,
-        log: EventLog,
+        log: StoredLog,
         checkpoints: CheckpointStore,
         signer: Signer,
         *,
@@ -479,7 +479,7 @@ def _scan_range(config: StoreConfig, table: str, after: int, until: int) -> Chun
 
     store = build_store(config, pool_size=1)
     try:
-        return scan(EventLog(store, table).pages(after=after, until=until))
+        return scan(StoredLog(store, table).pages(after=after, until=until))
     finally:
         store.close()
 
@@ -494,7 +494,7 @@ class Verifier:
 
     def __init__(
         self,
-        log: EventLog,
+        log: StoredLog,
         checkpoints: CheckpointStore,
         public_key: str | None = None,
         *,
@@ -695,7 +695,7 @@ class Verifier:
 class Audit:
     """What a running service holds for auditors."""
 
-    log: EventLog
+    log: StoredLog
     checkpoints: CheckpointStore
     signer: Signer
     sealer: Sealer | None = None
@@ -712,7 +712,7 @@ class Audit:
         interval: float = 60.0,
         seal: bool = True,
     ) -> Audit:
-        log = EventLog(store, events_table)
+        log = StoredLog(store, events_table)
         checkpoints = CheckpointStore(store)
         checkpoints.setup()
         sealer = (

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from ledger.application import Ledger
 from ledger.hashchain import GENESIS, stored_event_hash
 from ledger.signing import load_or_create
-from projections.audit import CheckpointStore, EventLog, Sealer, Verifier
+from projections.audit import CheckpointStore, StoredLog, Sealer, Verifier
 from projections.store import build_store
 
 
@@ -35,7 +35,7 @@ def audit(ledger: Ledger, signer) -> Iterator[dict[str, Any]]:  # noqa: ANN001
     store = build_store(ledger.store, pool_size=2)
     checkpoints = CheckpointStore(store)
     checkpoints.setup()
-    log = EventLog(store, ledger.recorder.events_table_name)
+    log = StoredLog(store, ledger.recorder.events_table_name)
     yield {
         "store": store,
         "log": log,
@@ -67,7 +67,7 @@ def history(ledger: Ledger, tickets: int = 6) -> list[UUID]:
     return ids
 
 
-def rows_of(log: EventLog, ticket_id: UUID) -> list[tuple[int, UUID, int, str, bytes]]:
+def rows_of(log: StoredLog, ticket_id: UUID) -> list[tuple[int, UUID, int, str, bytes]]:
     return log.stream(ticket_id)
 
 
