@@ -7,6 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from pydantic import StringConstraints
 
 from api.auth import READ, allow
 from api.deps import Cursor, Limit, ServicesDep
@@ -23,7 +24,7 @@ def feed(
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Start after this position.")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-    type: Annotated[list[str] | None, Query(max_length=20, description="Event type, e.g. Ticket.Escalated or Escalated.")] = None,  # noqa: A002
+    type: Annotated[list[Annotated[str, StringConstraints(max_length=100)]] | None, Query(max_length=20, description="Event type, e.g. Ticket.Escalated or Escalated.")] = None,  # noqa: A002
     ticket_id: UUID | None = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     since: datetime | None = None,
