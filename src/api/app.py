@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from api import problems
 from api.auth import Authenticator, check_policy
 from api.deps import Services
+from api.guards import RejectNulInUrl
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
+from api.outage import StorageGate, StorageGateMiddleware
 from api.routers import (
     assignments,
     audit,
@@ -170,4 +172,7 @@ def create_app(
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RejectNulInUrl)
+    app.state.storage_gate = StorageGate()
+    app.add_middleware(StorageGateMiddleware, gate=app.state.storage_gate)
     return app

@@ -205,6 +205,15 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+async def _release(store: IdempotencyStore, principal: str, key: str) -> None:
+    """Frees a key after a failed request. If that fails too (the database is down),
+    the response still goes out; the reservation is taken over once abandoned."""
+    try:
+        await anyio.to_thread.run_sync(store.release, principal, key)
+    except Exception:  # noqa: BLE001 - never turn the original answer into a 500
+        log.warning("releasing idempotency key %r failed", key, exc_info=True)
+
+
 class IdempotencyMiddleware:
     """Applies ``Idempotency-Key`` to commands (POST, PUT, PATCH, DELETE).
 
@@ -314,7 +323,7 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_body, capture)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(store.release, principal, key)
+                await _release(store, principal, key)
             raise
         status = int(start.get("status", 500))
         raw_headers = [
@@ -322,7 +331,7 @@ class IdempotencyMiddleware:
         ]
         content = b"".join(chunks)
         if status >= 500:
-            await anyio.to_thread.run_sync(store.release, principal, key)
+            await _release(store, principal, key)
         else:
             kept = [(k, v) for k, v in raw_headers if k.lower() in REPLAYED_HEADERS]
             try:
@@ -331,7 +340,7 @@ class IdempotencyMiddleware:
             except Exception:
                 log.warning("storing the response of idempotency key %r failed", key,
                             exc_info=True)
-                await anyio.to_thread.run_sync(store.release, principal, key)
+                await _release(store, principal, key)
         await send(start)
         await send({"type": "http.response.body", "body": content, "more_body": False})
 

@@ -22,6 +22,8 @@ log = logging.getLogger("ledger.api")
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://assignment-ledger.dev/problems/"
+#: Seconds a client is told to wait (Retry-After) when storage is unavailable.
+RETRY_AFTER = "2"
 
 #: Domain error class -> (status, problem type slug, title). Most specific first.
 STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
@@ -73,7 +75,8 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
             if status == 503:
-                headers["Retry-After"] = "2"
+                headers["Retry-After"] = RETRY_AFTER
+                storage_failed(request)
             if isinstance(exc, errors.StaleVersionError):
                 headers["ETag"] = f'"{exc.current_version}"'
             extra: dict[str, Any] = {}
@@ -114,9 +117,21 @@ def _cursor_error(request: Request, exc: CursorError) -> JSONResponse:
     return problem(400, "Bad cursor", str(exc), "bad-cursor")
 
 
-def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+def storage_unavailable() -> JSONResponse:
     return problem(503, "Storage unavailable", "The database cannot be reached; retry shortly.",
-                   "storage-unavailable", {"Retry-After": "2"})
+                   "storage-unavailable", {"Retry-After": RETRY_AFTER})
+
+
+def storage_failed(request: Request) -> None:
+    """Trips the app's storage gate (``api.outage``): later requests fail fast."""
+    gate = getattr(request.app.state, "storage_gate", None)
+    if gate is not None:
+        gate.trip()
+
+
+def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    storage_failed(request)
+    return storage_unavailable()
 
 
 def _unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from api.guards import contains_nul
 
 EngineerId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -31,6 +33,14 @@ TicketStatus = Literal["open", "assigned", "in_progress", "resolved", "closed"]
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL cannot store NUL in text (see ``api.guards``)."""
+        if contains_nul(value):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return value
 
 
 # ------------------------------------------------------------------ engineers

@@ -59,7 +59,7 @@ class StoreConfig:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_CONNECT_TIMEOUT": "2",
             "POSTGRES_LOCK_TIMEOUT": "5",
         }
 

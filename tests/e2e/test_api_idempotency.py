@@ -186,6 +186,9 @@ def test_server_errors_are_not_stored(api, monkeypatch):
     monkeypatch.setattr(services.ledger, "open_ticket", down)
     api.problem(api.post("/tickets", json={"title": "retry me"}, headers=headers), 503)
     monkeypatch.setattr(services.ledger, "open_ticket", original)
+    # The 503 tripped the storage gate (api.outage); the database is back, as the
+    # next probe would find: let the retry through at once.
+    api.client.app.state.storage_gate.probed(ok=True)
     retried = api.post("/tickets", json={"title": "retry me"}, headers=headers)
     assert retried.status_code == 201, retried.text
     assert "idempotent-replayed" not in retried.headers

@@ -188,7 +188,7 @@ def list_assignments(
         AssignmentStatusFilter | None,
         Query(description="An assignment status, or `active` for assigned|accepted|in_progress."),
     ] = None,
-    engineer_id: str | None = None,
+    engineer_id: Annotated[str | None, Query(max_length=64)] = None,
     tier: Annotated[int | None, Query(ge=1, le=10)] = None,
     limit: Limit = 100,
     cursor: Cursor = None,

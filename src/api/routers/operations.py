@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.auth import MANAGE, PUBLIC, READ, allow
 from api.deps import ServicesDep
-from api.problems import problem
+from api.problems import RETRY_AFTER, problem, storage_failed
 from api.schemas import ProjectionStatus
 from ledger.errors import StorageUnavailableError
 
@@ -47,12 +47,15 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None, dependencies=[allow(PUBLIC)])
-def readyz(services: ServicesDep, response: Response) -> dict[str, object] | JSONResponse:
+def readyz(
+    request: Request, services: ServicesDep, response: Response
+) -> dict[str, object] | JSONResponse:
     try:
         head = services.ledger.head()
         position = services.read_side.live_position()
     except StorageUnavailableError as e:
-        return problem(503, "Not ready", str(e), "not-ready", {"Retry-After": "2"})
+        storage_failed(request)
+        return problem(503, "Not ready", str(e), "not-ready", {"Retry-After": RETRY_AFTER})
     lag = max(head - position, 0)
     if lag > READY_LAG:
         return problem(503, "Not ready", f"Read tables are {lag} events behind.", "not-ready",

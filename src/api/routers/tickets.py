@@ -85,8 +85,8 @@ def open_ticket(
 def list_tickets(
     services: ServicesDep,
     status: TicketStatus | None = None,
-    engineer_id: str | None = None,
-    reference: str | None = None,
+    engineer_id: Annotated[str | None, Query(max_length=64)] = None,
+    reference: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[Ticket]:
