@@ -73,6 +73,8 @@ def build_services(settings: Settings) -> Services:
         config=ledger.store, every=settings.checkpoint_every,
         interval=settings.checkpoint_interval,
         seal=settings.run_projections and settings.run_sealer,
+        previous_keys=tuple(k.strip() for k in settings.previous_public_keys.split(",")
+                            if k.strip()),
     )
     return Services(
         settings=settings,

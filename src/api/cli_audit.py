@@ -25,18 +25,17 @@ def _open(settings: Settings):  # noqa: ANN202 - (ledger, store)
     return ledger, build_store(ledger.store, pool_size=2)
 
 
-def _public_key(option: str | None, settings: Settings) -> str | None:
-    """The public key to check signatures with: --public-key (a PEM file, or hex),
-    else the public half of the configured signing key, if that file exists."""
-    if option:
-        path = Path(option)
-        return path.read_text() if path.exists() else option
+def _public_keys(options: list[str] | None, settings: Settings) -> list[str]:
+    """The public keys to check signatures with: each --public-key (a PEM file, or
+    hex), else the public half of the configured signing key, if that file exists."""
+    if options:
+        return [Path(o).read_text() if Path(o).exists() else o for o in options]
     key_path = Path(settings.signing_key_path())
     if key_path.exists():
         from ledger.signing import load_or_create
 
-        return load_or_create(key_path).public_raw.hex()
-    return None
+        return [load_or_create(key_path).public_raw.hex()]
+    return []
 
 
 DatabaseURL = Annotated[
@@ -62,9 +61,10 @@ def verify(
     ticket: Annotated[UUID | None, typer.Option("--ticket", help="Only this ticket's chain.")] = None,
     from_position: Annotated[int, typer.Option(
         "--from", min=0, help="Start at the last checkpoint at or before this position.")] = 0,
-    public_key: Annotated[str | None, typer.Option(
+    public_key: Annotated[list[str] | None, typer.Option(
         help="Ed25519 public key (PEM file or 64 hex digits) to check checkpoint "
-        "signatures with; default: that of LEDGER_SIGNING_KEY.")] = None,
+        "signatures with; repeat it for the keys of earlier periods after a rotation. "
+        "Default: that of LEDGER_SIGNING_KEY.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Processes scanning the log in parallel (large logs).")] = 2,
@@ -78,7 +78,7 @@ def verify(
     try:
         checkpoints = CheckpointStore(store)
         checkpoints.setup()
-        key = _public_key(public_key, settings)
+        key = _public_keys(public_key, settings)
         verifier = Verifier(StoredLog(store, ledger.recorder.events_table_name),
                             checkpoints, key, config=ledger.store, workers=workers)
         with Progress(

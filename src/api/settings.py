@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         60.0, gt=0, le=3600,
         description="Seconds after which unsealed events are sealed anyway.",
     )
+    previous_public_keys: str = Field(
+        "",
+        description="LEDGER_PREVIOUS_PUBLIC_KEYS: comma-separated hex Ed25519 public keys "
+        "of signing keys rotated out, so checkpoints they signed still verify.",
+    )
     run_sealer: bool = Field(
         True, description="Seal checkpoints in this process (one process of all leads)."
     )

@@ -496,7 +496,7 @@ class Verifier:
         self,
         log: StoredLog,
         checkpoints: CheckpointStore,
-        public_key: str | None = None,
+        public_key: str | list[str] | None = None,
         *,
         config: StoreConfig | None = None,
         workers: int = 1,
@@ -504,8 +504,11 @@ class Verifier:
     ) -> None:
         self.log = log
         self.checkpoints = checkpoints
-        self.public_key = public_key_from(public_key) if public_key else None
-        self.key_id = key_id(raw_public(self.public_key)) if self.public_key else None
+        texts = [public_key] if isinstance(public_key, str) else list(public_key or [])
+        #: key id -> public key: checkpoints name the key that signed them, so a
+        #: log signed before and after a key rotation verifies with both keys.
+        self.public_keys = {key_id(raw_public(k)): k for k in map(public_key_from, texts)}
+        self.key_id = ",".join(self.public_keys) or None
         self.config = config
         self.workers = workers
         self.parallel_threshold = parallel_threshold
@@ -533,6 +536,12 @@ class Verifier:
         report.ok = report.first_broken is None
         report.seconds = round(time.perf_counter() - started, 3)
         return report
+
+    def _signed(self, checkpoint: Checkpoint) -> bool:
+        """Whether the checkpoint's signature verifies with the key it names."""
+        key = self.public_keys.get(checkpoint.key_id)
+        return key is not None and verify_signature(key, checkpoint.message(),
+                                                    checkpoint.signature)
 
     @staticmethod
     def _fail(report: Report, broken: Broken) -> None:
@@ -585,9 +594,7 @@ class Verifier:
     def _check_checkpoint(self, cp: Checkpoint, running: bytes, events: int,
                           report: Report) -> None:
         report.checkpoints_checked += 1
-        if self.public_key is not None and not verify_signature(
-            self.public_key, cp.message(), cp.signature
-        ):
+        if self.public_keys and not self._signed(cp):
             self._fail(report, Broken(cp.position, "checkpoint signature is not valid",
                                       checkpoint=cp.position))
         elif running.hex() != cp.running_hash:
@@ -647,9 +654,7 @@ class Verifier:
         if from_position > 0:
             start = self.checkpoints.last(at_or_before=from_position)
             if start is not None:
-                if self.public_key is not None and not verify_signature(
-                    self.public_key, start.message(), start.signature
-                ):
+                if self.public_keys and not self._signed(start):
                     self._fail(report, Broken(start.position, "checkpoint signature is not "
                                               "valid", checkpoint=start.position))
                 running = bytes.fromhex(start.running_hash)
@@ -699,6 +704,7 @@ class Audit:
     checkpoints: CheckpointStore
     signer: Signer
     sealer: Sealer | None = None
+    previous_keys: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -711,6 +717,7 @@ class Audit:
         every: int = 1000,
         interval: float = 60.0,
         seal: bool = True,
+        previous_keys: tuple[str, ...] = (),
     ) -> Audit:
         log = StoredLog(store, events_table)
         checkpoints = CheckpointStore(store)
@@ -719,10 +726,11 @@ class Audit:
             Sealer(log, checkpoints, signer, every=every, interval=interval, config=config)
             if seal else None
         )
-        return cls(log, checkpoints, signer, sealer)
+        return cls(log, checkpoints, signer, sealer, previous_keys)
 
     def verifier(self) -> Verifier:
-        return Verifier(self.log, self.checkpoints, self.signer.public_raw.hex())
+        return Verifier(self.log, self.checkpoints,
+                        [self.signer.public_raw.hex(), *self.previous_keys])
 
     def close(self) -> None:
         if self.sealer is not None:

@@ -350,3 +350,18 @@ def test_ledger_verify_exits_non_zero_and_names_the_break(
     first = orjson.loads(broken.stdout)["first_broken"]
     assert (first["ticket_id"], first["version"], first["position"]) == (
         str(ids[5]), version, position)
+
+
+def test_checkpoints_verify_across_a_key_rotation(ledger: Ledger, audit, tmp_path) -> None:  # noqa: ANN001
+    old = load_or_create(tmp_path / "old.pem")
+    new = load_or_create(tmp_path / "new.pem")
+    history(ledger, tickets=2)
+    Sealer(audit["log"], audit["checkpoints"], old, every=5).seal_pending(force=True)
+    for _ in range(6):
+        ledger.open_ticket(title="after the rotation", actor="dispatch")
+    Sealer(audit["log"], audit["checkpoints"], new, every=5).seal_pending(force=True)
+    both = Verifier(audit["log"], audit["checkpoints"],
+                    [old.public_raw.hex(), new.public_raw.hex()]).verify()
+    assert both.ok and both.checkpoints_checked >= 4
+    only_new = Verifier(audit["log"], audit["checkpoints"], new.public_raw.hex()).verify()
+    assert not only_new.ok and "signature" in only_new.first_broken.reason
