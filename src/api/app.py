@@ -16,7 +16,7 @@ from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.routers import assignments, engineers, events, operations, tickets
 from api.settings import Settings
 from ledger.application import Ledger
-from projections.queries import EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import build_store
 
@@ -47,7 +47,8 @@ def build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
-        ledger, store, page_size=settings.page_size, passive=not settings.run_projections
+        ledger, store, page_size=settings.page_size, passive=not settings.run_projections,
+        answered=(ASSIGNMENTS,),
     )
     read_side.setup()
     idempotency = IdempotencyStore(store)

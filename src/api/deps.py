@@ -95,13 +95,15 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from a previous page.")]
 
 
-def committed(services: Services, result: CommandResult, response: Response) -> None:
-    """Read-your-writes: answer once the read tables include the command's events."""
+def committed(services: Services, result: CommandResult, response: Response) -> bool:
+    """Read-your-writes: answer once the read tables include the command's events.
+    Returns whether they do (else the response is marked stale)."""
     ok = services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
     response.headers["ETag"] = f'"{result.version}"'
     response.headers["X-Ledger-Position"] = str(result.position)
     if not ok:
         response.headers["X-Ledger-Consistency"] = "stale"
+    return ok
 
 
 def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError
+from projections.queries import ASSIGNMENTS
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
@@ -44,8 +45,12 @@ def _answer(
 ) -> EngineerAssignment:
     """The assignment the command produced (or acted on), once it is readable."""
     assignment_id = result.assignment_id or assignment_id
-    committed(services, result, response)
-    row = services.queries.assignment(assignment_id)
+    row = None
+    if committed(services, result, response):
+        # The row as the runner committed it (what the table holds), if at hand.
+        row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+    if row is None:
+        row = services.queries.assignment(assignment_id)
     if row is None:  # only if the read side is far behind
         raise AssignmentNotFoundError(f"Assignment {assignment_id} is not readable yet.")
     return EngineerAssignment(**row)
