@@ -15,7 +15,7 @@ from api.problems import BadRequestError
 from api.settings import Settings
 from ledger.application import CommandResult, Ledger
 from ledger.errors import AssignmentNotFoundError
-from projections.queries import EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
 
@@ -109,7 +109,11 @@ def committed(services: Services, result: CommandResult, response: Response) -> 
 def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
     """The assignment's row (to find its ticket), waiting briefly for a lagging
     read side before answering 404."""
-    row = services.queries.assignment(assignment_id)
+    # An assignment's ticket and engineer never change: the row this process
+    # committed last serves as well as the stored one.
+    row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+    if row is None:
+        row = services.queries.assignment(assignment_id)
     if row is None:
         services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
         row = services.queries.assignment(assignment_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +59,15 @@ class CommandResult:
     version: int
     position: int
     assignment_id: UUID | None = None
+
+
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's ``project_aggregate`` without its per-event
+    ``isinstance`` check against a runtime-checkable Protocol, which costs more
+    than applying the event (every event of ours is an eventsourcing Event)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 @contextmanager
@@ -168,7 +177,7 @@ class Ledger(Application[UUID]):
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         try:
             with _storage_errors():
-                ticket = self.repository.get(ticket_id, version=version)
+                ticket = self.repository.get(ticket_id, version=version, projector_func=_project)
         except AggregateNotFoundError:
             msg = f"Ticket {ticket_id} does not exist."
             raise TicketNotFoundError(msg) from None
@@ -180,7 +189,9 @@ class Ledger(Application[UUID]):
     def get_engineer(self, engineer_id: str) -> Engineer:
         try:
             with _storage_errors():
-                engineer = self.repository.get(engineer_aggregate_id(engineer_id))
+                engineer = self.repository.get(
+                    engineer_aggregate_id(engineer_id), projector_func=_project
+                )
         except AggregateNotFoundError:
             msg = f"Engineer {engineer_id!r} is not registered."
             raise EngineerNotFoundError(msg) from None
@@ -199,7 +210,7 @@ class Ledger(Application[UUID]):
     def get_api_key(self, key_id: UUID) -> ApiKey:
         try:
             with _storage_errors():
-                key = self.repository.get(key_id)
+                key = self.repository.get(key_id, projector_func=_project)
         except AggregateNotFoundError:
             raise ApiKeyNotFoundError(f"API key {key_id} does not exist.") from None
         if not isinstance(key, ApiKey):

@@ -36,6 +36,8 @@ _TYPES = {
 }
 #: Below this many rows a plain multi-row upsert beats COPY + merge.
 COPY_THRESHOLD = 64
+#: psycopg caches the parsing of statements with at most this many parameters.
+MAX_CACHED_PARAMS = 50
 
 
 def _ident(name: str) -> sql.Identifier:
@@ -286,6 +288,11 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                     for value in values:
                         cp.write_row(value)
                 c.execute(self._statement("merge", table, phys))
+            elif len(values) == 1 or len(values) * len(table.columns) > MAX_CACHED_PARAMS:
+                # One short statement for each row (pipelined, prepared once):
+                # psycopg re-parses every statement with more than 50 parameters,
+                # which cost more than PostgreSQL's work for small live pages.
+                c.executemany(self._statement("upsert", table, phys, 1), values)
             else:
                 c.execute(
                     self._statement("upsert", table, phys, len(values)),
