@@ -14,6 +14,7 @@ from api.auth import Authenticator, check_policy
 from api.deps import Services
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.routers import assignments, engineers, events, operations, tickets
+from api.runtime import serving_gc
 from api.settings import Settings
 from ledger.application import Ledger
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
@@ -129,7 +130,8 @@ def create_app(
                     log.warning("created the first admin API key; its token (shown once): %s",
                                 token)
         try:
-            yield
+            with serving_gc():
+                yield
         finally:
             services.close()
 
