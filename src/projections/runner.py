@@ -252,8 +252,8 @@ def run_pages(
     (a page that is not full) the write is synchronous: live updates stay low
     latency.
 
-    ``on_commit`` is handed each page's writes once they are committed (before
-    ``on_page``).
+    ``on_commit`` is handed each page's writes once they are committed, before
+    the positions move (so whoever waits for a position sees its effects).
 
     ``only_relevant`` (bulk builds): read only the event types these projections
     fold. Positions still advance over the rest: the head is read before each
@@ -282,9 +282,9 @@ def run_pages(
         future, writes, last = pending
         pending = None
         future.result()
-        _committed(slots, writes)
         if on_commit is not None:
             on_commit(writes)
+        _committed(slots, writes)
         on_page(last)
 
     try:
@@ -310,9 +310,9 @@ def run_pages(
             count += len(events)
             if len(notifications) < page_size:
                 store.write(writes)
-                _committed(slots, writes)
                 if on_commit is not None:
                     on_commit(writes)
+                _committed(slots, writes)
                 on_page(last)
                 break
             executor = executor or ThreadPoolExecutor(1, thread_name_prefix="projection-writer")

@@ -251,3 +251,31 @@ def test_a_stale_command_among_concurrent_ones_answers_alone(server: Server) -> 
         r.text for r in results.values() if r.status_code != 201]
     with server.client() as c:
         assert _ok(c.get(f"/assignments/{aid}"))["status"] == "accepted"
+
+
+def test_a_deactivated_engineer_is_refused_once_deactivated_anywhere(server: Server) -> None:
+    """The server answers "is this engineer active?" from memory while it leads the
+    projections. A deactivation through it is seen at once; one recorded by
+    another process is seen once its runner has folded it."""
+    with server.client() as c:
+        (here, there), tickets = _setup(c, engineers=2, tickets=4)
+        for e, t in ((here, tickets[0]), (there, tickets[1])):  # both flags cached
+            _ok(c.post("/assignments", json={"ticket_id": t, "tier": 1, "engineer_id": e}), 201)
+
+        _ok(c.patch(f"/engineers/{here}", json={"active": False}))
+        refused = c.post("/assignments", json={"ticket_id": tickets[2], "tier": 1,
+                                               "engineer_id": here})
+        assert refused.status_code == 422, refused.text
+
+        elsewhere = Ledger(server.database_url)
+        try:
+            result = elsewhere.update_engineer(there, changes={"active": False}, actor="other")
+            assert result is not None
+        finally:
+            elsewhere.close()
+        row = _ok(c.get(f"/engineers/{there}", params={"min_position": result.position}))
+        assert row["active"] is False
+        refused = c.post("/assignments", json={"ticket_id": tickets[3], "tier": 1,
+                                               "engineer_id": there})
+        assert refused.status_code == 422, refused.text
+        assert _ok(c.get(f"/tickets/{tickets[3]}"))["status"] == "open"
