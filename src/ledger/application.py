@@ -112,7 +112,9 @@ class Ledger(Application[UUID]):
         self._engineers_cached = False
         self._engineers_epoch = 0  # counts deactivations seen (see engineer_changed)
         self._engineers_lock = threading.Lock()
-        self._committer = GroupCommitter(self.save, name="ledger-committer") if group_commit else None
+        self._committer = (
+            GroupCommitter(self.save, name="ledger-committer") if group_commit else None
+        )
         for attempt in range(5):
             try:
                 with _storage_errors():
