@@ -368,6 +368,18 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def position(self, entry: CatalogEntry) -> int:
         return self.max_tracking_id(entry.tracking_name) or 0
 
+    def positions(self, entries: Sequence[CatalogEntry]) -> list[int]:
+        statement = self._statements.get("positions")
+        if statement is None:
+            statement = self._statements["positions"] = sql.SQL(
+                "SELECT application_name, notification_id FROM {} "
+                "WHERE application_name = ANY(%s)"
+            ).format(_ident(self.tracking_table_name)).as_bytes(None)
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(statement, ([e.tracking_name for e in entries],))
+            found = {r["application_name"]: r["notification_id"] for r in c.fetchall()}
+        return [found.get(e.tracking_name) or 0 for e in entries]
+
     # ---------------------------------------------------------------- queries
 
     def select(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

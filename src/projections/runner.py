@@ -46,6 +46,9 @@ from projections.tables import Table, parse_ts
 log = logging.getLogger("ledger.projections")
 
 DEFAULT_PAGE_SIZE = 5000
+#: Seconds between reads of the stored positions while waiting on another
+#: process's runner (one read serves every waiting thread).
+PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
 
 
@@ -377,6 +380,8 @@ class ReadSide:
         self.rebuild_pending_on_lead = False
         self._caught_up_once = threading.Event()
         self._recent = CommittedRows(t.name for t in answered)
+        self._polling = False  # a passive waiter is reading the stored positions
+        self._polled_at = 0.0
 
     # ---------------------------------------------------------------- catalog
 
@@ -639,19 +644,33 @@ class ReadSide:
             return True
 
     def _wait_passively(self, position: int, deadline: float) -> bool:
-        delay = 0.002
-        while True:
-            with self._cond:
+        """Waits on the positions another process's runner stores. One waiting
+        thread at a time reads them (one query), at most every PASSIVE_POLL
+        seconds; the others wait for what it reads."""
+        with self._cond:
+            while True:
                 slots = list(self._live)
-            positions = [self.store.position(s.entry) for s in slots]
-            for slot, stored in zip(slots, positions, strict=True):
-                slot.position = slot.folded = stored
-            if min(positions, default=0) >= position:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+                if min((s.position for s in slots), default=0) >= position:
+                    return True
+                now = time.monotonic()
+                if now >= deadline:
+                    return False
+                due = self._polled_at + PASSIVE_POLL
+                if self._polling or now < due:
+                    wait = PASSIVE_POLL if self._polling else due - now
+                    self._cond.wait(timeout=max(min(wait, deadline - now), 0.0005))
+                    continue
+                self._polling = True
+                self._cond.release()
+                try:
+                    stored = self.store.positions([s.entry for s in slots])
+                finally:
+                    self._cond.acquire()
+                    self._polling = False
+                    self._polled_at = time.monotonic()
+                    self._cond.notify_all()
+                for slot, value in zip(slots, stored, strict=True):
+                    slot.position = slot.folded = value
 
     # ---------------------------------------------------------------- status
 
