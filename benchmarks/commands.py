@@ -9,8 +9,10 @@ Apps (each a uvicorn subprocess on a free 127.0.0.1 port, measured one at a time
   crud     benchmarks/crud_app.py: FastAPI + psycopg_pool, update in place + history row
   library  benchmarks/library_app.py: eventsourcing Application, get + command + save
   ledger   `ledger serve` (the product), LEDGER_ADMIN_TOKEN set, bearer token sent
-  ledger-prod (extra line, clearly labelled): the product with the settings we would
-           recommend in production (`uvicorn --factory api.app:create_app --workers N`)
+  ledger-prod (extra line, clearly labelled): the product with several uvicorn workers
+           (`uvicorn --factory api.app:create_app --workers N`; one leads the projections,
+           the others follow the stored positions). On 2 cores it measured below one
+           worker: see README, "Running in production".
 The first three run with the SAME uvicorn settings, those `ledger serve` uses:
 1 worker, loop "auto" (uvloop), http "auto" (httptools), no access log.
 
@@ -670,7 +672,7 @@ def main() -> None:
               f"synchronous_commit={settings.get('synchronous_commit')} "
               f"full_page_writes={settings.get('full_page_writes')}, {os.cpu_count()} CPUs")
         print(f"uvicorn for crud, library, ledger: {UVICORN_SETTINGS}")
-        print(f"ledger-prod (RECOMMENDED PRODUCTION SETTINGS, extra line, not the comparison): "
+        print(f"ledger-prod (extra line, not the comparison): "
               f"uvicorn --factory api.app:create_app --workers {args.prod_workers}, otherwise "
               "the same")
         for r in results:
