@@ -302,14 +302,20 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def _track(self, c: Any, writes: Sequence[PageWrite], pipeline: Any = None) -> None:
         """Moves every position by compare-and-set in one statement; if any build
         is not where its page was folded from, the whole transaction is refused."""
-        values = sql.SQL(", ").join(sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in writes)
-        c.execute(
-            sql.SQL(
+        key = ("track", len(writes))
+        statement = self._statements.get(key)
+        if statement is None:  # composed once per number of builds
+            values = sql.SQL(", ").join(
+                sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in writes
+            )
+            statement = self._statements[key] = sql.SQL(
                 "UPDATE {0} AS t SET notification_id = v.position "
                 "FROM (VALUES {1}) AS v(name, since, position) "
                 "WHERE t.application_name = v.name AND t.notification_id = v.since "
                 "RETURNING t.application_name"
-            ).format(_ident(self.tracking_table_name), values),
+            ).format(_ident(self.tracking_table_name), values).as_bytes(None)
+        c.execute(
+            statement,
             [x for w in writes for x in (w.entry.tracking_name, w.since, w.position)],
         )
         if pipeline is not None:
