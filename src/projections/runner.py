@@ -50,6 +50,9 @@ DEFAULT_PAGE_SIZE = 5000
 #: process's runner (one read serves every waiting thread).
 PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
+#: The live runner's bound: it follows the head, where recent rows are what
+#: pages touch; a serving process must stay small (a rebuild keeps the larger one).
+LIVE_ROW_CACHE_SIZE = 4_000
 
 
 class RowCache:
@@ -432,7 +435,8 @@ class ReadSide:
             if entry.version != projection.version:
                 continue  # built by other code; this process cannot maintain it
             old = next((s for s in self._live if s.entry == entry), None)
-            slots.append(old or Slot(entry, projection, self.store.position(entry)))
+            slots.append(old or Slot(entry, projection, self.store.position(entry),
+                                     cache=RowCache(LIVE_ROW_CACHE_SIZE)))
         if [s.entry for s in slots] != [s.entry for s in self._live]:
             self._recent.clear()  # other builds are live now: ask them
         with self._cond:
