@@ -9,8 +9,10 @@ Apps (each a uvicorn subprocess on a free 127.0.0.1 port, measured one at a time
   crud     benchmarks/crud_app.py: FastAPI + psycopg_pool, update in place + history row
   library  benchmarks/library_app.py: eventsourcing Application, get + command + save
   ledger   `ledger serve` (the product), LEDGER_ADMIN_TOKEN set, bearer token sent
-  ledger-prod (extra line, clearly labelled): the product with the settings we would
-           recommend in production (`uvicorn --factory api.app:create_app --workers N`)
+  ledger-prod (extra line, clearly labelled): the product with several uvicorn workers
+           (`uvicorn --factory api.app:create_app --workers N`; one leads the projections,
+           the others follow the stored positions). On 2 cores it measured below one
+           worker: see README, "Running in production".
 The first three run with the SAME uvicorn settings, those `ledger serve` uses:
 1 worker, loop "auto" (uvloop), http "auto" (httptools), no access log.
 
@@ -28,8 +30,10 @@ connection per wrk thread, each walking its own slice of the target files):
   mix      assign, accept, start, escalate, complete (16% each), GET /tickets/{id} (20%),
            every write on a ticket pre-staged in the state it needs
 
-Prints req/s, p50, p99, non-2xx responses and peak RSS (sum over the server's process
-tree, sampled under load) per app and workload; after each ledger workload, checks
+Prints req/s, p50, p99, non-2xx responses, peak RSS (sum over the server's process
+tree, sampled under load) and CPU time per request (the server's process tree, and
+the throwaway PostgreSQL's: a figure that a busy machine disturbs far less than
+req/s) per app and workload; after each ledger workload, checks
 that the Ticket.Assigned events recorded equal the 2xx assign responses. Ends with
 ``ratio: <ledger/crud>`` (assign req/s).
 """
@@ -104,6 +108,7 @@ class Postgres:
     def __init__(self, url: str | None) -> None:
         self.env = {**os.environ, "PG_THROWAWAY_STATE_DIR": f"/tmp/ledger-bench-cmd-{os.getpid()}"}
         self.throwaway_id: str | None = None
+        self.postmaster: int | None = None  # the throwaway server's pid (CPU accounting)
         self.created: list[str] = []
         if url is None:
             url = self._start_throwaway()
@@ -130,6 +135,7 @@ class Postgres:
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True)
+        self.postmaster = int(Path(f"{tmp}/data/postmaster.pid").read_text().split()[0])
         return url
 
     def durability(self) -> dict[str, str]:
@@ -331,6 +337,19 @@ def tree_pids(pid: int) -> list[int]:
     return pids
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the given processes (and of their reaped children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
 def status_kb(pid: int, key: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -451,6 +470,8 @@ class Result:
     socket_errors: int
     counts: dict[str, int]
     rss_mb: float
+    cpu_ms: float = 0.0  # server process tree, per request
+    pg_cpu_ms: float = 0.0  # PostgreSQL (throwaway only), per request
     note: str = ""
 
 
@@ -484,7 +505,7 @@ def warm_up(server: Server, datadir: Path, seconds: int, connections: int) -> No
 
 
 def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connections: int,
-            workdir: Path) -> Result:
+            workdir: Path, postmaster: int | None = None) -> Result:
     script = WRK_DIR / f"{workload}.lua"
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
            "--latency", "-s", str(script), server.base, "--", str(datadir), server.token,
@@ -498,6 +519,8 @@ def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connect
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
+    pg_pids = (lambda: tree_pids(postmaster)) if postmaster else list
+    cpu0, pg0 = cpu_seconds(tree_pids(server.proc.pid)), cpu_seconds(pg_pids())
     sampler.start()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True,
@@ -506,6 +529,8 @@ def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connect
     finally:
         stop.set()
         sampler.join()
+    cpu = cpu_seconds(tree_pids(server.proc.pid)) - cpu0
+    pg_cpu = cpu_seconds(pg_pids()) - pg0
     (workdir / f"wrk-{server.label}-{workload}.txt").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0 or "BENCH_JSON" not in proc.stdout:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -517,8 +542,9 @@ def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connect
     if counts.get("exhausted:2xx"):
         note = (f"WARNING: {counts['exhausted:2xx']} requests found their slice empty "
                 "(raise --max-rate)")
+    n = max(d["requests"], 1)
     return Result(server.label, workload, d["rps"], d["p50_ms"], d["p99_ms"], d["requests"],
-                  non2xx, sock, counts, peak[0] / 1024, note)
+                  non2xx, sock, counts, peak[0] / 1024, 1000 * cpu / n, 1000 * pg_cpu / n, note)
 
 
 # ---------------------------------------------------------------------- verification
@@ -559,7 +585,8 @@ def fmt(r: Result) -> str:
                        if not k.endswith(":sent"))
     line = (f"{r.app:<12} {r.workload:<7} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:>7.2f} ms  "
             f"p99 {r.p99_ms:>7.2f} ms  non-2xx {r.non2xx:,}  socket errors {r.socket_errors}  "
-            f"peak RSS {r.rss_mb:,.0f} MB   [{counts}]")
+            f"peak RSS {r.rss_mb:,.0f} MB  CPU/req {r.cpu_ms:.2f} ms + PostgreSQL "
+            f"{r.pg_cpu_ms:.2f} ms   [{counts}]")
     return line + (f"\n  {r.note}" if r.note else "")
 
 
@@ -627,7 +654,8 @@ def main() -> None:
             for workload in ("assign", "mix"):
                 sql(pg.url, "CHECKPOINT")
                 before = event_counts(urls[app]) if app.startswith("ledger") else None
-                r = run_wrk(server, workload, workdir, args.duration, args.connections, workdir)
+                r = run_wrk(server, workload, workdir, args.duration, args.connections, workdir,
+                            pg.postmaster)
                 results.append(r)
                 log(fmt(r))
                 if before is not None:
@@ -644,7 +672,7 @@ def main() -> None:
               f"synchronous_commit={settings.get('synchronous_commit')} "
               f"full_page_writes={settings.get('full_page_writes')}, {os.cpu_count()} CPUs")
         print(f"uvicorn for crud, library, ledger: {UVICORN_SETTINGS}")
-        print(f"ledger-prod (RECOMMENDED PRODUCTION SETTINGS, extra line, not the comparison): "
+        print(f"ledger-prod (extra line, not the comparison): "
               f"uvicorn --factory api.app:create_app --workers {args.prod_workers}, otherwise "
               "the same")
         for r in results:

@@ -28,11 +28,12 @@ from api.routers import (
     sla,
     tickets,
 )
+from api.runtime import serving_gc
 from api.settings import Settings
 from ledger.application import Ledger
 from ledger.signing import load_or_create
 from projections.audit import Audit
-from projections.queries import EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import build_store
 
@@ -63,7 +64,8 @@ def build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
-        ledger, store, page_size=settings.page_size, passive=not settings.run_projections
+        ledger, store, page_size=settings.page_size, passive=not settings.run_projections,
+        answered=(ASSIGNMENTS,),
     )
     read_side.setup()
     idempotency = IdempotencyStore(store)
@@ -155,7 +157,8 @@ def create_app(
                     log.warning("created the first admin API key; its token (shown once): %s",
                                 token)
         try:
-            yield
+            with serving_gc():
+                yield
         finally:
             feed.stop_streams(app)
             services.close()

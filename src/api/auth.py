@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -132,7 +133,9 @@ class Authenticator:
         )
         return rows[0] if rows else None
 
-    def authenticate(self, token: str) -> Principal:
+    def known(self, token: str) -> Principal | None:
+        """The principal, when that needs no database (the admin token, or a key
+        seen within ``cache_seconds``); else None (``authenticate`` decides)."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationError("The bearer token is not valid.")
         raw = token.encode("utf-8")
@@ -141,12 +144,18 @@ class Authenticator:
         is_admin = hmac.compare_digest(raw, self._admin or b"\0" * 32) and self._admin is not None
         if is_admin:
             return Principal(self.admin_name, ADMIN)
+        with self._lock:
+            cached = self._cache.get(hash_token(token))
+        if cached is not None and cached[1] > self.clock():
+            return cached[0]
+        return None
+
+    def authenticate(self, token: str) -> Principal:
+        principal = self.known(token)
+        if principal is not None:
+            return principal
         digest = hash_token(token)
         now = self.clock()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
         row = self.lookup(digest)
         if row is None and self.read_side is not None:
             # A key created a moment ago may not be folded yet: wait briefly.
@@ -178,17 +187,21 @@ bearer = HTTPBearer(
 )
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The authenticated caller (401 problem+json when there is none)."""
+    """The authenticated caller (401 problem+json when there is none). Async, so
+    that a known token costs no thread hop; a lookup runs in the threadpool."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     if credentials is None:
         raise AuthenticationError("This endpoint needs `Authorization: Bearer <token>`.")
-    principal = request.app.state.services.auth.authenticate(credentials.credentials)
+    auth = request.app.state.services.auth
+    principal = auth.known(credentials.credentials) or await run_in_threadpool(
+        auth.authenticate, credentials.credentials
+    )
     request.state.principal = principal
     return principal
 
@@ -207,7 +220,7 @@ class Permission:
             raise ValueError(f"unknown permission {name!r}")
         self.name = name
 
-    def __call__(self, principal: PrincipalDep) -> Principal:
+    async def __call__(self, principal: PrincipalDep) -> Principal:
         if not allowed(self.name, principal.role):
             raise ForbiddenError(
                 f"Role {principal.role!r} may not do this (needs {self.name!r}: "
@@ -222,7 +235,7 @@ class Permission:
 class PublicAccess(Permission):
     """No authentication at all (health and readiness probes)."""
 
-    def __call__(self) -> None:  # type: ignore[override]
+    async def __call__(self) -> None:  # type: ignore[override]
         return None
 
 

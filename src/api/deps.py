@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Authenticator, PrincipalDep
 from api.idempotency import IdempotencyStore
@@ -16,9 +19,13 @@ from api.settings import Settings
 from ledger.application import CommandResult, Ledger
 from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
-from projections.queries import EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -42,14 +49,14 @@ class Services:
         self.ledger.close()
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_actor(principal: PrincipalDep) -> str:
+async def get_actor(principal: PrincipalDep) -> str:
     """The principal recorded on events: always the authenticated caller, never a
     field of the request."""
     return principal.name
@@ -60,7 +67,7 @@ ActorDep = Annotated[str, Depends(get_actor)]
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(description='Only act if the ticket is at this version, e.g. "3".'),
@@ -77,7 +84,7 @@ def expected_version(
 IfMatchDep = Annotated[int | None, Depends(expected_version)]
 
 
-def wait_min_position(
+async def wait_min_position(
     services: ServicesDep,
     response: Response,
     min_position: Annotated[
@@ -87,7 +94,9 @@ def wait_min_position(
 ) -> None:
     if min_position is None:
         return
-    ok = services.read_side.wait_for(min_position, services.settings.min_position_timeout)
+    ok = await run_in_threadpool(
+        services.read_side.wait_for, min_position, services.settings.min_position_timeout
+    )
     if not ok:
         response.headers["X-Ledger-Consistency"] = "stale"
 
@@ -98,19 +107,38 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from a previous page.")]
 
 
-def committed(services: Services, result: CommandResult, response: Response) -> None:
-    """Read-your-writes: answer once the read tables include the command's events."""
+def in_threadpool(route: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Makes a blocking route async, its body run in the threadpool: FastAPI then
+    solves the (async) dependencies and validates the response on the event
+    loop, where a sync route costs a thread hop for each of them. Put it under
+    the ``@router`` decorator."""
+
+    @functools.wraps(route)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await run_in_threadpool(route, *args, **kwargs)
+
+    return run
+
+
+def committed(services: Services, result: CommandResult, response: Response) -> bool:
+    """Read-your-writes: answer once the read tables include the command's events.
+    Returns whether they do (else the response is marked stale)."""
     ok = services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
     response.headers["ETag"] = f'"{result.version}"'
     response.headers["X-Ledger-Position"] = str(result.position)
     if not ok:
         response.headers["X-Ledger-Consistency"] = "stale"
+    return ok
 
 
 def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
     """The assignment's row (to find its ticket), waiting briefly for a lagging
     read side before answering 404."""
-    row = services.queries.assignment(assignment_id)
+    # An assignment's ticket and engineer never change: the row this process
+    # committed last serves as well as the stored one.
+    row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+    if row is None:
+        row = services.queries.assignment(assignment_id)
     if row is None:
         services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
         row = services.queries.assignment(assignment_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,14 +26,16 @@ from eventsourcing.persistence import (
 )
 
 from ledger.autoassign import Pick
+from ledger.cache import DEFAULT_SIZE, AggregateCache
+from ledger.committer import GroupCommitter
 from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
-from ledger.keys import ApiKey, new_token
 from ledger.errors import (
     ApiKeyNotFoundError,
     ConcurrentUpdateError,
     EngineerExistsError,
     EngineerNotFoundError,
     InvalidReferenceError,
+    LedgerError,
     StaleVersionError,
     StorageUnavailableError,
     TicketExistsError,
@@ -41,6 +43,7 @@ from ledger.errors import (
 )
 from ledger import appendonly
 from ledger.hashchain import ChainingMapper, recorded_hash, unchained_hash
+from ledger.keys import ApiKey, new_token
 from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 
@@ -61,6 +64,15 @@ class CommandResult:
     assignment_id: UUID | None = None
 
 
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's ``project_aggregate`` without its per-event
+    ``isinstance`` check against a runtime-checkable Protocol, which costs more
+    than applying the event (every event of ours is an eventsourcing Event)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 @contextmanager
 def _storage_errors() -> Iterator[None]:
     try:
@@ -74,16 +86,20 @@ class Ledger(Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"
-    # No aggregate cache: eventsourcing 9.5.6 deep-copies a cached aggregate
-    # outside its fast-forward lock, so concurrent requests on one ticket can
-    # see a torn copy. A ticket's stream is short; reading it is cheap.
+    # Not eventsourcing's aggregate cache (9.5.6 deep-copies a cached aggregate
+    # outside its fast-forward lock: torn copies); our own, see ledger.cache.
 
     def __init__(
         self,
         database_url: str | StoreConfig,
         env: dict[str, str] | None = None,
         pool_size: int = 10,
+        *,
+        group_commit: bool = True,
+        cache_size: int = DEFAULT_SIZE,
     ) -> None:
+        """``group_commit``: concurrent commands share transactions (see
+        ledger.committer); ``cache_size``: tickets kept between commands."""
         self.store = (
             database_url
             if isinstance(database_url, StoreConfig)
@@ -93,6 +109,15 @@ class Ledger(Application[UUID]):
         merged.update(env or {})
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
+        self._tickets: AggregateCache[UUID] = AggregateCache(cache_size)
+        #: engineer id -> active, while ``cache_engineers(True)`` (see there).
+        self._engineers: dict[str, bool] = {}
+        self._engineers_cached = False
+        self._engineers_epoch = 0  # counts deactivations seen (see engineer_changed)
+        self._engineers_lock = threading.Lock()
+        self._committer = (
+            GroupCommitter(self.save, name="ledger-committer") if group_commit else None
+        )
         for attempt in range(5):
             try:
                 with _storage_errors():
@@ -146,11 +171,27 @@ class Ledger(Application[UUID]):
         # The chain's new heads are kept only if the insert commits.
         with _storage_errors(), self.mapper.batch():
             recordings = super()._record(processing_event)
+        for aggregate in processing_event.aggregates.values():
+            if isinstance(aggregate, Engineer):
+                self.engineer_changed(aggregate.engineer_id, None)
         if recordings:
             position = recordings[-1].notification.id
             for listener in list(self._listeners):
                 listener(position)
         return recordings
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+        super().close()
+
+    def commit(self, aggregate: Ticket | Engineer | ApiKey) -> list[Recording[UUID]]:
+        """Saves one aggregate durably (``Application.save``), in a transaction
+        shared with concurrent commands when group commit is on."""
+        with _storage_errors():
+            if self._committer is None:
+                return self.save(aggregate)
+            return self._committer.commit(aggregate)
 
     def head(self) -> int:
         """The position of the last recorded event (0 when empty)."""
@@ -162,7 +203,7 @@ class Ledger(Application[UUID]):
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         try:
             with _storage_errors():
-                ticket = self.repository.get(ticket_id, version=version)
+                ticket = self.repository.get(ticket_id, version=version, projector_func=_project)
         except AggregateNotFoundError:
             msg = f"Ticket {ticket_id} does not exist."
             raise TicketNotFoundError(msg) from None
@@ -174,7 +215,9 @@ class Ledger(Application[UUID]):
     def get_engineer(self, engineer_id: str) -> Engineer:
         try:
             with _storage_errors():
-                engineer = self.repository.get(engineer_aggregate_id(engineer_id))
+                engineer = self.repository.get(
+                    engineer_aggregate_id(engineer_id), projector_func=_project
+                )
         except AggregateNotFoundError:
             msg = f"Engineer {engineer_id!r} is not registered."
             raise EngineerNotFoundError(msg) from None
@@ -187,14 +230,13 @@ class Ledger(Application[UUID]):
         never stored: the ``Issued`` event holds only its SHA-256)."""
         token = new_token()
         key = ApiKey.create(key_id=uuid4(), name=name, role=role, token=token, actor=actor)
-        with _storage_errors():
-            recordings = self.save(key)
+        recordings = self.commit(key)
         return CommandResult(key.id, key.version, recordings[-1].notification.id), token
 
     def get_api_key(self, key_id: UUID) -> ApiKey:
         try:
             with _storage_errors():
-                key = self.repository.get(key_id)
+                key = self.repository.get(key_id, projector_func=_project)
         except AggregateNotFoundError:
             raise ApiKeyNotFoundError(f"API key {key_id} does not exist.") from None
         if not isinstance(key, ApiKey):
@@ -204,8 +246,7 @@ class Ledger(Application[UUID]):
     def revoke_api_key(self, key_id: UUID, *, reason: str | None, actor: str) -> CommandResult:
         key = self.get_api_key(key_id)
         key.revoke(reason=reason, actor=actor)
-        with _storage_errors():
-            recordings = self.save(key)
+        recordings = self.commit(key)
         return CommandResult(key.id, key.version, recordings[-1].notification.id)
 
     def has_api_keys(self) -> bool:
@@ -219,7 +260,34 @@ class Ledger(Application[UUID]):
             )
         return bool(found)
 
-    def require_active_engineer(self, engineer_id: str) -> Engineer:
+    def cache_engineers(self, enabled: bool) -> None:
+        """Whether ``require_active_engineer`` may answer from memory. Only a
+        process that sees every Engineer change turns it on: the one whose
+        projection runner leads (it calls ``engineer_changed`` for each committed
+        engineer row, whoever recorded the event; this process's own saves
+        evict at once). An engineer changed by another process is thus seen
+        once the runner has folded it (milliseconds with PostgreSQL's
+        LISTEN/NOTIFY; within the runner's poll interval on SQLite), the same
+        kind of window as between a check and the save that follows it."""
+        with self._engineers_lock:
+            self._engineers_cached = enabled
+            self._engineers.clear()
+
+    def engineer_changed(self, engineer_id: str, active: bool | None) -> None:
+        """An engineer's committed state: forgets a cached flag that differs
+        (``None``: forget it anyway)."""
+        with self._engineers_lock:
+            if active is not True:
+                # A load that began before this must not fill the cache.
+                self._engineers_epoch += 1
+            if self._engineers.get(engineer_id, active) != active or active is None:
+                self._engineers.pop(engineer_id, None)
+
+    def require_active_engineer(self, engineer_id: str) -> None:
+        with self._engineers_lock:
+            if self._engineers.get(engineer_id):
+                return
+            cached, epoch = self._engineers_cached, self._engineers_epoch
         try:
             engineer = self.get_engineer(engineer_id)
         except EngineerNotFoundError as e:
@@ -227,13 +295,16 @@ class Ledger(Application[UUID]):
         if not engineer.active:
             msg = f"Engineer {engineer_id!r} is inactive and cannot take assignments."
             raise InvalidReferenceError(msg)
-        return engineer
+        if cached:
+            with self._engineers_lock:
+                if self._engineers_cached and self._engineers_epoch == epoch:
+                    self._engineers[engineer_id] = True
 
     # ------------------------------------------------------------ saving
 
     def _save_new(self, aggregate: Ticket | Engineer, exists: Exception) -> CommandResult:
         try:
-            recordings = self.save(aggregate)
+            recordings = self.commit(aggregate)
         except RecordConflictError:
             raise exists from None
         return CommandResult(aggregate.id, aggregate.version, recordings[-1].notification.id)
@@ -245,37 +316,61 @@ class Ledger(Application[UUID]):
         expected_version: int | None,
         check: Callable[[], object] | None = None,
     ) -> CommandResult:
-        """Loads, runs the command, saves. A concurrent write re-runs the command on
-        the fresh state (its rules decide again), unless the client pinned a version
-        with If-Match, which then answers as stale.
+        """Loads (or takes from the cache), runs the command, saves. A concurrent
+        write re-runs the command on the fresh state (its rules decide again),
+        unless the client pinned a version with If-Match, which then answers as
+        stale.
 
-        ``check`` runs once, after the first load and before the version check: an
-        unknown ticket answers 404 before an unknown engineer's 422, without the
-        ticket being read twice."""
-        for _attempt in range(CONFLICT_RETRIES):
-            ticket = self.get_ticket(ticket_id)
-            if check is not None:
-                check()
-                check = None
-            if expected_version is not None and ticket.version != expected_version:
-                msg = (
-                    f"Ticket {ticket_id} is at version {ticket.version}, "
-                    f"not {expected_version}."
+        Commands on one ticket run one at a time in this process (its lock is
+        held until the save is durable). Only the stored state answers a refusal:
+        a refusal (or a stale If-Match) judged on a cached ticket is judged again
+        on a fresh load, in case another process changed the ticket.
+
+        ``check`` runs once, after the ticket is known to exist and before the
+        version check: an unknown ticket answers 404 before an unknown engineer's
+        422, without the ticket being read twice."""
+        with self._tickets.locked(ticket_id):
+            conflicts = 0
+            while True:
+                ticket = self._tickets.get(ticket_id)
+                fresh = ticket is None
+                if ticket is None:
+                    ticket = self.get_ticket(ticket_id)
+                if check is not None:
+                    check()
+                    check = None
+                committed = False
+                try:
+                    if expected_version is not None and ticket.version != expected_version:
+                        msg = (
+                            f"Ticket {ticket_id} is at version {ticket.version}, "
+                            f"not {expected_version}."
+                        )
+                        raise StaleVersionError(msg, ticket.version)
+                    assignment = command(ticket)
+                    recordings = self.commit(ticket)
+                    committed = True
+                except RecordConflictError:
+                    conflicts += 1
+                    if conflicts >= CONFLICT_RETRIES:
+                        msg = f"Ticket {ticket_id} kept changing; the command was not recorded."
+                        raise ConcurrentUpdateError(msg) from None
+                    continue
+                except LedgerError as e:
+                    if fresh or isinstance(e, StorageUnavailableError):
+                        raise
+                    continue  # judged on a cached copy: judge again on the stored state
+                finally:
+                    if committed:
+                        self._tickets.put(ticket_id, ticket)
+                    else:
+                        self._tickets.evict(ticket_id)
+                return CommandResult(
+                    ticket.id,
+                    ticket.version,
+                    recordings[-1].notification.id,
+                    assignment.id if assignment else None,
                 )
-                raise StaleVersionError(msg, ticket.version)
-            assignment = command(ticket)
-            try:
-                recordings = self.save(ticket)
-            except RecordConflictError:
-                continue
-            return CommandResult(
-                ticket.id,
-                ticket.version,
-                recordings[-1].notification.id,
-                assignment.id if assignment else None,
-            )
-        msg = f"Ticket {ticket_id} kept changing; the command was not recorded."
-        raise ConcurrentUpdateError(msg)
 
     # ------------------------------------------------------------ engineers
 
@@ -313,7 +408,7 @@ class Ledger(Application[UUID]):
             if not engineer.update(changes=changes, actor=actor):
                 return None
             try:
-                recordings = self.save(engineer)
+                recordings = self.commit(engineer)
             except RecordConflictError:
                 continue
             return CommandResult(engineer.id, engineer.version, recordings[-1].notification.id)

@@ -36,6 +36,8 @@ _TYPES = {
 }
 #: Below this many rows a plain multi-row upsert beats COPY + merge.
 COPY_THRESHOLD = 64
+#: psycopg caches the parsing of statements with at most this many parameters.
+MAX_CACHED_PARAMS = 50
 
 
 def _ident(name: str) -> sql.Identifier:
@@ -286,6 +288,11 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                     for value in values:
                         cp.write_row(value)
                 c.execute(self._statement("merge", table, phys))
+            elif len(values) == 1 or len(values) * len(table.columns) > MAX_CACHED_PARAMS:
+                # One short statement for each row (pipelined, prepared once):
+                # psycopg re-parses every statement with more than 50 parameters,
+                # which cost more than PostgreSQL's work for small live pages.
+                c.executemany(self._statement("upsert", table, phys, 1), values)
             else:
                 c.execute(
                     self._statement("upsert", table, phys, len(values)),
@@ -295,14 +302,20 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def _track(self, c: Any, writes: Sequence[PageWrite], pipeline: Any = None) -> None:
         """Moves every position by compare-and-set in one statement; if any build
         is not where its page was folded from, the whole transaction is refused."""
-        values = sql.SQL(", ").join(sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in writes)
-        c.execute(
-            sql.SQL(
+        key = ("track", len(writes))
+        statement = self._statements.get(key)
+        if statement is None:  # composed once per number of builds
+            values = sql.SQL(", ").join(
+                sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in writes
+            )
+            statement = self._statements[key] = sql.SQL(
                 "UPDATE {0} AS t SET notification_id = v.position "
                 "FROM (VALUES {1}) AS v(name, since, position) "
                 "WHERE t.application_name = v.name AND t.notification_id = v.since "
                 "RETURNING t.application_name"
-            ).format(_ident(self.tracking_table_name), values),
+            ).format(_ident(self.tracking_table_name), values).as_bytes(None)
+        c.execute(
+            statement,
             [x for w in writes for x in (w.entry.tracking_name, w.since, w.position)],
         )
         if pipeline is not None:
@@ -361,10 +374,25 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def position(self, entry: CatalogEntry) -> int:
         return self.max_tracking_id(entry.tracking_name) or 0
 
+    def positions(self, entries: Sequence[CatalogEntry]) -> list[int]:
+        statement = self._statements.get("positions")
+        if statement is None:
+            statement = self._statements["positions"] = sql.SQL(
+                "SELECT application_name, notification_id FROM {} "
+                "WHERE application_name = ANY(%s)"
+            ).format(_ident(self.tracking_table_name)).as_bytes(None)
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(statement, ([e.tracking_name for e in entries],))
+            found = {r["application_name"]: r["notification_id"] for r in c.fetchall()}
+        return [found.get(e.tracking_name) or 0 for e in entries]
+
     # ---------------------------------------------------------------- queries
 
     def select(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as c:
+        # One statement on the pool's autocommit connection is a transaction of
+        # its own (one snapshot); BEGIN and ROLLBACK around it cost two more
+        # round trips on every read.
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.execute(statement.encode(), list(params))
             return list(c.fetchall())
 

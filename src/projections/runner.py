@@ -28,8 +28,9 @@ from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from ledger.errors import StorageUnavailableError
-from projections.folds import ALL_PROJECTIONS, Key, Projection, Rows
+from projections.folds import ALL_PROJECTIONS, EngineersProjection, Key, Projection, Rows
 from projections.locks import ProcessLock
+from projections.recent import CommittedRows
 from projections.store import (
     BUILDING,
     LIVE,
@@ -45,7 +46,13 @@ from projections.tables import Table, parse_ts
 log = logging.getLogger("ledger.projections")
 
 DEFAULT_PAGE_SIZE = 5000
+#: Seconds between reads of the stored positions while waiting on another
+#: process's runner (one read serves every waiting thread).
+PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
+#: The live runner's bound: it follows the head, where recent rows are what
+#: pages touch; a serving process must stay small (a rebuild keeps the larger one).
+LIVE_ROW_CACHE_SIZE = 4_000
 
 
 class RowCache:
@@ -240,6 +247,7 @@ def run_pages(
     stop_at: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_page: Callable[[int], None] = lambda _position: None,
+    on_commit: Callable[[Sequence[PageWrite]], None] | None = None,
     only_relevant: bool = False,
 ) -> int:
     """Processes pages until the log is exhausted (or ``stop_at``); returns the
@@ -249,6 +257,9 @@ def run_pages(
     database), the next page is read and folded, so both cores work. At the head
     (a page that is not full) the write is synchronous: live updates stay low
     latency.
+
+    ``on_commit`` is handed each page's writes once they are committed, before
+    the positions move (so whoever waits for a position sees its effects).
 
     ``only_relevant`` (bulk builds): read only the event types these projections
     fold. Positions still advance over the rest: the head is read before each
@@ -277,6 +288,8 @@ def run_pages(
         future, writes, last = pending
         pending = None
         future.result()
+        if on_commit is not None:
+            on_commit(writes)
         _committed(slots, writes)
         on_page(last)
 
@@ -303,6 +316,8 @@ def run_pages(
             count += len(events)
             if len(notifications) < page_size:
                 store.write(writes)
+                if on_commit is not None:
+                    on_commit(writes)
                 _committed(slots, writes)
                 on_page(last)
                 break
@@ -338,9 +353,12 @@ class ReadSide:
         page_size: int = DEFAULT_PAGE_SIZE,
         poll_interval: float = 1.0,
         passive: bool = False,
+        answered: Sequence[Table] = (),
     ) -> None:
         """``passive``: this process never writes projections; it only waits for
-        the runner of another process (read from the stored positions)."""
+        the runner of another process (read from the stored positions).
+        ``answered``: tables whose committed rows are kept for command responses
+        (``committed_row``)."""
         self.passive = passive
         self.app = app
         self.store = store
@@ -364,6 +382,9 @@ class ReadSide:
         self._next_attempt = 0.0
         self.rebuild_pending_on_lead = False
         self._caught_up_once = threading.Event()
+        self._recent = CommittedRows(t.name for t in answered)
+        self._polling = False  # a passive waiter is reading the stored positions
+        self._polled_at = 0.0
 
     # ---------------------------------------------------------------- catalog
 
@@ -414,7 +435,10 @@ class ReadSide:
             if entry.version != projection.version:
                 continue  # built by other code; this process cannot maintain it
             old = next((s for s in self._live if s.entry == entry), None)
-            slots.append(old or Slot(entry, projection, self.store.position(entry)))
+            slots.append(old or Slot(entry, projection, self.store.position(entry),
+                                     cache=RowCache(LIVE_ROW_CACHE_SIZE)))
+        if [s.entry for s in slots] != [s.entry for s in self._live]:
+            self._recent.clear()  # other builds are live now: ask them
         with self._cond:
             self._live = slots
             self._cond.notify_all()
@@ -434,14 +458,30 @@ class ReadSide:
                 try:
                     return run_pages(
                         self.app, self.store, self._live, page_size=self.page_size,
-                        on_page=self._advanced,
+                        on_page=self._advanced, on_commit=self._on_commit,
                     )
                 except PositionConflictError:
+                    self._recent.clear()
                     if attempt == 2:
                         raise
                     log.info("projection positions moved under this runner; reloading")
                     self.reload()
             return 0
+
+    def _on_commit(self, writes: Sequence[PageWrite]) -> None:
+        self._recent.remember(writes)
+        engineers = EngineersProjection.table
+        for write in writes:
+            if engineers in write.projection.tables:
+                for (engineer_id,), row in write.rows.changed(engineers):
+                    self.app.engineer_changed(engineer_id, None if row is None else row["active"])
+
+    def committed_row(self, table: Table, key: Key) -> dict[str, Any] | None:
+        """The row as this process's live runner committed it last, if it runs
+        the projections and has it (see projections.recent); else None."""
+        if self._thread is None or not self._leading or self.passive:
+            return None
+        return self._recent.get(table.name, key)
 
     def _advanced(self, _position: int) -> None:
         with self._cond:
@@ -465,6 +505,8 @@ class ReadSide:
             if self._leader_lock.check():
                 return True
             self._leading = False
+            self._recent.clear()
+            self.app.cache_engineers(False)
             log.warning("lost the projection runner's lock; following again")
         if now < self._next_attempt:
             return False
@@ -473,6 +515,9 @@ class ReadSide:
             return False
         self._leading = True
         self._lock_checked = now
+        self._recent.clear()
+        # Its runner now sees every Engineer change (see Ledger.cache_engineers).
+        self.app.cache_engineers(True)
         log.info("this process now runs the projections")
         self.reload()
         self._wake.set()  # catch up right away
@@ -525,6 +570,8 @@ class ReadSide:
             self._listener_thread = None
         self._leader_lock.release()
         self._leading = False
+        self._recent.clear()
+        self.app.cache_engineers(False)
 
     def _run(self) -> None:
         backoff = 0.1
@@ -547,6 +594,7 @@ class ReadSide:
                 backoff = 0.1
             except Exception as e:  # keep following; storage may come back
                 self.last_error = f"{type(e).__name__}: {e}"
+                self._recent.clear()  # a failed commit may have committed after all
                 log.warning("projection runner error (retrying): %s", self.last_error)
                 try:
                     self.reload()
@@ -600,19 +648,33 @@ class ReadSide:
             return True
 
     def _wait_passively(self, position: int, deadline: float) -> bool:
-        delay = 0.002
-        while True:
-            with self._cond:
+        """Waits on the positions another process's runner stores. One waiting
+        thread at a time reads them (one query), at most every PASSIVE_POLL
+        seconds; the others wait for what it reads."""
+        with self._cond:
+            while True:
                 slots = list(self._live)
-            positions = [self.store.position(s.entry) for s in slots]
-            for slot, stored in zip(slots, positions, strict=True):
-                slot.position = slot.folded = stored
-            if min(positions, default=0) >= position:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+                if min((s.position for s in slots), default=0) >= position:
+                    return True
+                now = time.monotonic()
+                if now >= deadline:
+                    return False
+                due = self._polled_at + PASSIVE_POLL
+                if self._polling or now < due:
+                    wait = PASSIVE_POLL if self._polling else due - now
+                    self._cond.wait(timeout=max(min(wait, deadline - now), 0.0005))
+                    continue
+                self._polling = True
+                self._cond.release()
+                try:
+                    stored = self.store.positions([s.entry for s in slots])
+                finally:
+                    self._cond.acquire()
+                    self._polling = False
+                    self._polled_at = time.monotonic()
+                    self._cond.notify_all()
+                for slot, value in zip(slots, stored, strict=True):
+                    slot.position = slot.folded = value
 
     # ---------------------------------------------------------------- status
 

@@ -130,6 +130,10 @@ class ReadStore(ABC):
     @abstractmethod
     def position(self, entry: CatalogEntry) -> int: ...
 
+    def positions(self, entries: Sequence[CatalogEntry]) -> list[int]:
+        """The stored position of each build (a backend may read them at once)."""
+        return [self.position(e) for e in entries]
+
     # ---------------------------------------------------------------- queries
 
     @abstractmethod

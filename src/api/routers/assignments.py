@@ -16,6 +16,7 @@ from api.deps import (
     MinPositionDep,
     ServicesDep,
     committed,
+    in_threadpool,
     locate_assignment,
 )
 from api.schemas import (
@@ -32,6 +33,7 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError
+from projections.queries import ASSIGNMENTS
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
@@ -44,8 +46,12 @@ def _answer(
 ) -> EngineerAssignment:
     """The assignment the command produced (or acted on), once it is readable."""
     assignment_id = result.assignment_id or assignment_id
-    committed(services, result, response)
-    row = services.queries.assignment(assignment_id)
+    row = None
+    if committed(services, result, response):
+        # The row as the runner committed it (what the table holds), if at hand.
+        row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+    if row is None:
+        row = services.queries.assignment(assignment_id)
     if row is None:  # only if the read side is far behind
         raise AssignmentNotFoundError(f"Assignment {assignment_id} is not readable yet.")
     return EngineerAssignment(**row)
@@ -56,6 +62,7 @@ def _answer(
                         409: {"description": "active assignment exists or ticket closed"},
                         422: {"description": "unknown or inactive engineer"}},
              dependencies=[allow(DISPATCH)])
+@in_threadpool
 def assign(
     body: AssignmentCreate, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep,
@@ -72,6 +79,7 @@ def assign(
 @router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
              responses={409: {"description": "the ticket has no active assignment"}},
              dependencies=[allow(DISPATCH)])
+@in_threadpool
 def escalate(
     body: EscalateBody, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep,
@@ -88,6 +96,7 @@ def escalate(
 
 @router.post("/{assignment_id}/accept", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
+@in_threadpool
 def accept(
     assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep,
@@ -102,6 +111,7 @@ def accept(
 
 @router.post("/{assignment_id}/reject", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
+@in_threadpool
 def reject(
     assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep, body: RejectBody | None = None,
@@ -118,6 +128,7 @@ def reject(
 
 @router.post("/{assignment_id}/start", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
+@in_threadpool
 def start(
     assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep,
@@ -132,6 +143,7 @@ def start(
 
 @router.post("/{assignment_id}/complete", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
+@in_threadpool
 def complete(
     assignment_id: UUID, body: CompleteBody, services: ServicesDep, principal: PrincipalDep,
     response: Response, version: IfMatchDep,
@@ -153,6 +165,7 @@ def complete(
 
 @router.put("/{assignment_id}/reassign", response_model=EngineerAssignment,
              dependencies=[allow(DISPATCH)])
+@in_threadpool
 def reassign(
     assignment_id: UUID, body: ReassignBody, services: ServicesDep, actor: ActorDep,
     response: Response, version: IfMatchDep,
@@ -168,6 +181,7 @@ def reassign(
 
 @router.delete("/{assignment_id}", response_model=EngineerAssignment,
              dependencies=[allow(DISPATCH)])
+@in_threadpool
 def remove(
     assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep, body: Annotated[ReasonBody | None, Body()] = None,
@@ -182,6 +196,7 @@ def remove(
 
 
 @router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def list_assignments(
     services: ServicesDep,
     status: Annotated[
@@ -203,6 +218,7 @@ def list_assignments(
 
 @router.get("/{assignment_id}", response_model=EngineerAssignment,
              dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssignment:
     row = services.queries.assignment(assignment_id)
     if row is None:
@@ -212,6 +228,7 @@ def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssign
 
 @router.get("/{assignment_id}/history", response_model=list[HistoryRow],
             dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def assignment_history(assignment_id: UUID, services: ServicesDep) -> list[HistoryRow]:
     locate_assignment(services, assignment_id)
     return [HistoryRow(**r) for r in services.queries.history_of_assignment(assignment_id)]

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.auth import DISPATCH, READ, allow
-from api.deps import ActorDep, Cursor, Limit, MinPositionDep, ServicesDep, committed
+from api.deps import (
+    ActorDep,
+    Cursor,
+    Limit,
+    MinPositionDep,
+    ServicesDep,
+    committed,
+    in_threadpool,
+)
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
 from ledger.application import CommandResult
 from ledger.errors import EngineerNotFoundError
@@ -23,6 +31,7 @@ def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Engineer,
              responses={409: {"description": "id taken"}},
              dependencies=[allow(DISPATCH)])
+@in_threadpool
 def register_engineer(
     body: EngineerCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Engineer:
@@ -36,6 +45,7 @@ def register_engineer(
 
 
 @router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def list_engineers(
     services: ServicesDep, limit: Limit = 100, cursor: Cursor = None, active: bool | None = None
 ) -> Page[Engineer]:
@@ -47,11 +57,13 @@ def list_engineers(
 
 
 @router.get("/{engineer_id}", response_model=Engineer, dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
     return _engineer(services, engineer_id)
 
 
 @router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)])
+@in_threadpool
 def update_engineer(
     engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
     response: Response,

@@ -17,6 +17,7 @@ from api.deps import (
     MinPositionDep,
     ServicesDep,
     committed,
+    in_threadpool,
 )
 from api.problems import BadRequestError
 from api.schemas import (
@@ -69,6 +70,7 @@ def _answer(services: ServicesDep, result: CommandResult, response: Response) ->
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Ticket,
              responses={409: {"description": "a client-chosen id that exists"}},
              dependencies=[allow(DISPATCH)])
+@in_threadpool
 def open_ticket(
     body: TicketCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Ticket:
@@ -82,6 +84,7 @@ def open_ticket(
 
 
 @router.get("", response_model=Page[Ticket], dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def list_tickets(
     services: ServicesDep,
     status: TicketStatus | None = None,
@@ -101,6 +104,7 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=Ticket, dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def get_ticket(
     ticket_id: UUID,
     services: ServicesDep,
@@ -133,6 +137,7 @@ def get_ticket(
 
 
 @router.post("/{ticket_id}/close", response_model=Ticket, dependencies=[allow(DISPATCH)])
+@in_threadpool
 def close_ticket(
     ticket_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep, body: ReasonBody | None = None,
@@ -144,6 +149,7 @@ def close_ticket(
 
 
 @router.post("/{ticket_id}/reopen", response_model=Ticket, dependencies=[allow(DISPATCH)])
+@in_threadpool
 def reopen_ticket(
     ticket_id: UUID, body: ReopenBody, services: ServicesDep, actor: ActorDep,
     response: Response, version: IfMatchDep,
@@ -156,6 +162,7 @@ def reopen_ticket(
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
             dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignment:
     ticket_or_404(services, ticket_id)
     row = services.queries.current_assignment(ticket_id)
@@ -166,6 +173,7 @@ def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignm
 
 @router.get("/{ticket_id}/assignments", response_model=list[EngineerAssignment],
             dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerAssignment]:
     ticket_or_404(services, ticket_id)
     return [EngineerAssignment(**r) for r in services.queries.assignments_of_ticket(ticket_id)]
@@ -173,12 +181,14 @@ def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerA
 
 @router.get("/{ticket_id}/history", response_model=list[HistoryRow],
             dependencies=[allow(READ), MinPositionDep])
+@in_threadpool
 def ticket_history(ticket_id: UUID, services: ServicesDep) -> list[HistoryRow]:
     ticket_or_404(services, ticket_id)
     return [HistoryRow(**r) for r in services.queries.history_of_ticket(ticket_id)]
 
 
 @router.get("/{ticket_id}/events", response_model=list[Event], dependencies=[allow(READ)])
+@in_threadpool
 def ticket_events(ticket_id: UUID, services: ServicesDep) -> list[Event]:
     """The ticket's own stream, straight from the event store, in version order."""
     events = services.events.stream(ticket_id)

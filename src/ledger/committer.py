@@ -1,0 +1,159 @@
+"""Group commit: concurrent saves of different aggregates in one transaction.
+
+Every command ends with a durable commit, and on PostgreSQL eventsourcing's
+recorder serialises commits with a table lock (so notification ids are issued in
+commit order): one fsync after another. The committer turns N concurrent
+commits into one. Callers hand it an aggregate and wait; one thread takes
+whatever has queued up while the previous transaction was committing and saves
+it all with one ``Application.save(*aggregates)``, so every save still goes
+through ``Application._record``. No artificial delay: under light load a batch
+is one aggregate.
+
+A batch that raises ``RecordConflictError`` (one of its aggregates was changed
+underneath its command) has recorded nothing; each aggregate is then saved
+alone, so only the conflicting command sees the conflict and its neighbours
+commit. Any other failure (storage unavailable, ...) fails the whole batch:
+none of it was recorded, and each caller answers as it would alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from eventsourcing.persistence import RecordConflictError, Recording
+
+log = logging.getLogger("ledger.committer")
+
+#: Most aggregates saved in one transaction.
+MAX_BATCH = 256
+
+Save = Callable[..., list[Recording[Any]]]
+
+
+class _Request:
+    __slots__ = ("aggregate", "future", "pending")
+
+    def __init__(self, aggregate: Any) -> None:
+        self.aggregate = aggregate
+        self.future: Future[list[Recording[Any]]] = Future()
+        # The events to record, kept to put back if the batch fails:
+        # Application.save() collects (removes) them from the aggregate.
+        self.pending: list[Any] = list(aggregate.pending_events)
+
+
+class GroupCommitter:
+    """Saves aggregates handed in by concurrent callers, batched; ``commit()``
+    returns the aggregate's recordings once they are durably stored, or raises
+    what saving it raised."""
+
+    def __init__(self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer") -> None:
+        self._save = save
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._name = name
+        #: (batches, aggregates) saved so far; batches split after a conflict.
+        self.batches = 0
+        self.saved = 0
+        self.splits = 0
+
+    def commit(self, aggregate: Any) -> list[Recording[Any]]:
+        request = _Request(aggregate)
+        with self._lock:
+            if self._closed:
+                # Closed (application shutting down): save on the caller's thread.
+                return self._save(aggregate)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._queue.put(request)
+        return request.future.result()
+
+    def close(self) -> None:
+        """Commits what is queued, then stops the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+            self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout=30)
+
+    # ------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: Sequence[_Request]) -> None:
+        if len(batch) == 1:
+            self._alone(batch[0])
+            return
+        try:
+            recordings = self._save(*(r.aggregate for r in batch))
+        except RecordConflictError:
+            # Nothing of the batch was recorded: isolate the conflicting one(s).
+            self.splits += 1
+            log.debug("batch of %d conflicted; saving each alone", len(batch))
+            for r in batch:
+                _restore(r)
+                self._alone(r)
+            return
+        except BaseException as e:
+            for r in batch:
+                _restore(r)
+                r.future.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        self.batches += 1
+        self.saved += len(batch)
+        by_id: dict[Any, list[Recording[Any]]] = {}
+        for recording in recordings:
+            by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
+        for r in batch:
+            r.future.set_result(by_id.get(r.aggregate.id, []))
+
+    def _alone(self, request: _Request) -> None:
+        try:
+            recordings = self._save(request.aggregate)
+        except BaseException as e:
+            _restore(request)
+            request.future.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        self.batches += 1
+        self.saved += 1
+        request.future.set_result(recordings)
+
+
+def _restore(request: _Request) -> None:
+    """Puts the aggregate's uncommitted events back (after a failed save)."""
+    pending = request.aggregate.pending_events
+    if not pending and request.pending:
+        pending.extend(request.pending)
