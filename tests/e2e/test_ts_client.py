@@ -19,17 +19,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
 import pytest
+from uvicorn_live import serving
 
 TS_DIR = Path(__file__).parent / "ts_client"
 #: LEDGER_ADMIN_TOKEN of the live server; client.ts sends it from LEDGER_API_TOKEN.
@@ -83,71 +80,12 @@ def compiled_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     """uvicorn serving create_app() on a free port with a fresh SQLite store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    env.update({
-        "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db",
-        "LEDGER_ACTOR": "ts-client",
-        "LEDGER_ADMIN_TOKEN": TS_TOKEN,
-        "LEDGER_DEMO_ON_EMPTY": "false",
-    })
-    log_path = tmp_path / "uvicorn.log"
-    for _attempt in range(3):
-        port = _free_port()
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        ready = False
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    ready = True
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        if ready:
-            break
-        _stop(process)
-    else:
-        raise AssertionError(f"uvicorn did not start:\n{log_path.read_text()[-4000:]}")
-    try:
+    with serving(f"sqlite:///{tmp_path}/ledger.db", tmp_path, LEDGER_ACTOR="ts-client",
+                 LEDGER_ADMIN_TOKEN=TS_TOKEN) as (base, _token):
         yield base
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def test_assignments_ts_is_the_seed_client_unmodified():
-    text = (TS_DIR / "assignments.ts").read_bytes()
-    assert hashlib.sha256(text).hexdigest() == ASSIGNMENTS_TS_SHA256
-    if SEED_002.exists():  # the seed documents live outside the repository
-        seed = SEED_002.read_text(encoding="utf-8")
-        start = seed.index("```typescript\n", seed.index(SEED_CLIENT_PATH)) + len(
-            "```typescript\n")
-        assert text.decode("utf-8") == seed[start:seed.index("```", start)]
 
 
 def test_seed_002_typescript_client_against_a_live_server(compiled_client, live_server):
