@@ -83,8 +83,8 @@ HashLookup = Callable[[UUID, int], str | None]
 class ChainingMapper(Mapper[UUID]):
     """eventsourcing's ``Mapper`` that also chains each event to its stream.
 
-    The hash of each stream's last event is kept in a bounded cache, filled as
-    events are read (``to_domain_event``) and written. While an application
+    The hash of each stream's newest event is kept in a bounded cache (one entry
+    per stream), filled as events are read (``to_domain_event``) and written. While an application
     records (:meth:`batch`), the hashes of the events being written are staged
     and reach the cache only once the insert has committed, so a failed or
     conflicting insert never leaves a hash that is not in the store. A
@@ -96,21 +96,25 @@ class ChainingMapper(Mapper[UUID]):
         transcoder: Any,
         *,
         lookup: HashLookup | None = None,
-        cache_size: int = 65_536,
+        cache_size: int = 16_384,
     ) -> None:
         super().__init__(transcoder=transcoder)
         self.lookup = lookup
         self.cache_size = cache_size
-        self._heads: OrderedDict[tuple[UUID, int], str] = OrderedDict()
+        #: originator id -> (version, hash) of the newest event of it seen.
+        self._heads: OrderedDict[UUID, tuple[int, str]] = OrderedDict()
         self._lock = threading.Lock()
         self._local = threading.local()
 
     # ------------------------------------------------------------------ heads
 
     def _remember(self, key: tuple[UUID, int], value: str) -> None:
+        originator_id, version = key
         with self._lock:
-            self._heads[key] = value
-            self._heads.move_to_end(key)
+            known = self._heads.get(originator_id)
+            if known is None or known[0] <= version:
+                self._heads[originator_id] = (version, value)
+            self._heads.move_to_end(originator_id)
             while len(self._heads) > self.cache_size:
                 self._heads.popitem(last=False)
 
@@ -122,7 +126,8 @@ class ChainingMapper(Mapper[UUID]):
         if staged is not None and key in staged:
             return staged[key]
         with self._lock:
-            found = self._heads.get(key)
+            known = self._heads.get(originator_id)
+        found = known[1] if known is not None and known[0] == version - 1 else None
         if found is None and self.lookup is not None:
             found = self.lookup(originator_id, version - 1)
             if found is not None:

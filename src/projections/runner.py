@@ -52,7 +52,7 @@ PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
 #: The live runner's bound: it follows the head, where recent rows are what
 #: pages touch; a serving process must stay small (a rebuild keeps the larger one).
-LIVE_ROW_CACHE_SIZE = 4_000
+LIVE_ROW_CACHE_SIZE = 2_500
 
 
 class RowCache:
