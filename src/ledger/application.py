@@ -306,8 +306,28 @@ class Ledger(Application[UUID]):
         try:
             recordings = self.commit(aggregate)
         except RecordConflictError:
+            if self._is_ours(aggregate):
+                # An insert whose commit was in doubt (the connection broke after
+                # COMMIT) was retried by the recorder and met its own row.
+                return CommandResult(aggregate.id, aggregate.version, self.head())
             raise exists from None
         return CommandResult(aggregate.id, aggregate.version, recordings[-1].notification.id)
+
+    def _is_ours(self, aggregate: Ticket | Engineer) -> bool:
+        """Whether the stored aggregate of this id is the one just created here:
+        same type and version, created at the same microsecond with the same name."""
+        try:
+            with _storage_errors():
+                stored = self.repository.get(aggregate.id, projector_func=_project)
+        except AggregateNotFoundError:
+            return False
+        return (
+            type(stored) is type(aggregate)
+            and stored.version == aggregate.version
+            and stored.created_on == aggregate.created_on
+            and getattr(stored, "title", None) == getattr(aggregate, "title", None)
+            and getattr(stored, "name", None) == getattr(aggregate, "name", None)
+        )
 
     def _update_ticket(
         self,

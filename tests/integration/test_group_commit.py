@@ -228,3 +228,29 @@ def test_the_ticket_cache_serialises_commands_on_one_ticket(
         assert ledger.get_ticket(tid).version == 1 + len(succeeded)
     finally:
         ledger.close()
+
+
+def test_a_create_whose_commit_was_in_doubt_is_not_answered_as_taken(ledger) -> None:  # noqa: ANN001
+    """The recorder retries an insert whose connection broke after COMMIT; meeting
+    its own row is success, not 'id already taken' (seen when PostgreSQL stops)."""
+    from uuid import uuid4
+
+    from ledger.domain import Ticket
+    from ledger.errors import TicketExistsError
+
+    ticket = Ticket.open(ticket_id=uuid4(), title="in doubt", description=None,
+                         priority="medium", required_skill=None, equipment_id=None,
+                         reference=None, actor="d", timestamp=None)
+    twin = Ticket.open(ticket_id=ticket.id, title="in doubt", description=None,
+                       priority="medium", required_skill=None, equipment_id=None,
+                       reference=None, actor="d", timestamp=ticket.created_on)
+    ledger.save(ticket)  # the first attempt, committed
+    result = ledger._save_new(twin, TicketExistsError("taken"))  # noqa: SLF001 - the retry
+    assert result.aggregate_id == ticket.id and result.position >= 1
+    other = Ticket.open(ticket_id=ticket.id, title="someone else", description=None,
+                        priority="medium", required_skill=None, equipment_id=None,
+                        reference=None, actor="e", timestamp=None)
+    import pytest
+
+    with pytest.raises(TicketExistsError):
+        ledger._save_new(other, TicketExistsError("taken"))  # noqa: SLF001
