@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from replay import _child, _throwaway_postgres  # noqa: E402
+from replay import filled_store  # noqa: E402
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -131,16 +131,8 @@ def main() -> None:
     parser.add_argument("--formats", default="ndjson,csv")
     args = parser.parse_args()
 
-    stop = None
-    url = args.database_url
-    if url is None:
-        url, stop = _throwaway_postgres()
-    try:
-        backend = "sqlite" if url.startswith("sqlite") else "postgresql"
-        print(f"backend: {backend}; filling {args.events:,} events ...", flush=True)
-        filled = _child(["--child", "fill", url, str(args.events)])
+    with filled_store(args.database_url, args.events) as (url, filled):
         events = filled["events"]
-        print(f"filled {events:,} events in {filled['seconds']:.1f} s", flush=True)
         for fmt in args.formats.split(","):
             api = measure_endpoint(url, fmt, events)
             print(f"GET /events/export?format={fmt}: {api['events'] / api['seconds']:,.0f} "
@@ -155,9 +147,6 @@ def main() -> None:
                   f"{cli['events'] / max(cli['cpu'], 1e-9):,.0f} events per CPU-second, startup "
                   f"included); peak RSS "
                   f"{cli['rss_mb']:.0f} MB", flush=True)
-    finally:
-        if stop:
-            stop()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ Ends with ``ratio: <ours/library>`` (events/s).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 import json
 import os
 import random
@@ -261,6 +263,25 @@ def _throwaway_postgres() -> tuple[str, callable]:
     return url, stop
 
 
+@contextmanager
+def filled_store(database_url: str | None, events: int) -> Iterator[tuple[str, dict]]:
+    """An empty store (``database_url``, else a throwaway PostgreSQL, stopped on
+    exit) filled with ``events`` events by a child process; yields (url, fill result)."""
+    stop = None
+    url = database_url
+    if url is None:
+        url, stop = _throwaway_postgres()
+    try:
+        backend = "sqlite" if url.startswith("sqlite") else "postgresql"
+        print(f"backend: {backend}; filling {events:,} events ...", flush=True)
+        filled = _child(["--child", "fill", url, str(events)])
+        print(f"filled {filled['events']:,} events in {filled['seconds']:.1f} s", flush=True)
+        yield url, filled
+    finally:
+        if stop:
+            stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -285,15 +306,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    stop = None
-    url = args.database_url
-    if url is None:
-        url, stop = _throwaway_postgres()
-    try:
+    with filled_store(args.database_url, args.events) as (url, _filled):
         backend = "sqlite" if url.startswith("sqlite") else "postgresql"
-        print(f"backend: {backend}; filling {args.events:,} events ...", flush=True)
-        filled = _child(["--child", "fill", url, str(args.events)])
-        print(f"filled {filled['events']:,} events in {filled['seconds']:.1f} s", flush=True)
         library = None
         if backend == "postgresql":
             library = _child(["--child", "library", url, str(args.sample)])
@@ -311,9 +325,6 @@ def main() -> None:
         else:
             print("ratio: n/a (the library's ProjectionRunner needs subscriptions, which its "
                   "SQLite recorder does not support)")
-    finally:
-        if stop:
-            stop()
 
 
 if __name__ == "__main__":

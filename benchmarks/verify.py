@@ -26,7 +26,7 @@ TARGET = 200_000
 
 
 def main() -> None:
-    from replay import _child, _throwaway_postgres, rss_mb
+    from replay import filled_store, rss_mb
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=500_000)
@@ -34,19 +34,12 @@ def main() -> None:
                         help="an EMPTY database; default: a throwaway PostgreSQL")
     parser.add_argument("--workers", type=int, default=2, help="verifying processes")
     args = parser.parse_args()
-    stop = None
-    url = args.database_url
-    if url is None:
-        url, stop = _throwaway_postgres()
-    try:
-        from ledger.application import Ledger
-        from ledger.signing import load_or_create
-        from projections.audit import CheckpointStore, StoredLog, Sealer, Verifier
-        from projections.store import build_store
+    from ledger.application import Ledger
+    from ledger.signing import load_or_create
+    from projections.audit import CheckpointStore, Sealer, StoredLog, Verifier
+    from projections.store import build_store
 
-        print(f"filling {args.events:,} events ...", flush=True)
-        filled = _child(["--child", "fill", url, str(args.events)])
-        print(f"filled {filled['events']:,} events in {filled['seconds']:.1f} s", flush=True)
+    with filled_store(args.database_url, args.events) as (url, filled):
         ledger = Ledger(url, pool_size=2)
         store = build_store(ledger.store, pool_size=2)
         checkpoints = CheckpointStore(store)
@@ -72,9 +65,6 @@ def main() -> None:
         ledger.close()
         if not report.ok:
             sys.exit(1)
-    finally:
-        if stop:
-            stop()
 
 
 if __name__ == "__main__":

@@ -122,9 +122,8 @@ class Settings(BaseSettings):
         from ledger.store import parse_database_url
 
         config = parse_database_url(self.database_url)
-        path = config.sqlite_path
-        if not config.is_postgres and path and path != ":memory:" and "mode=memory" not in path:
-            return f"{path}.signing-key.pem"
+        if not config.is_postgres and not config.in_memory:
+            return f"{config.sqlite_path}.signing-key.pem"
         return "ledger-signing-key.pem"
     sla_targets: dict[str, dict[int, SlaTarget]] = Field(
         default_factory=lambda: dict(DEFAULT_SLA_TARGETS),

@@ -42,7 +42,7 @@ from ledger.errors import (
     TicketNotFoundError,
 )
 from ledger import appendonly
-from ledger.hashchain import ChainingMapper, recorded_hash, unchained_hash
+from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.keys import ApiKey, new_token
 from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
@@ -151,7 +151,8 @@ class Ledger(Application[UUID]):
         if not found:
             return None
         stored = found[0]
-        return recorded_hash(stored.state) or unchained_hash(
+        # An event stored before chaining stands in by its content hash.
+        return recorded_hash(stored.state) or stored_event_hash(
             originator_id, version, stored.topic, stored.state
         )
 

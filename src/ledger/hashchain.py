@@ -52,7 +52,7 @@ def with_hash(content: bytes, value: str) -> bytes:
     """The stored state: the canonical content with ``hash`` appended as its last
     member, so a verifier can take the content back by slicing (see
     ``projections.audit.scan``) instead of parsing and printing it again."""
-    return content[:-1] + b',"hash":"' + value.encode() + b'"}'
+    return content[:-1] + HASH_TAIL + value.encode() + b'"}'
 
 
 def event_hash(originator_id: UUID | str, version: int, topic: str, content: bytes) -> str:
@@ -69,10 +69,25 @@ def stored_event_hash(
     return event_hash(originator_id, version, topic, canonical(parsed))
 
 
-def recorded_hash(state: bytes | dict[str, Any]) -> str | None:
+#: The end of a stored state: ``,"hash":"<64 hex digits>"}`` (see ``with_hash``).
+HASH_TAIL = b',"hash":"'
+TAIL_LENGTH = len(HASH_TAIL) + 66
+
+
+def split_hash(state: bytes) -> tuple[bytes, str] | None:
+    """The inverse of ``with_hash``: (the content that was hashed, the hash), by
+    slicing; None for a state not laid out so (written otherwise, or altered)."""
+    if state[-TAIL_LENGTH:-66] == HASH_TAIL and state[-2:] == b'"}':
+        return state[:-TAIL_LENGTH] + b"}", state[-66:-2].decode()
+    return None
+
+
+def recorded_hash(state: bytes) -> str | None:
     """The ``hash`` an event was stored with (None for an event stored unchained)."""
-    parsed = orjson.loads(state) if isinstance(state, bytes | bytearray | memoryview) else state
-    value = parsed.get("hash")
+    split = split_hash(state)
+    if split is not None:
+        return split[1]
+    value = orjson.loads(state).get("hash")
     return value if isinstance(value, str) else None
 
 
@@ -186,8 +201,3 @@ class ChainingMapper(Mapper[UUID]):
             self._remember((event.originator_id, stored_event.originator_version), value)
         return event
 
-
-def unchained_hash(originator_id: UUID | str, version: int, topic: str, state: bytes) -> str:
-    """What stands for the hash of an event stored before chaining (it has none):
-    its content hash, so the events after it still chain deterministically."""
-    return stored_event_hash(originator_id, version, topic, state)

@@ -34,6 +34,14 @@ class StoreConfig:
     def is_postgres(self) -> bool:
         return self.backend == "postgres"
 
+    @property
+    def in_memory(self) -> bool:
+        """An SQLite database in memory: one process only, nothing beside it on disk."""
+        path = self.sqlite_path
+        return not self.is_postgres and (
+            not path or path == ":memory:" or "mode=memory" in path
+        )
+
     def conninfo(self) -> str:
         """A libpq connection string (PostgreSQL only)."""
         from psycopg.conninfo import make_conninfo

@@ -29,13 +29,13 @@ from uuid import UUID
 
 import orjson
 
-from ledger.hashchain import GENESIS, canonical, event_hash
+from ledger.hashchain import GENESIS, recorded_hash, split_hash, stored_event_hash
 from ledger.signing import Signer, key_id, public_key_from, raw_public, verify_signature
 from ledger.store import StoreConfig
+from projections.feed import EventFilter, EventLog
 from projections.locks import ProcessLock
 
 CHECKPOINTS = "ledger_checkpoints"
-_HASH_TAIL = b',"hash":"'
 _SORTED = orjson.OPT_SORT_KEYS
 
 
@@ -68,85 +68,36 @@ class Checkpoint:
         return asdict(self)
 
 
-def _hyphenated(value: str) -> str:
-    """A UUID stored as 32 hex digits (SQLite) in its canonical text form."""
-    if len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return value
-
-
-def fast_recorded_hash(state: bytes) -> str | None:
-    """The ``hash`` member of a stored state written by ``ChainingMapper`` (it is
-    always last), without parsing; None if the state is not shaped so."""
-    if len(state) >= 75 and state[-75:-66] == _HASH_TAIL and state[-2:] == b'"}':
-        return state[-66:-2].decode()
-    value = orjson.loads(state).get("hash")
-    return value if isinstance(value, str) else None
-
-
 class StoredLog:
-    """Raw, fast reads of the event table in position order."""
+    """The stored events in position order, as they are stored (the feed's raw
+    reader, ``projections.feed.EventLog.rows``), plus the counts a progress bar
+    needs."""
 
     def __init__(self, store: Any, events_table: str) -> None:
-        self.store = store
         self.table = events_table
-        self.postgres = store.placeholder == "%s"
-        quoted = '"' + events_table.replace('"', '""') + '"'
-        position = "notification_id" if self.postgres else "rowid"
-        originator = "originator_id::text" if self.postgres else "originator_id"
-        self._sql = (
-            f"SELECT {position}, {originator}, originator_version, topic, state "
-            f"FROM {quoted} WHERE {position} > %s AND {position} <= %s "
-            f"ORDER BY {position} LIMIT %s"
-        )
-        self._stream_sql = (
-            f"SELECT {position}, originator_id, originator_version, topic, state "
-            f"FROM {quoted} WHERE originator_id = %s ORDER BY originator_version"
-        )
-        self._head_sql = f"SELECT MAX({position}) FROM {quoted}"
-        self._count_sql = f"SELECT COUNT(*) FROM {quoted} WHERE {position} > %s"
-        if not self.postgres:
-            self._sql = self._sql.replace("%s", "?")
-            self._stream_sql = self._stream_sql.replace("%s", "?")
-            self._count_sql = self._count_sql.replace("%s", "?")
-
-    def _rows(self, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        with self.store.datastore.transaction(commit=False) as c:
-            if self.postgres:
-                from psycopg.rows import tuple_row
-
-                c.row_factory = tuple_row
-            c.execute(statement, params)
-            return [tuple(r) for r in c.fetchall()] if not self.postgres else c.fetchall()
+        self.log = EventLog(store, events_table)
+        source = store.events_sql(events_table).split(" FROM ", 1)[1]
+        position = self.log.position_column
+        self._head_sql = f"SELECT MAX({position}) FROM {source}"
+        self._count_sql = f"SELECT COUNT(*) FROM {source} WHERE {position} > %s"
 
     def head(self) -> int:
-        return int(self._rows(self._head_sql, [])[0][0] or 0)
+        return int(self.log.select(self._head_sql, [])[0][0] or 0)
 
     def count_after(self, position: int) -> int:
-        return int(self._rows(self._count_sql, [position])[0][0])
+        return int(self.log.select(self._count_sql, [position])[0][0])
 
     def pages(
         self, after: int = 0, page_size: int = 10_000, until: int | None = None
     ) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
         """Pages of (position, originator id as text, version, topic, state) after
         ``after`` (and up to ``until``)."""
-        limit = until if until is not None else 2**62
-        while True:
-            rows = self._rows(self._sql, [after, limit, page_size])
-            if not rows:
-                return
-            if self.postgres:
-                yield [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-            else:
-                yield [(r[0], _hyphenated(r[1]), r[2], r[3], r[4]) for r in rows]
-            after = rows[-1][0]
-            if len(rows) < page_size:
-                return
+        return self.log.rows(EventFilter(after=after, to=until), page_size)
 
     def stream(self, originator_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
-        param: Any = originator_id if self.postgres else originator_id.hex
-        rows = self._rows(self._stream_sql, [param])
-        return [(r[0], str(originator_id), r[2], r[3], bytes(r[4])) for r in rows]
+        """One aggregate's events, in position order."""
+        return [row for page in self.log.rows(EventFilter(originator_id=originator_id))
+                for row in page]
 
 
 class CheckpointStore:
@@ -295,9 +246,7 @@ class Sealer:
         try:
             for page in self.log.pages(after=position, page_size=self.every):
                 for row in page:
-                    value = fast_recorded_hash(row[4]) or event_hash(
-                        row[1], row[2], row[3], canonical(orjson.loads(row[4]))
-                    )
+                    value = recorded_hash(row[4]) or stored_event_hash(*row[1:])
                     running = running_next(running, value)
                     position, events = row[0], events + 1
                     pending += 1
@@ -409,17 +358,18 @@ def scan(rows: Iterator[list[tuple[int, str, int, str, bytes]]]) -> Chunk:
     positions, digests, firsts, lasts, problems = (
         chunk.positions, chunk.digests, chunk.firsts, chunk.lasts, chunk.problems)
     loads, dumps, sha256, sorted_keys = orjson.loads, orjson.dumps, hashlib.sha256, _SORTED
-    tail, tail_len, marker = _HASH_TAIL, len(_HASH_TAIL) + 66, b'"prev_hash":"'
+    marker = b'"prev_hash":"'
     for page in rows:
         for position, originator_id, version, topic, state in page:
             # Fast path: a state stored as canonical content + hash (the mapper's
             # layout) is checked by slicing; anything else, or any mismatch, is
             # parsed and re-printed below, so both paths decide alike.
-            if state[-tail_len:-66] == tail and state[-2:] == b'"}':
-                content = state[:-tail_len] + b"}"
+            split = split_hash(state)
+            if split is not None:
+                content, recorded = split
                 digest = sha256(f"{originator_id}:{version}:{topic}\n".encode() + content).digest()
                 computed = digest.hex()
-                if computed == state[-66:-2].decode() and content.count(marker) == 1:
+                if computed == recorded and content.count(marker) == 1:
                     at = content.find(marker) + 13
                     prev = content[at:at + 64].decode()
                     last = lasts.get(originator_id)
@@ -615,9 +565,7 @@ class Verifier:
         total = self.log.count_after(after) if progress or self.workers > 1 else 0
         parallel = (
             self.workers > 1 and self.config is not None and total >= self.parallel_threshold
-            and not (not self.config.is_postgres and (
-                not self.config.sqlite_path or self.config.sqlite_path == ":memory:"
-                or "mode=memory" in self.config.sqlite_path))
+            and not self.config.in_memory
         )
         done = 0
         if not parallel:

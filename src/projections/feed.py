@@ -126,7 +126,8 @@ class EventLog:
     def __init__(self, store: ReadStore, events_table: str, mapper: Any = None) -> None:
         self.store = store
         self.events_table = events_table
-        self.position_column = "rowid" if store.placeholder == "?" else "notification_id"
+        self.sqlite = store.placeholder == "?"
+        self.position_column = "rowid" if self.sqlite else "notification_id"
         #: eventsourcing's mapper, when it compresses or encrypts: stored states
         #: are then turned back into their JSON (else they already are JSON).
         self.mapper = mapper if mapper is not None and (
@@ -165,10 +166,31 @@ class EventLog:
         """One keyset page after position ``after``: (matching events, the last
         position examined, whether the page was full so more may follow)."""
         statement, params = self._statement(f)
-        rows = self._select(statement, [*params, after, limit])
+        rows = self.select(statement, [*params, after, limit])
         if not rows:
             return [], after, False
         return self._events(rows, f), rows[-1][0], len(rows) == limit
+
+    def rows(self, f: EventFilter, page: int = PAGE) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
+        """The stored events themselves, a keyset page at a time: (position,
+        originator id in canonical text, version, topic, state as JSON bytes).
+        The filters on the state (actor, time) are not applied here."""
+        statement, params = self._statement(f)
+        after = f.after
+        while True:
+            rows = self.select(statement, [*params, after, page])
+            if not rows:
+                return
+            yield [self._row(r) for r in rows] if self.sqlite or self.mapper else rows
+            after = rows[-1][0]
+            if len(rows) < page:
+                return
+
+    def _row(self, row: Any) -> tuple[int, str, int, str, bytes]:
+        position, oid, version, topic, state = row
+        if len(oid) == 32:  # SQLite stores the hex digits
+            oid = f"{oid[:8]}-{oid[8:12]}-{oid[12:16]}-{oid[16:20]}-{oid[20:]}"
+        return position, oid, version, topic, self._plain(bytes(state))
 
     def pages(self, f: EventFilter, page: int = PAGE) -> Iterator[list[LogEvent]]:
         """Matching events in position order, a keyset page at a time (a page may
@@ -178,7 +200,7 @@ class EventLog:
             events, last, more = self.page(f, last, page)
             yield events
 
-    def _select(self, statement: str, params: list[Any]) -> list[Any]:
+    def select(self, statement: str, params: list[Any]) -> list[Any]:
         """Rows as tuples (position, originator_id, originator_version, topic,
         state): no dict per row."""
         with self.store.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]

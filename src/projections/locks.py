@@ -89,7 +89,7 @@ class ProcessLock:
         import fcntl
 
         path = self.config.sqlite_path
-        if not path or path == ":memory:" or "mode=memory" in path:
+        if self.config.in_memory:
             self._fd = -1  # one process only: nothing to share
             return True
         fd = os.open(f"{path}.{self.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
