@@ -65,7 +65,7 @@ def build_services(settings: Settings) -> Services:
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
         ledger, store, page_size=settings.page_size, passive=not settings.run_projections,
-        answered=(ASSIGNMENTS,),
+        answered=(ASSIGNMENTS,), inline=settings.inline_projections,
     )
     read_side.setup()
     idempotency = IdempotencyStore(store)

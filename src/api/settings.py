@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     run_projections: bool = Field(
         True, description="Run the projection runner inside this process."
     )
+    inline_projections: bool = Field(
+        True,
+        description="PostgreSQL: the process whose runner leads writes the read rows of "
+        "its own commands in the commands' transactions (one commit instead of two).",
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024)
     signing_key: str | None = Field(
         None,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -47,7 +47,17 @@ from ledger.keys import ApiKey, new_token
 from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 
+if TYPE_CHECKING:
+    from ledger.recorder import AfterInsert
+
 T = TypeVar("T")
+
+
+class InlineWriter(Protocol):
+    """What ``Ledger.inline`` holds: around one save, a hook for the recorder's
+    insert transaction (``ledger.recorder.AfterInsert``), or None."""
+
+    def session(self, events: Sequence[Any]) -> AbstractContextManager[AfterInsert | None]: ...
 
 #: How often a command on a ticket that changed underneath it is re-run.
 CONFLICT_RETRIES = 3
@@ -108,6 +118,10 @@ class Ledger(Application[UUID]):
         merged = self.store.eventsourcing_env(pool_size=pool_size)
         merged.update(env or {})
         self._listeners: list[Callable[[int], None]] = []
+        #: Writes the read side's rows inside each save's own transaction, while
+        #: set (by the read side of this process, on PostgreSQL; see
+        #: ledger.recorder and projections.inline).
+        self.inline: InlineWriter | None = None
         self._listeners_lock = threading.Lock()
         self._tickets: AggregateCache[UUID] = AggregateCache(cache_size)
         #: engineer id -> active, while ``cache_engineers(True)`` (see there).
@@ -170,8 +184,15 @@ class Ledger(Application[UUID]):
 
     def _record(self, processing_event: Any) -> list[Recording[UUID]]:
         # The chain's new heads are kept only if the insert commits.
+        inline = self.inline
         with _storage_errors(), self.mapper.batch():
-            recordings = super()._record(processing_event)
+            if inline is None:
+                recordings = super()._record(processing_event)
+            else:
+                with inline.session(processing_event.events) as hook:
+                    if hook is not None:
+                        processing_event.saved_kwargs["after_insert"] = hook
+                    recordings = super()._record(processing_event)
         for aggregate in processing_event.aggregates.values():
             if isinstance(aggregate, Engineer):
                 self.engineer_changed(aggregate.engineer_id, None)

@@ -231,6 +231,42 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 found[table.key_of(row)] = row
             return found
 
+    def load_many(
+        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]], cursor: Any = None
+    ) -> list[dict[Key, dict[str, Any]]]:
+        """Every request's SELECT sent at once (pipeline mode), then all read:
+        one round trip for the misses of a whole page."""
+        requests = [r for r in requests if r[2]]
+        if len(requests) <= 1 and cursor is None:
+            return [self.load(*r) for r in requests]
+        if cursor is not None:
+            return self._load_on(cursor.connection, requests)
+        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+            return self._load_on(conn, requests)
+
+    def _load_on(
+        self, conn: Any, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
+    ) -> list[dict[Key, dict[str, Any]]]:
+        cursors = []
+        try:
+            with conn.pipeline():
+                for entry, table, keys in requests:
+                    statement = self._statement("load", table, entry.physical(table))
+                    c = conn.cursor()
+                    cursors.append(c)
+                    c.execute(statement, ([k[0] for k in keys],), prepare=True)
+                out = []
+                for c, (_entry, table, _keys) in zip(cursors, requests, strict=True):
+                    found = {}
+                    for r in c.fetchall():
+                        row = self.decode(table, r)
+                        found[table.key_of(row)] = row
+                    out.append(found)
+                return out
+        finally:
+            for c in cursors:
+                c.close()
+
     def write(self, writes: Sequence[PageWrite]) -> None:
         """One transaction: every table's deletes and upserts, then all positions.
 
@@ -239,14 +275,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         """
         if not writes:
             return
-        changes = []
-        bulk = False
-        for w in writes:
-            for table in w.projection.tables:
-                inserts, upserts, deletes = w.rows.split_changes(table)
-                if inserts or upserts or deletes:
-                    changes.append((table, w.entry.physical(table), inserts, upserts, deletes))
-                    bulk = bulk or len(inserts) + len(upserts) >= COPY_THRESHOLD
+        changes, bulk = self._changes(writes)
         try:
             self._write(changes, writes, bulk=bulk)
         except ProgrammingError as e:
@@ -256,6 +285,33 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             # moved position; the runner reloads the catalog and carries on.
             msg = f"A build's tables are gone (switched and dropped): {e}"
             raise PositionConflictError(msg) from e
+
+    def write_on(self, cursor: Any, writes: Sequence[PageWrite]) -> None:
+        """``write()`` inside someone else's transaction (the events' insert, see
+        projections.inline), in a savepoint: if it fails, only it is undone."""
+        if not writes:
+            return
+        changes, _bulk = self._changes(writes)
+        conn = cursor.connection
+        try:
+            with conn.transaction(), conn.cursor() as c:
+                self._apply(c, changes, copy=False)
+                self._track(c, writes)
+        except UndefinedTable as e:  # raw psycopg here, not eventsourcing's wrapper
+            msg = f"A build's tables are gone (switched and dropped): {e}"
+            raise PositionConflictError(msg) from e
+
+    @staticmethod
+    def _changes(writes: Sequence[PageWrite]) -> tuple[list[Any], bool]:
+        changes = []
+        bulk = False
+        for w in writes:
+            for table in w.projection.tables:
+                inserts, upserts, deletes = w.rows.split_changes(table)
+                if inserts or upserts or deletes:
+                    changes.append((table, w.entry.physical(table), inserts, upserts, deletes))
+                    bulk = bulk or len(inserts) + len(upserts) >= COPY_THRESHOLD
+        return changes, bulk
 
     def _write(self, changes: list[Any], writes: Sequence[PageWrite], *, bulk: bool) -> None:
         with self.datastore.get_connection() as conn:
@@ -288,6 +344,15 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                     for value in values:
                         cp.write_row(value)
                 c.execute(self._statement("merge", table, phys))
+            elif len(table.columns) <= MAX_CACHED_PARAMS:
+                # One statement for the whole page whatever its row count: one
+                # array per column, unnest()ed by the server. Its parameters are
+                # the columns, not rows x columns, so psycopg parses it once and
+                # it is prepared; one result to process instead of one per row.
+                columns = [list(col) for col in zip(*values, strict=True)]
+                for i, kind in table.scalar_positions:  # one type per array: 1 -> 1.0
+                    columns[i] = [None if v is None else kind(v) for v in columns[i]]
+                c.execute(self._statement("upsert_unnest", table, phys), columns, prepare=True)
             elif len(values) == 1 or len(values) * len(table.columns) > MAX_CACHED_PARAMS:
                 # One short statement for each row (pipelined, prepared once):
                 # psycopg re-parses every statement with more than 50 parameters,
@@ -343,6 +408,20 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         if kind == "delete":
             (key_col,) = table.key
             statement = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
+                _ident(phys), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
+            )
+        elif kind == "upsert_unnest":
+            arrays = sql.SQL(", ").join(
+                sql.SQL("%s::{}[]").format(sql.SQL(_TYPES[table.types[x]]))
+                for x in table.column_names
+            )
+            statement = sql.SQL(
+                "INSERT INTO {} ({}) SELECT * FROM unnest({}) "
+                "ON CONFLICT ({}) DO UPDATE SET {}"
+            ).format(_ident(phys), cols, arrays, keys, updates)
+        elif kind == "load":
+            (key_col,) = table.key
+            statement = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s::{}[])").format(
                 _ident(phys), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
             )
         elif kind == "stage":

@@ -28,6 +28,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from ledger.errors import StorageUnavailableError
+from ledger.recorder import HookedPostgresApplicationRecorder
 from projections.folds import ALL_PROJECTIONS, EngineersProjection, Key, Projection, Rows
 from projections.locks import ProcessLock
 from projections.recent import CommittedRows
@@ -139,13 +140,17 @@ def fold_page(
     slots: Sequence[Slot],
     events: Sequence[tuple[int, Any]],
     last: int | None = None,
+    cursor: Any = None,
 ) -> list[PageWrite]:
     """Folds a decoded page into each slot that is behind it (no writing). The
     page ends at ``last`` (default: its last event; later when the events in
-    between were filtered out as irrelevant)."""
+    between were filtered out as irrelevant). The rows every slot needs and
+    does not hold are read at once, first (on ``cursor``'s connection if given)."""
     if last is None:
         last = events[-1][0]
-    writes: list[PageWrite] = []
+    plans: list[tuple[Slot, list[tuple[int, Any]], Rows, dict[str, tuple[Table, set[Key]]]]] = []
+    requests: list[tuple[CatalogEntry, Table, list[Key]]] = []
+    targets: list[tuple[dict[Key, Any], set[Key]]] = []
     for slot in slots:
         if slot.folded >= last:
             continue
@@ -173,9 +178,19 @@ def fold_page(
                 for key in [k for k in misses if k in pending_dirty]:
                     bucket[key] = pending[key]
                     misses.discard(key)
-            loaded = store.load(slot.entry, table, sorted(misses, key=repr)) if misses else {}
+            if misses:
+                requests.append((slot.entry, table, sorted(misses, key=repr)))
+                targets.append((bucket, misses))
+        plans.append((slot, mine, rows, wanted))
+    if requests:
+        for (bucket, misses), loaded in zip(
+            targets, store.load_many(requests, cursor), strict=True
+        ):
             for key in misses:
                 bucket[key] = loaded.get(key)
+    writes: list[PageWrite] = []
+    for slot, mine, rows, wanted in plans:
+        projection = slot.projection
         for p, e in mine:
             projection.fold(e, p, rows)
         # The next page folds on top of this one, before this one is committed.
@@ -354,12 +369,20 @@ class ReadSide:
         poll_interval: float = 1.0,
         passive: bool = False,
         answered: Sequence[Table] = (),
+        inline: bool = True,
     ) -> None:
         """``passive``: this process never writes projections; it only waits for
         the runner of another process (read from the stored positions).
         ``answered``: tables whose committed rows are kept for command responses
-        (``committed_row``)."""
+        (``committed_row``). ``inline``: while this process's runner leads, the
+        rows of its own saves are written in the save's transaction
+        (PostgreSQL; see projections.inline)."""
         self.passive = passive
+        self.inline = (
+            inline
+            and isinstance(app.recorder, HookedPostgresApplicationRecorder)
+            and hasattr(store, "write_on")
+        )
         self.app = app
         self.store = store
         self.projections = {p.name: p for p in (projections or [c() for c in ALL_PROJECTIONS])}
@@ -487,7 +510,9 @@ class ReadSide:
         with self._cond:
             self._cond.notify_all()
 
-    def wake(self, _position: int = 0) -> None:
+    def wake(self, position: int = 0) -> None:
+        if position and self._leading and self.live_position() >= position:
+            return  # projected in its own transaction (projections.inline)
         self._wake.set()
 
     @property
@@ -505,6 +530,7 @@ class ReadSide:
             if self._leader_lock.check():
                 return True
             self._leading = False
+            self.app.inline = None
             self._recent.clear()
             self.app.cache_engineers(False)
             log.warning("lost the projection runner's lock; following again")
@@ -520,6 +546,10 @@ class ReadSide:
         self.app.cache_engineers(True)
         log.info("this process now runs the projections")
         self.reload()
+        if self.inline:
+            from projections.inline import InlineProjection
+
+            self.app.inline = InlineProjection(self)
         self._wake.set()  # catch up right away
         if self.rebuild_pending_on_lead and self.pending_builds:
             names = list(self.pending_builds)
@@ -568,6 +598,7 @@ class ReadSide:
         if self._listener_thread is not None:
             self._listener_thread.join(timeout=5)
             self._listener_thread = None
+        self.app.inline = None
         self._leader_lock.release()
         self._leading = False
         self._recent.clear()
@@ -588,7 +619,12 @@ class ReadSide:
                 if time.monotonic() - last_reload > self.poll_interval:
                     self.reload()
                     last_reload = time.monotonic()
-                self.catch_up()
+                # Saves of this process project themselves (projections.inline):
+                # a wake-up (PostgreSQL notifies every insert) then usually finds
+                # nothing to do; find that out without taking the runner's lock.
+                if not (self.app.inline is not None and self._caught_up_once.is_set()
+                        and self.app.head() <= self.live_position()):
+                    self.catch_up()
                 self._caught_up_once.set()
                 self.last_error = None
                 backoff = 0.1

@@ -121,6 +121,13 @@ class ReadStore(ABC):
     ) -> dict[Key, dict[str, Any]]:
         """The existing rows for ``keys`` (absent keys are left out)."""
 
+    def load_many(
+        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]], cursor: Any = None
+    ) -> list[dict[Key, dict[str, Any]]]:
+        """``load`` for several builds and tables at once (a backend may read
+        them in one round trip; ``cursor``: on that connection's transaction)."""
+        return [self.load(entry, table, keys) for entry, table, keys in requests]
+
     @abstractmethod
     def write(self, writes: Sequence[PageWrite]) -> None:
         """Writes every page's rows and positions in one transaction. Each position
