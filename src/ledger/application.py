@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -47,17 +47,24 @@ from ledger.keys import ApiKey, new_token
 from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 
-if TYPE_CHECKING:
-    from ledger.recorder import AfterInsert
-
 T = TypeVar("T")
 
 
-class InlineWriter(Protocol):
-    """What ``Ledger.inline`` holds: around one save, a hook for the recorder's
-    insert transaction (``ledger.recorder.AfterInsert``), or None."""
+class InlineHooks(Protocol):
+    def kwargs(self) -> dict[str, Any]:
+        """The recorder's hooks (ledger.recorder), as ``save`` keyword arguments."""
+        ...
 
-    def session(self, events: Sequence[Any]) -> AbstractContextManager[AfterInsert | None]: ...
+    def failed_transaction(self, error: BaseException) -> bool:
+        """Whether the save may be made again without the hooks (they failed it)."""
+        ...
+
+
+class InlineWriter(Protocol):
+    """What ``Ledger.inline`` holds: around one save, hooks for the recorder's
+    insert transaction, or None."""
+
+    def session(self, events: Sequence[Any]) -> AbstractContextManager[InlineHooks | None]: ...
 
 #: How often a command on a ticket that changed underneath it is re-run.
 CONFLICT_RETRIES = 3
@@ -185,14 +192,23 @@ class Ledger(Application[UUID]):
     def _record(self, processing_event: Any) -> list[Recording[UUID]]:
         # The chain's new heads are kept only if the insert commits.
         inline = self.inline
-        with _storage_errors(), self.mapper.batch():
-            if inline is None:
-                recordings = super()._record(processing_event)
-            else:
-                with inline.session(processing_event.events) as hook:
-                    if hook is not None:
-                        processing_event.saved_kwargs["after_insert"] = hook
-                    recordings = super()._record(processing_event)
+        if inline is None:
+            recordings = self._record_once(processing_event)
+        else:
+            with inline.session(processing_event.events) as hook:
+                if hook is None:
+                    recordings = self._record_once(processing_event)
+                else:
+                    processing_event.saved_kwargs.update(hook.kwargs())
+                    try:
+                        recordings = self._record_once(processing_event)
+                    except Exception as e:
+                        if not hook.failed_transaction(e):
+                            raise
+                        # The read side's part failed the transaction, so nothing
+                        # was recorded: record the events alone (the hooks stand
+                        # down); the runner projects them.
+                        recordings = self._record_once(processing_event)
         for aggregate in processing_event.aggregates.values():
             if isinstance(aggregate, Engineer):
                 self.engineer_changed(aggregate.engineer_id, None)
@@ -201,6 +217,11 @@ class Ledger(Application[UUID]):
             for listener in list(self._listeners):
                 listener(position)
         return recordings
+
+    def _record_once(self, processing_event: Any) -> list[Recording[UUID]]:
+        # The chain's new heads are kept only if the insert commits.
+        with _storage_errors(), self.mapper.batch():
+            return super()._record(processing_event)
 
     def close(self) -> None:
         if self._committer is not None:

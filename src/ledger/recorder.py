@@ -1,11 +1,13 @@
 """eventsourcing's PostgreSQL recorder, with one hook inside its insert transaction.
 
-``Application.save(*aggregates, after_insert=hook)`` passes ``hook`` down to the
-recorder (eventsourcing hands save's keyword arguments to ``insert_events``).
-The hook is called with the insert's cursor and the new notification ids once
-the events are inserted -- still inside the transaction, still holding the
+``Application.save(*aggregates, before_insert=first, after_insert=then)``
+passes the hooks down to the recorder (eventsourcing hands save's keyword
+arguments to ``insert_events``). ``first`` is called with the insert's cursor
+as its transaction begins (in pipeline mode, so what it queues travels in the
+insert's round trip); ``then`` with the cursor and the new notification ids
+once the events are inserted -- still inside the transaction, still holding the
 events table's EXCLUSIVE lock, before the commit -- so whatever it writes on
-that cursor commits, or not, with the events. The read side uses it to write the
+that connection commits, or not, with the events. The read side uses it to write the
 projections of a command's events in the command's own transaction (see
 ``projections.inline``). Without the keyword argument it is eventsourcing's
 recorder, unchanged.
@@ -19,11 +21,22 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+#: ``hook(cursor)``, called first in the insert's transaction (pipeline mode:
+#: what it sends travels with the insert).
+BeforeInsert = Callable[[Any], None]
 #: ``hook(cursor, notification_ids)``, called inside the insert's transaction.
 AfterInsert = Callable[[Any, Sequence[int]], None]
 
 
 class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        hook: BeforeInsert | None = kwargs.get("before_insert")
+        if hook is not None:
+            hook(curs)
+        super()._insert_events(curs, stored_events, **kwargs)
+
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:

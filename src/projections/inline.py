@@ -15,11 +15,17 @@ It is an optimisation of the runner, never a second source of truth:
   same position and nothing recorded between that position and this save's
   first event (checked under the events table's lock, which every insert
   takes: so no event can slip in between);
-* the read writes sit in a savepoint with the usual compare-and-set of the
-  positions: if anything about them fails, they are rolled back alone, the
-  events still commit, and the runner projects them as it always did;
+* the positions move by the usual compare-and-set, here a statement that
+  fails if any build was not where the fold started; if that or anything else
+  of the read side's fails the transaction, the save is made again without
+  it (``Ledger._record``): the events commit alone and the runner projects
+  them as it always did;
 * folded state is kept only if the transaction commits (a failed or retried
   insert forgets it and re-reads the stored positions).
+
+It adds no round trip: the reads of the rows the folds need are queued ahead of
+the insert (pipeline mode) and travel with it; the writes travel with the
+COMMIT.
 
 Nothing else changes: rebuilds, followers, SQLite (whose read store is reached
 through another connection) and catch-up all go through the runner.
@@ -35,7 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from eventsourcing.persistence import RecordConflictError
+
+from ledger.errors import StorageUnavailableError
 from projections import runner as _runner
+from projections.postgres_store import POSITIONS_MOVED
 
 if TYPE_CHECKING:
     from projections.runner import ReadSide, Slot
@@ -43,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ledger.projections.inline")
 
+#: A statement that fails (22P02) when its transaction commits, pipelined.
+_ABANDON = b"SELECT 'ledger: inline projection abandoned'::int"
 #: Seconds a save waits for the runner's lock (held by a runner pass) before
 #: leaving its events to the runner instead.
 LOCK_WAIT = 0.05
@@ -72,9 +84,9 @@ class InlineProjection:
 
     @contextmanager
     def session(self, events: Sequence[Any]) -> Iterator[_Hook | None]:
-        """Around one save: yields the hook to hand to the recorder (or None
-        when the runner must project these events), keeps the folded state if
-        the save commits, forgets it if it does not."""
+        """Around one save: yields the hooks' holder (or None when the runner
+        must project these events); keeps the folded state if the save
+        commits, forgets it if it does not."""
         rs = self.read_side
         if not rs.leading or not events or not rs._lock.acquire(timeout=LOCK_WAIT):
             self._count("deferred")
@@ -84,70 +96,135 @@ class InlineProjection:
         try:
             yield hook
         except BaseException:
-            if hook.writes is not None:
-                hook.forget()
+            hook.forget()
             raise
         else:
             if hook.writes is not None:
                 hook.keep()
                 self._count("projected")
-            else:
+            elif not hook.failed:
                 self._count("deferred")
         finally:
             rs._lock.release()
 
 
 class _Hook:
-    """Called by the recorder inside the insert's transaction (see ledger.recorder)."""
+    """Called by the recorder inside the insert's transaction (see
+    ledger.recorder): ``before`` queues the reads of the rows the folds need,
+    ``after`` (the events inserted, their positions known) folds and queues the
+    writes. Nothing of it is awaited before the COMMIT: two round trips for the
+    whole save, as without it."""
 
     def __init__(self, owner: InlineProjection, events: list[Any]) -> None:
         self.owner = owner
         self.events = events
         self.slots: list[Slot] = []
+        self.position = 0
+        self.fold: _runner.PageFold | None = None
+        self.reads: list[Any] = []
         self.writes: list[PageWrite] | None = None
+        #: Something was queued in the transaction (so its failure may be ours).
+        self.touched = False
+        #: The slots' state was folded forward (undone by ``forget``).
+        self.folded = False
+        self.failed = False
 
-    def __call__(self, curs: Any, ids: Sequence[int]) -> None:
+    def kwargs(self) -> dict[str, Any]:
+        """What ``Application.save`` hands the recorder."""
+        return {"before_insert": self.before, "after_insert": self.after}
+
+    def before(self, curs: Any) -> None:
         rs = self.owner.read_side
-        if self.writes is not None:
-            # eventsourcing retries an insert whose connection failed: what the
-            # first attempt folded did not commit (or, if it did, this attempt
-            # conflicts and fails); start again from the stored positions.
-            self.forget()
+        # eventsourcing retries an insert whose connection failed: what an
+        # earlier attempt folded did not commit (or, if it did, this attempt
+        # conflicts and fails); start again from the stored positions.
+        self.forget()
+        if self.failed:
+            return
         slots = list(rs._live)
-        if not slots or len(ids) != len(self.events):
+        if not slots:
             return
         position = slots[0].position
-        if ids[0] <= position or any(
+        if any(
             s.stale or s.inflight is not None or s.position != position or s.folded != position
             for s in slots
         ):
             return
+        # Planned with the positions the events will most likely get; the real
+        # ones replace them once the insert has issued them.
+        provisional = [(position + 1 + i, e) for i, e in enumerate(self.events)]
+        self.slots, self.position = slots, position
+        self.fold = _runner.PageFold(slots, provisional, provisional[-1][0])
+        self.touched = True
+        self.reads = rs.store.send_loads(curs.connection, self.fold.requests)
+
+    def after(self, curs: Any, ids: Sequence[int]) -> None:
+        try:
+            self._after(curs, ids)
+        except Exception:
+            # eventsourcing commits the transaction before re-raising an error
+            # met here: make that COMMIT fail, so that neither the events nor
+            # half of their rows are recorded; the save is then made again
+            # without the hooks (see failed_transaction).
+            self.touched = True
+            if not curs.connection.broken:
+                curs.connection.cursor().execute(_ABANDON)
+            raise
+
+    def _after(self, curs: Any, ids: Sequence[int]) -> None:
+        fold, self.fold = self.fold, None
+        reads, self.reads = self.reads, []
+        if fold is None:
+            return
+        store = self.owner.read_side.store
+        loaded = store.fetch_loads(reads, fold.requests)
+        if len(ids) != len(self.events) or ids[0] <= self.position:
+            self.forget()
+            return
         # Events recorded after the read tables' position and before this save
         # (by another process, or by this one while its runner did not lead) are
         # the runner's to project first. The events table is locked by this
-        # transaction: nothing can be recorded in between any more.
-        # (Ids are issued one after another: only a skipped id -- a rolled-back
-        # insert's, or an event recorded elsewhere -- needs looking at.)
-        if ids[0] != position + 1:
-            curs.execute(self.owner._gap, (position, ids[0]), prepare=True)
+        # transaction: nothing can be recorded in between any more. (Ids are
+        # issued one after another: only a skipped one -- a rolled-back insert's,
+        # or an event recorded elsewhere -- needs looking at.)
+        if ids[0] != self.position + 1:
+            curs.execute(self.owner._gap, (self.position, ids[0]), prepare=True)
             if curs.fetchone() is not None:
+                self.forget()
                 return
-        store = rs.store
-        try:
-            writes = _runner.fold_page(
-                store, slots, list(zip(ids, self.events)), ids[-1], cursor=curs
-            )
-            store.write_on(curs, writes)
-        except Exception as e:  # noqa: BLE001 - the runner projects these events instead
-            self.owner._count("failed")
-            log.warning("inline projection failed, left to the runner: %s: %s",
-                        type(e).__name__, e)
-            self.slots = slots
-            self.forget()
-            if curs.connection.broken:
-                raise
-            return
-        self.slots, self.writes = slots, writes
+        self.folded = True
+        writes = fold.finish(loaded, ids, ids[-1])
+        self.writes = writes
+        store.write_on(curs, writes)
+
+    def failed_transaction(self, error: BaseException) -> bool:
+        """Whether ``error`` (raised by the save) may come from the reads or
+        writes queued in its transaction: some were, and the error is neither
+        the store being unreachable nor the events' own conflict. If so, the state
+        is forgotten and the hooks stand down: the caller saves again, without
+        them, and the runner projects the events."""
+        if not self.touched or self.failed or not isinstance(error, Exception):
+            return False
+        if isinstance(error, StorageUnavailableError):
+            return False
+        if isinstance(error, RecordConflictError) and not self.folded:
+            # The insert itself conflicted (eventsourcing's IntegrityError is a
+            # RecordConflictError). Once the insert has passed (folded), an
+            # integrity error can only come from the read rows.
+            return False
+        self.failed = True
+        self.owner._count("failed")
+        if POSITIONS_MOVED in str(error):
+            # Expected now and then: a rebuild switched a build since this
+            # process last read the catalog (its runner reloads it next).
+            log.info("read positions moved under an inline write (a rebuild's switch?); "
+                     "the runner projects these events")
+            self.owner.read_side.wake()
+        else:
+            log.warning("inline projection failed its transaction; saving the events alone, "
+                        "the runner projects them: %s: %s", type(error).__name__, error)
+        self.forget()
+        return True
 
     def keep(self) -> None:
         """The save committed: the positions move, waiters are told."""
@@ -159,8 +236,18 @@ class _Hook:
         rs._advanced(self.writes[-1].position)
 
     def forget(self) -> None:
-        """The folded state did not (or may not have) committed."""
-        rs = self.owner.read_side
+        """Whatever was folded did not (or may not have) committed: the slots'
+        caches and positions are reset from the store. (Planning alone changes
+        nothing in them.)"""
+        for c in self.reads:
+            c.close()
+        self.reads = []
+        self.fold = None
+        slots, self.slots = self.slots, []
+        if not self.folded:
+            return
+        self.folded = False
         self.writes = None
+        rs = self.owner.read_side
         rs._recent.clear()
-        _runner._rollback(rs.store, self.slots)
+        _runner._rollback(rs.store, slots)

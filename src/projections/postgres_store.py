@@ -34,6 +34,8 @@ _TYPES = {
     "text": "text", "uuid": "uuid", "int": "bigint", "float": "double precision",
     "ts": "timestamptz", "json": "jsonb", "bool": "boolean",
 }
+#: In the error of a transaction whose inline read rows found the positions moved.
+POSITIONS_MOVED = "ledger: read positions moved"
 #: Below this many rows a plain multi-row upsert beats COPY + merge.
 COPY_THRESHOLD = 64
 #: psycopg caches the parsing of statements with at most this many parameters.
@@ -42,6 +44,10 @@ MAX_CACHED_PARAMS = 50
 
 def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
+
+
+def _track_params(writes: Sequence[PageWrite]) -> list[Any]:
+    return [x for w in writes for x in (w.entry.tracking_name, w.since, w.position)]
 
 
 class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
@@ -232,40 +238,48 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             return found
 
     def load_many(
-        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]], cursor: Any = None
+        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
     ) -> list[dict[Key, dict[str, Any]]]:
         """Every request's SELECT sent at once (pipeline mode), then all read:
         one round trip for the misses of a whole page."""
-        requests = [r for r in requests if r[2]]
-        if len(requests) <= 1 and cursor is None:
+        if len(requests) <= 1:
             return [self.load(*r) for r in requests]
-        if cursor is not None:
-            return self._load_on(cursor.connection, requests)
         with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
-            return self._load_on(conn, requests)
+            return self.fetch_loads(self.send_loads(conn, requests), requests)
 
-    def _load_on(
+    def send_loads(
         self, conn: Any, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
-    ) -> list[dict[Key, dict[str, Any]]]:
+    ) -> list[Any]:
+        """Queues the SELECTs of ``requests`` on ``conn`` (in pipeline mode:
+        nothing waits); ``fetch_loads`` reads their rows later."""
         cursors = []
         try:
-            with conn.pipeline():
-                for entry, table, keys in requests:
-                    statement = self._statement("load", table, entry.physical(table))
-                    c = conn.cursor()
-                    cursors.append(c)
-                    c.execute(statement, ([k[0] for k in keys],), prepare=True)
-                out = []
-                for c, (_entry, table, _keys) in zip(cursors, requests, strict=True):
-                    found = {}
-                    for r in c.fetchall():
-                        row = self.decode(table, r)
-                        found[table.key_of(row)] = row
-                    out.append(found)
-                return out
+            for entry, table, keys in requests:
+                c = conn.cursor()
+                cursors.append(c)
+                statement = self._statement("load", table, entry.physical(table))
+                c.execute(statement, ([k[0] for k in keys],), prepare=True)
+        except BaseException:
+            for c in cursors:
+                c.close()
+            raise
+        return cursors
+
+    def fetch_loads(
+        self, cursors: Sequence[Any], requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
+    ) -> list[dict[Key, dict[str, Any]]]:
+        out = []
+        try:
+            for c, (_entry, table, _keys) in zip(cursors, requests, strict=True):
+                found = {}
+                for r in c.fetchall():
+                    row = self.decode(table, r)
+                    found[table.key_of(row)] = row
+                out.append(found)
         finally:
             for c in cursors:
                 c.close()
+        return out
 
     def write(self, writes: Sequence[PageWrite]) -> None:
         """One transaction: every table's deletes and upserts, then all positions.
@@ -287,19 +301,22 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             raise PositionConflictError(msg) from e
 
     def write_on(self, cursor: Any, writes: Sequence[PageWrite]) -> None:
-        """``write()`` inside someone else's transaction (the events' insert, see
-        projections.inline), in a savepoint: if it fails, only it is undone."""
+        """``write()`` queued inside someone else's transaction (the events'
+        insert, in pipeline mode; see projections.inline), nothing awaited: if
+        a position moved (compare-and-set) or a row cannot be written, the
+        statement fails, and with it that transaction at its COMMIT."""
         if not writes:
             return
         changes, _bulk = self._changes(writes)
-        conn = cursor.connection
+        c = cursor.connection.cursor()
         try:
-            with conn.transaction(), conn.cursor() as c:
-                self._apply(c, changes, copy=False)
-                self._track(c, writes)
-        except UndefinedTable as e:  # raw psycopg here, not eventsourcing's wrapper
-            msg = f"A build's tables are gone (switched and dropped): {e}"
-            raise PositionConflictError(msg) from e
+            self._apply(c, changes, copy=False)
+            c.execute(
+                self._track_statement(len(writes), or_fail=True), _track_params(writes),
+                prepare=True,
+            )
+        finally:
+            c.close()
 
     @staticmethod
     def _changes(writes: Sequence[PageWrite]) -> tuple[list[Any], bool]:
@@ -364,25 +381,33 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                     [v for value in values for v in value],
                 )
 
+    def _track_statement(self, n: int, *, or_fail: bool) -> bytes:
+        """The compare-and-set of ``n`` builds' positions, composed once per
+        ``n``. It returns the builds it moved; ``or_fail``: it returns nothing
+        and fails (22P02, with POSITIONS_MOVED in the error) unless all moved."""
+        key = ("track_or_fail" if or_fail else "track", n)
+        statement = self._statements.get(key)
+        if statement is None:
+            values = sql.SQL(", ").join(sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in range(n))
+            update = sql.SQL(
+                "UPDATE {0} AS t SET notification_id = v.position "
+                "FROM (VALUES {1}) AS v(name, since, position) "
+                "WHERE t.application_name = v.name AND t.notification_id = v.since"
+            ).format(_ident(self.tracking_table_name), values)
+            if or_fail:
+                composed = sql.SQL(
+                    "WITH moved AS ({0} RETURNING 1) "
+                    "SELECT ({1} || count(*))::int FROM moved HAVING count(*) <> {2}"
+                ).format(update, sql.Literal(f"{POSITIONS_MOVED} of {n}: "), sql.Literal(n))
+            else:
+                composed = sql.SQL("{0} RETURNING t.application_name").format(update)
+            statement = self._statements[key] = composed.as_bytes(None)
+        return statement
+
     def _track(self, c: Any, writes: Sequence[PageWrite], pipeline: Any = None) -> None:
         """Moves every position by compare-and-set in one statement; if any build
         is not where its page was folded from, the whole transaction is refused."""
-        key = ("track", len(writes))
-        statement = self._statements.get(key)
-        if statement is None:  # composed once per number of builds
-            values = sql.SQL(", ").join(
-                sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in writes
-            )
-            statement = self._statements[key] = sql.SQL(
-                "UPDATE {0} AS t SET notification_id = v.position "
-                "FROM (VALUES {1}) AS v(name, since, position) "
-                "WHERE t.application_name = v.name AND t.notification_id = v.since "
-                "RETURNING t.application_name"
-            ).format(_ident(self.tracking_table_name), values).as_bytes(None)
-        c.execute(
-            statement,
-            [x for w in writes for x in (w.entry.tracking_name, w.since, w.position)],
-        )
+        c.execute(self._track_statement(len(writes), or_fail=False), _track_params(writes))
         if pipeline is not None:
             pipeline.sync()
         moved = len(c.fetchall())

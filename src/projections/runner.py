@@ -135,81 +135,109 @@ def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tupl
     return [(n.id, to_event(n)) for n in notifications]
 
 
+class PageFold:
+    """Folding one page into the slots behind it, in two steps: first which rows
+    the folds need that the slots' caches do not hold (``requests``, to be read
+    from the store, all at once), then, given those rows, the folds themselves
+    (``finish``). Between the two the caller may read the rows however suits it
+    (``projections.inline`` sends the reads ahead of the events' insert)."""
+
+    def __init__(
+        self, slots: Sequence[Slot], events: Sequence[tuple[int, Any]], last: int
+    ) -> None:
+        self.events = list(events)
+        self.last = last
+        self.plans: list[
+            tuple[Slot, list[int], Rows, dict[str, tuple[Table, set[Key]]]]
+        ] = []
+        self.requests: list[tuple[CatalogEntry, Table, list[Key]]] = []
+        self._targets: list[tuple[dict[Key, Any], set[Key]]] = []
+        for slot in slots:
+            if slot.folded >= last:
+                continue
+            projection = slot.projection
+            handled = projection.event_types
+            folded = slot.folded
+            mine = [i for i, (p, e) in enumerate(self.events) if p > folded and type(e) in handled]
+            rows = Rows()
+            wanted: dict[str, tuple[Table, set[Key]]] = {}
+            created: set[tuple[str, Key]] = set()
+            for i in mine:
+                e = self.events[i][1]
+                for table, key in projection.keys(e):
+                    if (table.name, key) not in created:  # made earlier in this page
+                        wanted.setdefault(table.name, (table, set()))[1].add(key)
+                for table, key in projection.creates(e):
+                    created.add((table.name, key))
+            for table, keys in wanted.values():
+                hits, misses = slot.cache.get_many(table, keys)
+                bucket = rows.rows.setdefault(table.name, {})
+                bucket.update(hits)
+                if misses and slot.inflight is not None:
+                    # Rows the page being written changed are not in the store yet.
+                    pending = slot.inflight.rows.get(table.name, {})
+                    pending_dirty = slot.inflight.dirty.get(table.name, {})
+                    for key in [k for k in misses if k in pending_dirty]:
+                        bucket[key] = pending[key]
+                        misses.discard(key)
+                if misses:
+                    self.requests.append((slot.entry, table, sorted(misses, key=repr)))
+                    self._targets.append((bucket, misses))
+            self.plans.append((slot, mine, rows, wanted))
+
+    def finish(
+        self,
+        loaded: Sequence[dict[Key, dict[str, Any]]],
+        positions: Sequence[int] | None = None,
+        last: int | None = None,
+    ) -> list[PageWrite]:
+        """Folds, given the rows read for ``requests`` (in their order).
+        ``positions``/``last``: the events' real positions, when they were not
+        known yet as the page was planned (an insert issues them)."""
+        for (bucket, misses), found in zip(self._targets, loaded, strict=True):
+            for key in misses:
+                bucket[key] = found.get(key)
+        events = self.events
+        if positions is not None:
+            events = [(p, e) for p, (_old, e) in zip(positions, events, strict=True)]
+        last = self.last if last is None else last
+        writes: list[PageWrite] = []
+        for slot, mine, rows, wanted in self.plans:
+            projection = slot.projection
+            for i in mine:
+                p, e = events[i]
+                projection.fold(e, p, rows)
+            # The next page folds on top of this one, before this one is committed.
+            # (A projection that never reads its rows back, like assignment_history,
+            # needs no cache at all.)
+            if not projection.reads_rows:
+                writes.append(PageWrite(slot.entry, projection, rows, last, slot.folded))
+                slot.folded = last
+                continue
+            for table in projection.tables:
+                for key, row in rows.changed(table):
+                    slot.cache.put(table, key, row)
+            for table, keys in wanted.values():
+                for key in keys:
+                    if key not in rows.dirty.get(table.name, ()):
+                        slot.cache.put(table, key, rows.rows[table.name].get(key))
+            writes.append(PageWrite(slot.entry, projection, rows, last, slot.folded))
+            slot.folded = last
+        return writes
+
+
 def fold_page(
     store: ReadStore,
     slots: Sequence[Slot],
     events: Sequence[tuple[int, Any]],
     last: int | None = None,
-    cursor: Any = None,
 ) -> list[PageWrite]:
     """Folds a decoded page into each slot that is behind it (no writing). The
     page ends at ``last`` (default: its last event; later when the events in
     between were filtered out as irrelevant). The rows every slot needs and
-    does not hold are read at once, first (on ``cursor``'s connection if given)."""
-    if last is None:
-        last = events[-1][0]
-    plans: list[tuple[Slot, list[tuple[int, Any]], Rows, dict[str, tuple[Table, set[Key]]]]] = []
-    requests: list[tuple[CatalogEntry, Table, list[Key]]] = []
-    targets: list[tuple[dict[Key, Any], set[Key]]] = []
-    for slot in slots:
-        if slot.folded >= last:
-            continue
-        projection = slot.projection
-        handled = projection.event_types
-        folded = slot.folded
-        mine = [(p, e) for p, e in events if p > folded and type(e) in handled]
-        rows = Rows()
-        wanted: dict[str, tuple[Table, set[Key]]] = {}
-        created: set[tuple[str, Key]] = set()
-        for _p, e in mine:
-            for table, key in projection.keys(e):
-                if (table.name, key) not in created:  # made earlier in this page
-                    wanted.setdefault(table.name, (table, set()))[1].add(key)
-            for table, key in projection.creates(e):
-                created.add((table.name, key))
-        for table, keys in wanted.values():
-            hits, misses = slot.cache.get_many(table, keys)
-            bucket = rows.rows.setdefault(table.name, {})
-            bucket.update(hits)
-            if misses and slot.inflight is not None:
-                # Rows the page being written changed are not in the store yet.
-                pending = slot.inflight.rows.get(table.name, {})
-                pending_dirty = slot.inflight.dirty.get(table.name, {})
-                for key in [k for k in misses if k in pending_dirty]:
-                    bucket[key] = pending[key]
-                    misses.discard(key)
-            if misses:
-                requests.append((slot.entry, table, sorted(misses, key=repr)))
-                targets.append((bucket, misses))
-        plans.append((slot, mine, rows, wanted))
-    if requests:
-        for (bucket, misses), loaded in zip(
-            targets, store.load_many(requests, cursor), strict=True
-        ):
-            for key in misses:
-                bucket[key] = loaded.get(key)
-    writes: list[PageWrite] = []
-    for slot, mine, rows, wanted in plans:
-        projection = slot.projection
-        for p, e in mine:
-            projection.fold(e, p, rows)
-        # The next page folds on top of this one, before this one is committed.
-        # (A projection that never reads its rows back, like assignment_history,
-        # needs no cache at all.)
-        if not projection.reads_rows:
-            writes.append(PageWrite(slot.entry, projection, rows, last, slot.folded))
-            slot.folded = last
-            continue
-        for table in projection.tables:
-            for key, row in rows.changed(table):
-                slot.cache.put(table, key, row)
-        for table, keys in wanted.values():
-            for key in keys:
-                if key not in rows.dirty.get(table.name, ()):
-                    slot.cache.put(table, key, rows.rows[table.name].get(key))
-        writes.append(PageWrite(slot.entry, projection, rows, last, slot.folded))
-        slot.folded = last
-    return writes
+    does not hold are read at once, first."""
+    fold = PageFold(slots, events, events[-1][0] if last is None else last)
+    return fold.finish(store.load_many(fold.requests) if fold.requests else [])
 
 
 def _committed(slots: Sequence[Slot], writes: Sequence[PageWrite]) -> None:

@@ -122,10 +122,10 @@ class ReadStore(ABC):
         """The existing rows for ``keys`` (absent keys are left out)."""
 
     def load_many(
-        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]], cursor: Any = None
+        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
     ) -> list[dict[Key, dict[str, Any]]]:
         """``load`` for several builds and tables at once (a backend may read
-        them in one round trip; ``cursor``: on that connection's transaction)."""
+        them in one round trip)."""
         return [self.load(entry, table, keys) for entry, table, keys in requests]
 
     @abstractmethod

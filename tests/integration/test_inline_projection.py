@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import DataError
+from eventsourcing.persistence import RecordConflictError
 
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
@@ -163,62 +163,101 @@ def test_events_recorded_by_another_process_are_projected_by_the_runner_first(
     assert snapshot(store) == rebuilt(read_side, store)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_failing_inline_write_leaves_the_events_to_the_runner(
-    ledger: Ledger, store: ReadStore, read_side: ReadSide, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def seeded(ledger: Ledger, read_side: ReadSide) -> InlineProjection:
+    """A few demo tickets, projected; the ledger's inline projection."""
     seed_demo(ledger, tickets=3)
     assert read_side.wait_for(ledger.head(), 5)
-    real = store.write_on  # type: ignore[attr-defined]
-    calls = {"n": 0}
+    return inline_of(ledger)
 
-    def write_on(cursor: Any, writes: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            real(cursor, writes)  # written, then undone by its savepoint
-            raise ValueError("injected read-side failure")
-        real(cursor, writes)
 
-    monkeypatch.setattr(store, "write_on", write_on)
-    inline = inline_of(ledger)
+def assert_recorded_alone_then_projected(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide, inline: InlineProjection
+) -> None:
+    """A save whose read-side part failed its transaction is made again without
+    it: the command succeeds, its event is stored once, the runner projects it,
+    and the next commands project inline again."""
     opened = ledger.open_ticket(title="inline failing", actor=ACTOR)
-    # The command itself succeeded: its event is stored.
     assert [type(e).__name__ for e in ledger.events.get(opened.aggregate_id)] == ["Opened"]
     assert inline.failed == 1
     assert read_side.wait_for(opened.position, 5)
     assert store.select("SELECT status FROM tickets WHERE id = %s",
                         [str(opened.aggregate_id)]) == [{"status": "open"}]
-    story(ledger, "pieter.v")
-    assert inline.projected > 0
+    projected = inline.projected
+    done = story(ledger, "pieter.v")
+    assert inline.projected > projected
+    assert read_side.live_position() >= done[-1].position
     assert snapshot(store) == rebuilt(read_side, store)
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_save_that_fails_after_the_inline_write_keeps_nothing(
-    ledger: Ledger, store: ReadStore, read_side: ReadSide, monkeypatch: pytest.MonkeyPatch
+def test_an_error_while_writing_the_rows_records_the_events_alone(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seed_demo(ledger, tickets=3)
-    assert read_side.wait_for(ledger.head(), 5)
-    position = read_side.live_position()
-    real = inline_module._Hook.__call__
+    real = store.write_on  # type: ignore[attr-defined]
+    calls = {"n": 0}
+
+    def write_on(cursor: Any, writes: Any) -> None:
+        calls["n"] += 1
+        real(cursor, writes)  # queued in the transaction...
+        if calls["n"] == 1:
+            raise ValueError("injected read-side failure")  # ...which must not commit
+
+    monkeypatch.setattr(store, "write_on", write_on)
+    assert_recorded_alone_then_projected(ledger, store, read_side, seeded)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("failing", [
+    ["SELECT 1 / 0"],  # a data error
+    # an integrity error (eventsourcing's IntegrityError is a RecordConflictError,
+    # which must not pass for the events' own conflict)
+    ["CREATE TEMP TABLE inline_probe (a int PRIMARY KEY)",
+     "INSERT INTO inline_probe VALUES (1), (1)"],
+], ids=["data-error", "integrity-error"])
+def test_a_read_side_statement_failing_at_commit_records_the_events_alone(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
+    monkeypatch: pytest.MonkeyPatch, failing: list[str],
+) -> None:
+    real = inline_module._Hook._after
+    calls = {"n": 0}
 
     def then_fail(self: Any, curs: Any, ids: Any) -> None:
+        calls["n"] += 1
         real(self, curs, ids)
-        assert self.writes is not None  # the rows were written in the transaction
-        # A statement that fails only when the pipeline syncs, i.e. at COMMIT:
-        # the transaction (events and rows) rolls back.
-        curs.execute("SELECT 1 / 0")
+        if calls["n"] == 1:
+            assert self.writes is not None  # the rows were queued in the transaction
+            # Statements that fail only when the pipeline syncs, at COMMIT:
+            # the transaction (events and rows) rolls back.
+            for statement in failing:
+                curs.execute(statement)
 
-    monkeypatch.setattr(inline_module._Hook, "__call__", then_fail)
-    with pytest.raises(DataError):
-        ledger.open_ticket(title="inline never", actor=ACTOR)
-    monkeypatch.undo()
-    # Neither the event nor its rows exist, and the positions did not move.
-    assert store.select("SELECT id FROM tickets WHERE title = 'inline never'") == []
-    assert ledger.head() == position
+    monkeypatch.setattr(inline_module._Hook, "_after", then_fail)
+    assert_recorded_alone_then_projected(ledger, store, read_side, seeded)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_failed_save_keeps_nothing_and_moves_no_position(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
+) -> None:
+    """A save that fails on its own (the events' conflict) after the hooks
+    queued their reads: no event, no row, no position; the next saves project."""
+    opened = ledger.open_ticket(title="inline once", actor=ACTOR)
+    position = read_side.live_position()
+    assert position >= opened.position
+    ticket = ledger.get_ticket(opened.aggregate_id)
+    ticket.close(reason="stale copy", actor=ACTOR)
+    ledger.close_ticket(opened.aggregate_id, reason="first", actor=ACTOR)
+    position = read_side.live_position()
+    with pytest.raises(RecordConflictError):
+        ledger.commit(ticket)  # version 2 exists already
     assert read_side.live_position() == position
+    assert ledger.head() == position
+    assert seeded.failed == 0
     done = story(ledger, "chen.w")
     assert read_side.live_position() >= done[-1].position
     assert snapshot(store) == rebuilt(read_side, store)
