@@ -28,7 +28,7 @@ from api.routers import (
     sla,
     tickets,
 )
-from api.runtime import serving_gc
+from api.runtime import limit_malloc_arenas, serving_gc
 from api.settings import Settings
 from ledger.application import Ledger
 from ledger.signing import load_or_create
@@ -135,6 +135,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_malloc_arenas()
         services = build_services(settings)
         app.state.services = services
         if settings.run_projections:

@@ -38,8 +38,6 @@ _TYPES = {
 POSITIONS_MOVED = "ledger: read positions moved"
 #: Below this many rows a plain multi-row upsert beats COPY + merge.
 COPY_THRESHOLD = 64
-#: psycopg caches the parsing of statements with at most this many parameters.
-MAX_CACHED_PARAMS = 50
 
 
 def _ident(name: str) -> sql.Identifier:
@@ -354,31 +352,21 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 upserts = inserts + upserts
             if not upserts:
                 continue
-            values = [self._to_db(table, r) for r in upserts]
-            if copy and len(values) >= COPY_THRESHOLD:
+            if copy and len(upserts) >= COPY_THRESHOLD:
                 c.execute(self._statement("stage", table, phys))
                 with c.copy(self._statement("copy", table, phys)) as cp:
-                    for value in values:
-                        cp.write_row(value)
+                    for row in upserts:
+                        cp.write_row(self._to_db(table, row))
                 c.execute(self._statement("merge", table, phys))
-            elif len(table.columns) <= MAX_CACHED_PARAMS:
-                # One statement for the whole page whatever its row count: one
-                # array per column, unnest()ed by the server. Its parameters are
-                # the columns, not rows x columns, so psycopg parses it once and
-                # it is prepared; one result to process instead of one per row.
-                columns = [list(col) for col in zip(*values, strict=True)]
-                for i, kind in table.scalar_positions:  # one type per array: 1 -> 1.0
-                    columns[i] = [None if v is None else kind(v) for v in columns[i]]
-                c.execute(self._statement("upsert_unnest", table, phys), columns, prepare=True)
-            elif len(values) == 1 or len(values) * len(table.columns) > MAX_CACHED_PARAMS:
-                # One short statement for each row (pipelined, prepared once):
-                # psycopg re-parses every statement with more than 50 parameters,
-                # which cost more than PostgreSQL's work for small live pages.
-                c.executemany(self._statement("upsert", table, phys, 1), values)
             else:
+                # One statement whatever the row count: the rows as one JSON
+                # document (they are folded JSON-ready: ids and times as strings),
+                # turned back into the table's row type by the server. One
+                # parameter, dumped at C speed; one result to process.
                 c.execute(
-                    self._statement("upsert", table, phys, len(values)),
-                    [v for value in values for v in value],
+                    self._statement("upsert_json", table, phys),
+                    (orjson.dumps(upserts).decode(),),
+                    prepare=True,
                 )
 
     def _track_statement(self, n: int, *, or_fail: bool) -> bytes:
@@ -435,15 +423,11 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             statement = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
                 _ident(phys), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
             )
-        elif kind == "upsert_unnest":
-            arrays = sql.SQL(", ").join(
-                sql.SQL("%s::{}[]").format(sql.SQL(_TYPES[table.types[x]]))
-                for x in table.column_names
-            )
+        elif kind == "upsert_json":
             statement = sql.SQL(
-                "INSERT INTO {} ({}) SELECT * FROM unnest({}) "
-                "ON CONFLICT ({}) DO UPDATE SET {}"
-            ).format(_ident(phys), cols, arrays, keys, updates)
+                "INSERT INTO {0} ({1}) SELECT {1} FROM jsonb_populate_recordset(NULL::{0}, %s::jsonb) "
+                "ON CONFLICT ({2}) DO UPDATE SET {3}"
+            ).format(_ident(phys), cols, keys, updates)
         elif kind == "load":
             (key_col,) = table.key
             statement = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s::{}[])").format(
@@ -463,12 +447,8 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}"
             ).format(_ident(phys), cols, cols, stage, keys, updates)
         else:
-            row = sql.SQL("({})").format(
-                sql.SQL(", ").join(sql.Placeholder() * len(table.column_names))
-            )
-            statement = sql.SQL(
-                "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}"
-            ).format(_ident(phys), cols, sql.SQL(", ").join([row] * n), keys, updates)
+            msg = f"unknown statement kind {kind!r}"
+            raise ValueError(msg)
         if len(self._statements) > 512:
             self._statements.clear()
         statement = statement.as_string(None).encode()

@@ -39,9 +39,6 @@ class Table:
     column_names: tuple[str, ...] = field(init=False)
     types: dict[str, str] = field(init=False)
     json_positions: tuple[int, ...] = field(init=False)
-    #: (position, type) of the int, float and bool columns: a backend that sends a
-    #: column as one typed array needs its values of one Python type (1 -> 1.0).
-    scalar_positions: tuple[tuple[int, type], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
@@ -50,12 +47,6 @@ class Table:
             self,
             "json_positions",
             tuple(i for i, c in enumerate(self.columns) if c.type == "json"),
-        )
-        scalars = {"int": int, "float": float, "bool": bool}
-        object.__setattr__(
-            self,
-            "scalar_positions",
-            tuple((i, scalars[c.type]) for i, c in enumerate(self.columns) if c.type in scalars),
         )
 
     def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
