@@ -53,7 +53,9 @@ PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
 #: The live runner's bound: it follows the head, where recent rows are what
 #: pages touch; a serving process must stay small (a rebuild keeps the larger one).
-LIVE_ROW_CACHE_SIZE = 2_500
+#: Inline saves (projections.inline) read their misses in the insert's own round
+#: trip, so a miss costs little there.
+LIVE_ROW_CACHE_SIZE = 1_000
 
 
 class RowCache:
