@@ -88,7 +88,12 @@ class InlineProjection:
         must project these events); keeps the folded state if the save
         commits, forgets it if it does not."""
         rs = self.read_side
-        if not rs.leading or not events or not rs._lock.acquire(timeout=LOCK_WAIT):
+        if (
+            not rs.leading
+            or not events
+            or rs._catching_up.is_set()  # the runner has work: let it in first
+            or not rs._lock.acquire(timeout=LOCK_WAIT)
+        ):
             self._count("deferred")
             yield None
             return

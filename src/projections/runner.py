@@ -51,6 +51,8 @@ DEFAULT_PAGE_SIZE = 5000
 #: process's runner (one read serves every waiting thread).
 PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
+#: Seconds a catch-up waits for the runner's lock before saves stand aside for it.
+RUNNER_LOCK_PATIENCE = 0.05
 #: The live runner's bound: it follows the head, where recent rows are what
 #: pages touch; a serving process must stay small (a rebuild keeps the larger one).
 #: Inline saves (projections.inline) read their misses in the insert's own round
@@ -420,6 +422,7 @@ class ReadSide:
         self.poll_interval = poll_interval
         self._live: list[Slot] = []
         self._lock = threading.Lock()  # serialises catch-up passes in this process
+        self._catching_up = threading.Event()  # a catch-up waits for the lock
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -477,8 +480,9 @@ class ReadSide:
             created_at=now_ts(),
         )
 
-    def reload(self) -> None:
-        """Re-reads which builds are live (after a switch made by anyone)."""
+    def reload(self, *, fresh: bool = False) -> None:
+        """Re-reads which builds are live (after a switch made by anyone).
+        ``fresh``: forget every slot's state, keep none."""
         catalog = self.store.catalog()
         slots = []
         for entry in catalog:
@@ -487,7 +491,7 @@ class ReadSide:
                 continue
             if entry.version != projection.version:
                 continue  # built by other code; this process cannot maintain it
-            old = next((s for s in self._live if s.entry == entry), None)
+            old = None if fresh else next((s for s in self._live if s.entry == entry), None)
             slots.append(old or Slot(entry, projection, self.store.position(entry),
                                      cache=RowCache(LIVE_ROW_CACHE_SIZE)))
         if [s.entry for s in slots] != [s.entry for s in self._live]:
@@ -506,20 +510,34 @@ class ReadSide:
 
         If another runner (another process) moved a position meanwhile, the page
         is refused whole; positions are re-read and the pass starts again."""
-        with self._lock:
-            for attempt in range(3):
-                try:
-                    return run_pages(
-                        self.app, self.store, self._live, page_size=self.page_size,
-                        on_page=self._advanced, on_commit=self._on_commit,
-                    )
-                except PositionConflictError:
-                    self._recent.clear()
-                    if attempt == 2:
-                        raise
-                    log.info("projection positions moved under this runner; reloading")
-                    self.reload()
-            return 0
+        if not self._lock.acquire(timeout=RUNNER_LOCK_PATIENCE):
+            # Saves that would project inline stand aside while this waits: a
+            # lock is not fair, and a stream of saves (each of which takes it)
+            # could otherwise keep the runner out for good.
+            self._catching_up.set()
+            try:
+                self._lock.acquire()
+            finally:
+                self._catching_up.clear()
+        try:
+            return self._catch_up()
+        finally:
+            self._lock.release()
+
+    def _catch_up(self) -> int:
+        for attempt in range(3):
+            try:
+                return run_pages(
+                    self.app, self.store, self._live, page_size=self.page_size,
+                    on_page=self._advanced, on_commit=self._on_commit,
+                )
+            except PositionConflictError:
+                self._recent.clear()
+                if attempt == 2:
+                    raise
+                log.info("projection positions moved under this runner; reloading")
+                self.reload()
+        return 0
 
     def _on_commit(self, writes: Sequence[PageWrite]) -> None:
         self._recent.remember(writes)
@@ -569,13 +587,19 @@ class ReadSide:
         self._next_attempt = now + self.poll_interval
         if not self._leader_lock.acquire(blocking=False):
             return False
+        try:
+            # Another process may have led meanwhile: fresh slots (positions read
+            # from the store, empty row caches).
+            self.reload(fresh=True)
+        except BaseException:
+            self._leader_lock.release()
+            raise
         self._leading = True
         self._lock_checked = now
         self._recent.clear()
         # Its runner now sees every Engineer change (see Ledger.cache_engineers).
         self.app.cache_engineers(True)
         log.info("this process now runs the projections")
-        self.reload()
         if self.inline:
             from projections.inline import InlineProjection
 
@@ -638,7 +662,15 @@ class ReadSide:
         backoff = 0.1
         last_reload = time.monotonic()
         while not self._stop.is_set():
-            if not self._lead():
+            try:
+                leading = self._lead()
+            except Exception as e:  # the store is unavailable; try again shortly
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("projection runner could not take the lead (retrying): %s",
+                            self.last_error)
+                self._stop.wait(self.poll_interval)
+                continue
+            if not leading:
                 self._stop.wait(self.poll_interval)  # another process runs them
                 continue
             self._wake.wait(timeout=self.poll_interval)

@@ -99,11 +99,17 @@ def test_commands_are_readable_when_they_return_and_equal_a_rebuild(
     inline = inline_of(ledger)
     before = inline.projected
     results: list[list[CommandResult]] = [[] for _ in range(8)]
+    readable: list[bool] = []
     engineers = ["aisha.k", "maria.g", "pieter.v", "chen.w"]
 
     def run(i: int) -> None:
         for _ in range(3):
-            results[i] += story(ledger, engineers[i % len(engineers)])
+            done = story(ledger, engineers[i % len(engineers)])
+            # Written in the command's own transaction: the read tables hold
+            # its position by the time it returns, without any wait (unless
+            # its save stood aside for the runner, which is rare).
+            readable.append(read_side.live_position() >= done[-1].position)
+            results[i] += done
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
     for t in threads:
@@ -112,10 +118,7 @@ def test_commands_are_readable_when_they_return_and_equal_a_rebuild(
         t.join(60)
     flat = [r for rs in results for r in rs]
     assert len(flat) == 8 * 3 * 8
-    # Written in the command's own transaction: the read tables hold each
-    # command's position by the time the command returns, without any wait.
-    last = flat[-1]
-    assert read_side.live_position() >= last.position
+    assert sum(readable) >= 0.75 * len(readable), readable
     assert inline.projected > before
     assert inline.failed == 0
     closed = store.select("SELECT count(*) AS n FROM tickets WHERE status = 'closed' "
@@ -186,7 +189,7 @@ def assert_recorded_alone_then_projected(
     projected = inline.projected
     done = story(ledger, "pieter.v")
     assert inline.projected > projected
-    assert read_side.live_position() >= done[-1].position
+    assert read_side.wait_for(done[-1].position, 5)
     assert snapshot(store) == rebuilt(read_side, store)
 
 
@@ -259,5 +262,49 @@ def test_a_failed_save_keeps_nothing_and_moves_no_position(
     assert ledger.head() == position
     assert seeded.failed == 0
     done = story(ledger, "chen.w")
-    assert read_side.live_position() >= done[-1].position
+    assert read_side.wait_for(done[-1].position, 5)
+    assert snapshot(store) == rebuilt(read_side, store)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_the_runner_catches_up_while_inline_saves_keep_coming(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
+    database_url: str,
+) -> None:
+    """Under a steady stream of saves, events the runner must project (here:
+    recorded by another process) are projected within moments: the saves, which
+    stand aside while the read tables are behind, must not keep the runner from
+    its lock (after a database outage, every save stands aside until it has)."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_saving() -> None:
+        while not stop.is_set():
+            try:
+                ledger.open_ticket(title="inline steady", actor=ACTOR)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=keep_saving) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        other = Ledger(database_url)
+        try:
+            theirs = other.open_ticket(title="inline from elsewhere", actor=ACTOR)
+        finally:
+            other.close()
+        caught_up = read_side.wait_for(theirs.position, 10)
+        lag_while_saving = ledger.head() - read_side.live_position()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+    assert caught_up, "the runner never got its turn"
+    assert lag_while_saving < 1000
+    assert read_side.wait_for(ledger.head(), 10)
     assert snapshot(store) == rebuilt(read_side, store)
