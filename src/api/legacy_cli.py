@@ -140,6 +140,18 @@ def reconcile(services: Any, report: ImportReport) -> Reconciliation:
                           report.legacy_rejected, int(rejected))
 
 
+def _print_rows(title: str, column: str, rows: Sequence[tuple[str, str]]) -> None:
+    """A table of (row, text) pairs, if there are any."""
+    if not rows:
+        return
+    table = Table(title=title)
+    table.add_column("row", no_wrap=True)
+    table.add_column(column)
+    for where, text in rows:
+        table.add_row(where, text)
+    console.print(table)
+
+
 def _print_report(title: str, report: ImportReport, result: Reconciliation) -> None:
     summary = Table(title=title)
     summary.add_column("outcome")
@@ -149,20 +161,8 @@ def _print_report(title: str, report: ImportReport, result: Reconciliation) -> N
     for outcome in ("registered", "updated", "bad"):
         summary.add_row(f"engineers {outcome}", str(report.engineers[outcome]))
     console.print(summary)
-    if report.bad:
-        bad = Table(title=f"Bad rows ({len(report.bad)}): not imported")
-        bad.add_column("row", no_wrap=True)
-        bad.add_column("reason")
-        for where, reason in report.bad:
-            bad.add_row(where, reason)
-        console.print(bad)
-    if report.notes:
-        notes = Table(title=f"Notes ({len(report.notes)}): imported with")
-        notes.add_column("row", no_wrap=True)
-        notes.add_column("note")
-        for where, note in report.notes:
-            notes.add_row(where, note)
-        console.print(notes)
+    _print_rows(f"Bad rows ({len(report.bad)}): not imported", "reason", report.bad)
+    _print_rows(f"Notes ({len(report.notes)}): imported with", "note", report.notes)
     table = Table(title="Reconciliation")
     table.add_column("")
     table.add_column("legacy", justify="right")

@@ -45,6 +45,3 @@ class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):
         if hook is not None and ids:
             hook(curs, ids)
         return ids
-
-
-TOPIC = f"{__name__}:{HookedPostgresApplicationRecorder.__name__}"

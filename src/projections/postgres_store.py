@@ -223,17 +223,18 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     ) -> dict[Key, dict[str, Any]]:
         if not keys:
             return {}
-        (key_col,) = table.key
-        statement = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s::{}[])").format(
-            _ident(entry.physical(table)), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
-        )
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, ([k[0] for k in keys],))
-            found = {}
-            for r in c.fetchall():
-                row = self.decode(table, r)
-                found[table.key_of(row)] = row
-            return found
+        # One statement on the pool's autocommit connection (see ``select``).
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self._statement("load", table, entry.physical(table)),
+                      ([k[0] for k in keys],), prepare=True)
+            return self._by_key(table, c.fetchall())
+
+    def _by_key(self, table: Table, rows: Sequence[Any]) -> dict[Key, dict[str, Any]]:
+        found = {}
+        for r in rows:
+            row = self.decode(table, r)
+            found[table.key_of(row)] = row
+        return found
 
     def load_many(
         self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
@@ -242,7 +243,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         one round trip for the misses of a whole page."""
         if len(requests) <= 1:
             return [self.load(*r) for r in requests]
-        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+        with self.datastore.get_connection() as conn, conn.pipeline():
             return self.fetch_loads(self.send_loads(conn, requests), requests)
 
     def send_loads(
@@ -269,11 +270,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         out = []
         try:
             for c, (_entry, table, _keys) in zip(cursors, requests, strict=True):
-                found = {}
-                for r in c.fetchall():
-                    row = self.decode(table, r)
-                    found[table.key_of(row)] = row
-                out.append(found)
+                out.append(self._by_key(table, c.fetchall()))
         finally:
             for c in cursors:
                 c.close()

@@ -20,7 +20,7 @@ from projections import inline as inline_module
 from projections.folds import ALL_PROJECTIONS
 from projections.inline import InlineProjection
 from projections.runner import ReadSide
-from projections.store import ReadStore, build_store
+from projections.store import ReadStore
 
 ACTOR = "it-dispatcher"
 TABLES = {
@@ -32,13 +32,6 @@ TABLES = {
     "assignment_intervals": "assignment_id",
     "sla_clocks": "assignment_id",
 }
-
-
-@pytest.fixture
-def store(ledger: Ledger) -> Iterator[ReadStore]:
-    s = build_store(ledger.store, pool_size=4)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from ledger.application import CommandResult, Ledger
 from ledger.domain import Ticket
 from projections.folds import ALL_PROJECTIONS, EngineersProjection
 from projections.runner import ReadSide
-from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore, build_store
+from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
 from projections.tables import physical_name
 
 #: The public read tables and the key each is ordered by.
@@ -45,13 +45,6 @@ Snapshot = dict[str, list[tuple[tuple[str, str, Any], ...]]]
 
 
 # --------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def store(ledger: Ledger) -> Iterator[ReadStore]:
-    s = build_store(ledger.store, pool_size=4)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -1,0 +1,18 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ledger.application import Ledger
+from projections.store import ReadStore, build_store
+
+
+@pytest.fixture
+def store(ledger: Ledger) -> Iterator[ReadStore]:
+    """The read store of the test's ledger (same database)."""
+    s = build_store(ledger.store, pool_size=4)
+    yield s
+    s.close()
