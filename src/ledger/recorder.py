@@ -1,4 +1,4 @@
-"""eventsourcing's PostgreSQL recorder, with one hook inside its insert transaction.
+"""eventsourcing's PostgreSQL recorder, with two hooks inside its insert transaction.
 
 ``Application.save(*aggregates, before_insert=first, after_insert=then)``
 passes the hooks down to the recorder (eventsourcing hands save's keyword
