@@ -3,8 +3,9 @@
 ``Application.save(*aggregates, before_insert=first, after_insert=then)``
 passes the hooks down to the recorder (eventsourcing hands save's keyword
 arguments to ``insert_events``). ``first`` is called with the insert's cursor
-as its transaction begins (in pipeline mode, so what it queues travels in the
-insert's round trip); ``then`` with the cursor and the new notification ids
+once the insert has queued its lock of the events table, before the INSERT (in
+pipeline mode, so what it queues travels in the insert's round trip and runs
+holding the lock: it reads what every other writer committed before); ``then`` with the cursor and the new notification ids
 once the events are inserted -- still inside the transaction, still holding the
 events table's EXCLUSIVE lock, before the commit -- so whatever it writes on
 that connection commits, or not, with the events. The read side uses it to write the
@@ -19,23 +20,29 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 
-#: ``hook(cursor)``, called first in the insert's transaction (pipeline mode:
-#: what it sends travels with the insert).
+#: ``hook(cursor)``, called in the insert's transaction once the events table's
+#: lock is queued (pipeline mode: what it sends travels with the insert).
 BeforeInsert = Callable[[Any], None]
 #: ``hook(cursor, notification_ids)``, called inside the insert's transaction.
 AfterInsert = Callable[[Any, Sequence[int]], None]
 
 
 class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    def _insert_events(
+    def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         hook: BeforeInsert | None = kwargs.get("before_insert")
-        if hook is not None:
-            hook(curs)
-        super()._insert_events(curs, stored_events, **kwargs)
+        if hook is None:
+            super()._insert_stored_events(curs, stored_events, **kwargs)
+            return
+        # PostgresApplicationRecorder._insert_stored_events, with the hook
+        # between the lock and the INSERT.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        hook(curs)
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -3,32 +3,34 @@
 Left to the live runner, a command costs two durable commits one after the
 other -- its events, then, in the runner's next pass, the read tables -- plus
 reading its events back and a thread hand-off; the response (read-your-writes)
-waits for all of it. Here the events of a save are folded by the process's live
-runner state and written on the insert's own cursor (``ledger.recorder``): one
-transaction holds the events, the read rows and the new positions, so the
-response can be sent as soon as it commits.
+waits for all of it. Here the events of a save are folded and written on the
+insert's own cursor (``ledger.recorder``): one transaction holds the events, the
+read rows and the new positions, so the response can be sent as soon as it
+commits.
 
-It is an optimisation of the runner, never a second source of truth:
+Every serving process does it (``uvicorn --workers N``), not only the one whose
+runner leads. It is an optimisation of the runner, never a second source of
+truth; what makes it safe with several writers is the events table's lock,
+which every insert takes and holds until it commits:
 
-* it runs only in the process whose runner leads, holding the runner's lock
-  (so runner and inline writes never interleave), with every live build at the
-  same position and nothing recorded between that position and this save's
-  first event (checked under the events table's lock, which every insert
-  takes: so no event can slip in between);
-* the positions move by the usual compare-and-set, here a statement that
-  fails if any build was not where the fold started; if that or anything else
-  of the read side's fails the transaction, the save is made again without
-  it (``Ledger._record``): the events commit alone and the runner projects
-  them as it always did;
-* folded state is kept only if the transaction commits (a failed or retried
-  insert forgets it and re-reads the stored positions).
+* under that lock the save reads the live builds' stored positions and the rows
+  its folds need (queued after the LOCK statement, so nothing another process
+  committed before is missed, and nothing can commit in between); no row cache
+  and no position kept in memory is trusted;
+* it projects only if every live build is at the same position and nothing was
+  recorded between that position and this save's first event (those events
+  are the runner's to project first);
+* the positions move by the usual compare-and-set, here a statement that fails
+  if any build was not where the fold started (a runner pass that committed
+  meanwhile); if that or anything else of the read side's fails the
+  transaction, the save is made again without it (``Ledger._record``): the
+  events commit alone and the leading runner projects them as it always did;
+* a process whose runner does not lead leaves Engineer events to the runner
+  (the leader's engineer cache learns of changes from what its runner folds).
 
-It adds no round trip: the reads of the rows the folds need are queued ahead of
-the insert (pipeline mode) and travel with it; the writes travel with the
-COMMIT.
-
-Nothing else changes: rebuilds, followers, SQLite (whose read store is reached
-through another connection) and catch-up all go through the runner.
+It adds no round trip: the reads travel with the insert, the writes with the
+COMMIT. Rebuilds, catch-up and SQLite (whose read store is reached through
+another connection) go through the runner.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from psycopg import sql
 
 from eventsourcing.persistence import RecordConflictError
 
+from ledger.domain import Ticket
 from ledger.errors import StorageUnavailableError
 from projections import runner as _runner
 from projections.postgres_store import POSITIONS_MOVED
@@ -61,7 +64,7 @@ LOCK_WAIT = 0.05
 
 
 class InlineProjection:
-    """Installed on the Ledger (``Ledger.inline``) while this process's runner leads."""
+    """Installed on the Ledger (``Ledger.inline``) while this process's read side runs."""
 
     def __init__(self, read_side: ReadSide) -> None:
         self.read_side = read_side
@@ -85,12 +88,13 @@ class InlineProjection:
     @contextmanager
     def session(self, events: Sequence[Any]) -> Iterator[_Hook | None]:
         """Around one save: yields the hooks' holder (or None when the runner
-        must project these events); keeps the folded state if the save
-        commits, forgets it if it does not."""
+        must project these events); tells the read side what was written if
+        the save commits."""
         rs = self.read_side
         if (
-            not rs.leading
-            or not events
+            not events
+            or not rs._live
+            or (not rs.leading and not all(isinstance(e, Ticket.Event) for e in events))
             or rs._catching_up.is_set()  # the runner has work: let it in first
             or not rs._lock.acquire(timeout=LOCK_WAIT)
         ):
@@ -115,22 +119,24 @@ class InlineProjection:
 
 class _Hook:
     """Called by the recorder inside the insert's transaction (see
-    ledger.recorder): ``before`` queues the reads of the rows the folds need,
-    ``after`` (the events inserted, their positions known) folds and queues the
-    writes. Nothing of it is awaited before the COMMIT: two round trips for the
-    whole save, as without it."""
+    ledger.recorder): ``before`` (the events table locked) queues the reads of
+    the stored positions and of the rows the folds need, ``after`` (the events
+    inserted, their positions known) folds and queues the writes. Nothing of it
+    is awaited before the COMMIT: two round trips for the whole save, as
+    without it."""
 
     def __init__(self, owner: InlineProjection, events: list[Any]) -> None:
         self.owner = owner
         self.events = events
+        #: Working copies of the live builds (empty caches; positions as stored).
         self.slots: list[Slot] = []
-        self.position = 0
         self.fold: _runner.PageFold | None = None
+        self.positions: Any = None
         self.reads: list[Any] = []
         self.writes: list[PageWrite] | None = None
         #: Something was queued in the transaction (so its failure may be ours).
         self.touched = False
-        #: The slots' state was folded forward (undone by ``forget``).
+        #: The events were inserted and folded (an integrity error is then ours).
         self.folded = False
         self.failed = False
 
@@ -141,27 +147,22 @@ class _Hook:
     def before(self, curs: Any) -> None:
         rs = self.owner.read_side
         # eventsourcing retries an insert whose connection failed: what an
-        # earlier attempt folded did not commit (or, if it did, this attempt
-        # conflicts and fails); start again from the stored positions.
+        # earlier attempt queued or folded is gone; start again.
         self.forget()
         if self.failed:
             return
-        slots = list(rs._live)
-        if not slots:
+        live = list(rs._live)
+        if not live:
             return
-        position = slots[0].position
-        if any(
-            s.stale or s.inflight is not None or s.position != position or s.folded != position
-            for s in slots
-        ):
-            return
-        # Planned with the positions the events will most likely get; the real
-        # ones replace them once the insert has issued them.
-        provisional = [(position + 1 + i, e) for i, e in enumerate(self.events)]
-        self.slots, self.position = slots, position
-        self.fold = _runner.PageFold(slots, provisional, provisional[-1][0])
+        # Planned with provisional positions (all of them new to the builds);
+        # the stored positions and the events' real ones replace them in after().
+        self.slots = [_runner.Slot(s.entry, s.projection, 0) for s in live]
+        provisional = [(1 + i, e) for i, e in enumerate(self.events)]
+        self.fold = _runner.PageFold(self.slots, provisional, len(provisional))
         self.touched = True
-        self.reads = rs.store.send_loads(curs.connection, self.fold.requests)
+        conn = curs.connection
+        self.positions = rs.store.send_positions(conn, [s.entry for s in self.slots])
+        self.reads = rs.store.send_loads(conn, self.fold.requests)
 
     def after(self, curs: Any, ids: Sequence[int]) -> None:
         try:
@@ -179,24 +180,31 @@ class _Hook:
     def _after(self, curs: Any, ids: Sequence[int]) -> None:
         fold, self.fold = self.fold, None
         reads, self.reads = self.reads, []
+        positions, self.positions = self.positions, None
         if fold is None:
             return
         store = self.owner.read_side.store
+        stored = store.fetch_positions(positions, [s.entry for s in self.slots])
         loaded = store.fetch_loads(reads, fold.requests)
-        if len(ids) != len(self.events) or ids[0] <= self.position:
-            self.forget()
+        position = stored[0]
+        if (
+            len(ids) != len(self.events)
+            or ids[0] <= position
+            or any(p != position for p in stored)  # a build catching up, or new
+        ):
             return
         # Events recorded after the read tables' position and before this save
-        # (by another process, or by this one while its runner did not lead) are
-        # the runner's to project first. The events table is locked by this
-        # transaction: nothing can be recorded in between any more. (Ids are
-        # issued one after another: only a skipped one -- a rolled-back insert's,
-        # or an event recorded elsewhere -- needs looking at.)
-        if ids[0] != self.position + 1:
-            curs.execute(self.owner._gap, (self.position, ids[0]), prepare=True)
+        # (their projection failed, or came from a process that leaves them to
+        # the runner) are the runner's to project first. The events table is
+        # locked by this transaction: nothing can be recorded in between any
+        # more. (Ids are issued one after another: only a skipped one -- a
+        # rolled-back insert's, or an unprojected event -- needs looking at.)
+        if ids[0] != position + 1:
+            curs.execute(self.owner._gap, (position, ids[0]), prepare=True)
             if curs.fetchone() is not None:
-                self.forget()
                 return
+        for slot in self.slots:
+            slot.position = slot.folded = position
         self.folded = True
         writes = fold.finish(loaded, ids, ids[-1])
         self.writes = writes
@@ -205,9 +213,9 @@ class _Hook:
     def failed_transaction(self, error: BaseException) -> bool:
         """Whether ``error`` (raised by the save) may come from the reads or
         writes queued in its transaction: some were, and the error is neither
-        the store being unreachable nor the events' own conflict. If so, the state
-        is forgotten and the hooks stand down: the caller saves again, without
-        them, and the runner projects the events."""
+        the store being unreachable nor the events' own conflict. If so, the
+        hooks stand down: the caller saves again, without them, and the runner
+        projects the events."""
         if not self.touched or self.failed or not isinstance(error, Exception):
             return False
         if isinstance(error, StorageUnavailableError):
@@ -220,9 +228,9 @@ class _Hook:
         self.failed = True
         self.owner._count("failed")
         if POSITIONS_MOVED in str(error):
-            # Expected now and then: a rebuild switched a build since this
-            # process last read the catalog (its runner reloads it next).
-            log.info("read positions moved under an inline write (a rebuild's switch?); "
+            # Now and then: a runner pass (or a rebuild's switch) committed
+            # between this save's read of the positions and its COMMIT.
+            log.info("read positions moved under an inline write; "
                      "the runner projects these events")
             self.owner.read_side.wake()
         else:
@@ -233,26 +241,22 @@ class _Hook:
 
     def keep(self) -> None:
         """The save committed: the positions move, waiters are told."""
-        rs = self.owner.read_side
         if self.writes is None:
             return
+        rs = self.owner.read_side
         rs._on_commit(self.writes)
-        _runner._committed(self.slots, self.writes)
-        rs._advanced(self.writes[-1].position)
+        rs._moved(self.writes)
 
     def forget(self) -> None:
-        """Whatever was folded did not (or may not have) committed: the slots'
-        caches and positions are reset from the store. (Planning alone changes
-        nothing in them.)"""
+        """Whatever was queued or folded did not (or may not have) committed:
+        dropped. (Nothing of the read side's own state was changed yet.)"""
         for c in self.reads:
             c.close()
+        if self.positions is not None:
+            self.positions.close()
+        self.positions = None
         self.reads = []
         self.fold = None
-        slots, self.slots = self.slots, []
-        if not self.folded:
-            return
+        self.slots = []
         self.folded = False
         self.writes = None
-        rs = self.owner.read_side
-        rs._recent.clear()
-        _runner._rollback(rs.store, slots)

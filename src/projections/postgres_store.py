@@ -456,15 +456,32 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         return self.max_tracking_id(entry.tracking_name) or 0
 
     def positions(self, entries: Sequence[CatalogEntry]) -> list[int]:
+        with self.datastore.get_connection() as conn:
+            return self.fetch_positions(self.send_positions(conn, entries), entries)
+
+    def send_positions(self, conn: Any, entries: Sequence[CatalogEntry]) -> Any:
+        """Queues the read of ``entries``' positions on ``conn`` (in pipeline
+        mode: nothing waits); ``fetch_positions`` reads them later."""
         statement = self._statements.get("positions")
         if statement is None:
             statement = self._statements["positions"] = sql.SQL(
                 "SELECT application_name, notification_id FROM {} "
                 "WHERE application_name = ANY(%s)"
             ).format(_ident(self.tracking_table_name)).as_bytes(None)
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(statement, ([e.tracking_name for e in entries],))
-            found = {r["application_name"]: r["notification_id"] for r in c.fetchall()}
+        c = conn.cursor()
+        try:
+            c.execute(statement, ([e.tracking_name for e in entries],), prepare=True)
+        except BaseException:
+            c.close()
+            raise
+        return c
+
+    @staticmethod
+    def fetch_positions(cursor: Any, entries: Sequence[CatalogEntry]) -> list[int]:
+        try:
+            found = {r["application_name"]: r["notification_id"] for r in cursor.fetchall()}
+        finally:
+            cursor.close()
         return [found.get(e.tracking_name) or 0 for e in entries]
 
     # ---------------------------------------------------------------- queries

@@ -1,13 +1,15 @@
-"""The rows the live runner of this process committed last, per table.
+"""The rows this process committed last, per table (its runner's pages and its
+saves' inline projections).
 
 A command's response is the read row of what it changed, once the read tables
-include its position. The live runner has just folded and committed that row; it
-is the only writer of the live tables, and a folded row is, by design, exactly
-the canonical row the store gives back (``projections.tables``). So the API can
-answer from here instead of reading the row back, falling back to a query when
-the row is not here. The ReadSide only consults this while its runner leads,
-clears it whenever that changes or a write fails, and rows are recorded only
-after their page committed.
+include its position. This process has just folded and committed that row, and
+a folded row is, by design, exactly the canonical row the store gives back
+(``projections.tables``). So the API can answer from here instead of reading
+the row back, falling back to a query when the row is not here. Each row is kept
+with the position its write reached: another process may have changed it since,
+so a caller asks for a row written at its command's position or later (which
+includes the command). The ReadSide clears it whenever the live builds change
+or a write fails, and rows are recorded only after their page committed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class CommittedRows:
     def __init__(self, tables: Iterable[str] = (), maxsize: int = DEFAULT_SIZE) -> None:
         self.tables = frozenset(tables)
         self.maxsize = maxsize
-        self._rows: dict[str, OrderedDict[Key, dict[str, Any] | None]] = {}
+        #: table -> key -> (position of the write, row or None if deleted)
+        self._rows: dict[str, OrderedDict[Key, tuple[int, dict[str, Any] | None]]] = {}
         self._lock = threading.Lock()
 
     def remember(self, writes: Sequence[PageWrite]) -> None:
@@ -41,17 +44,20 @@ class CommittedRows:
                         continue
                     bucket = self._rows.setdefault(table.name, OrderedDict())
                     for key, row in write.rows.changed(table):
-                        bucket[key] = None if row is None else dict(row)
+                        bucket[key] = (write.position, None if row is None else dict(row))
                         bucket.move_to_end(key)
                     while len(bucket) > self.maxsize:
                         bucket.popitem(last=False)
 
-    def get(self, table: str, key: Key) -> dict[str, Any] | None:
-        """A copy of the row as committed; None when not known here (deleted
-        rows included: the caller then asks the store)."""
+    def get(self, table: str, key: Key, at_least: int = 0) -> dict[str, Any] | None:
+        """A copy of the row as committed by a write that reached position
+        ``at_least`` or later; None when not known here (deleted rows included:
+        the caller then asks the store)."""
         with self._lock:
-            row = self._rows.get(table, {}).get(key)
-            return None if row is None else dict(row)
+            found = self._rows.get(table, {}).get(key)
+            if found is None or found[0] < at_least or found[1] is None:
+                return None
+            return dict(found[1])
 
     def clear(self) -> None:
         with self._lock:

@@ -406,9 +406,9 @@ class ReadSide:
         """``passive``: this process never writes projections; it only waits for
         the runner of another process (read from the stored positions).
         ``answered``: tables whose committed rows are kept for command responses
-        (``committed_row``). ``inline``: while this process's runner leads, the
-        rows of its own saves are written in the save's transaction
-        (PostgreSQL; see projections.inline)."""
+        (``committed_row``). ``inline``: the rows of this process's saves are
+        written in the save's own transaction (PostgreSQL; see
+        projections.inline)."""
         self.passive = passive
         self.inline = (
             inline
@@ -547,12 +547,41 @@ class ReadSide:
                 for (engineer_id,), row in write.rows.changed(engineers):
                     self.app.engineer_changed(engineer_id, None if row is None else row["active"])
 
-    def committed_row(self, table: Table, key: Key) -> dict[str, Any] | None:
-        """The row as this process's live runner committed it last, if it runs
-        the projections and has it (see projections.recent); else None."""
-        if self._thread is None or not self._leading or self.passive:
+    def committed_row(self, table: Table, key: Key, at_least: int = 0) -> dict[str, Any] | None:
+        """The row as this process last committed it (its runner, or its saves'
+        inline projection), if it has it, written at position ``at_least`` or
+        later (see projections.recent); else None."""
+        if self._thread is None or self.passive:
             return None
-        return self._recent.get(table.name, key)
+        if not self._leading and self.app.inline is None:
+            return None
+        return self._recent.get(table.name, key, at_least)
+
+    def _moved(self, writes: Sequence[PageWrite]) -> None:
+        """Builds moved by a write of this process's saves (projections.inline):
+        the slots follow. Their row caches are dropped (the write's rows were
+        folded elsewhere, and another process may have written in between)."""
+        by_entry = {w.entry: w for w in writes}
+        with self._cond:
+            for slot in self._live:
+                w = by_entry.get(slot.entry)
+                if w is not None and w.position > slot.position:
+                    slot.cache.clear()
+                    slot.position = slot.folded = w.position
+            self._cond.notify_all()
+
+    def _sync_positions(self) -> None:
+        """Moves the slots up to the stored positions, where other processes'
+        saves projected inline (caches dropped: their rows changed). Runner
+        thread only."""
+        slots = list(self._live)
+        stored = self.store.positions([s.entry for s in slots])
+        with self._cond:
+            for slot, value in zip(slots, stored, strict=True):
+                if value > slot.position and slot.inflight is None:
+                    slot.cache.clear()
+                    slot.position = slot.folded = value
+            self._cond.notify_all()
 
     def _advanced(self, _position: int) -> None:
         with self._cond:
@@ -578,7 +607,6 @@ class ReadSide:
             if self._leader_lock.check():
                 return True
             self._leading = False
-            self.app.inline = None
             self._recent.clear()
             self.app.cache_engineers(False)
             log.warning("lost the projection runner's lock; following again")
@@ -600,10 +628,6 @@ class ReadSide:
         # Its runner now sees every Engineer change (see Ledger.cache_engineers).
         self.app.cache_engineers(True)
         log.info("this process now runs the projections")
-        if self.inline:
-            from projections.inline import InlineProjection
-
-            self.app.inline = InlineProjection(self)
         self._wake.set()  # catch up right away
         if self.rebuild_pending_on_lead and self.pending_builds:
             names = list(self.pending_builds)
@@ -633,6 +657,10 @@ class ReadSide:
             return
         self.rebuild_pending_on_lead = rebuild_pending
         self._stop.clear()
+        if self.inline and not self.passive:
+            from projections.inline import InlineProjection
+
+            self.app.inline = InlineProjection(self)
         self.app.add_listener(self.wake)
         self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
         self._thread.start()
@@ -672,6 +700,14 @@ class ReadSide:
                 continue
             if not leading:
                 self._stop.wait(self.poll_interval)  # another process runs them
+                if time.monotonic() - last_reload > self.poll_interval:
+                    # Which builds are live (a rebuild's switch), for waits and
+                    # this process's inline writes.
+                    try:
+                        self.reload()
+                    except Exception:  # noqa: BLE001 - the store is unavailable
+                        log.debug("reload failed", exc_info=True)
+                    last_reload = time.monotonic()
                 continue
             self._wake.wait(timeout=self.poll_interval)
             self._wake.clear()
@@ -681,11 +717,17 @@ class ReadSide:
                 if time.monotonic() - last_reload > self.poll_interval:
                     self.reload()
                     last_reload = time.monotonic()
-                # Saves of this process project themselves (projections.inline):
-                # a wake-up (PostgreSQL notifies every insert) then usually finds
-                # nothing to do; find that out without taking the runner's lock.
-                if not (self.app.inline is not None and self._caught_up_once.is_set()
-                        and self.app.head() <= self.live_position()):
+                # Saves project themselves (projections.inline), in every
+                # process: a wake-up (PostgreSQL notifies every insert) then
+                # usually finds nothing to do; find that out without taking
+                # the runner's lock.
+                if self.app.inline is not None and self._caught_up_once.is_set():
+                    head = self.app.head()
+                    if head > self.live_position():
+                        self._sync_positions()
+                    if head > self.live_position():
+                        self.catch_up()
+                else:
                     self.catch_up()
                 self._caught_up_once.set()
                 self.last_error = None

@@ -1,5 +1,5 @@
 """Inline projections (PostgreSQL): a command's read rows are written in its own
-transaction by the process whose runner leads, and fall back to the runner
+transaction, by whichever process serves it, and fall back to the runner
 whenever that is not safe. Whatever path each event took, the read tables equal
 a rebuild from the log."""
 
@@ -23,6 +23,12 @@ from projections.runner import ReadSide
 from projections.store import ReadStore
 
 ACTOR = "it-dispatcher"
+
+
+def postgres_only(test: Any) -> Any:
+    """Inline projection needs PostgreSQL's recorder: the test runs there only."""
+    test = pytest.mark.parametrize("backend", ["postgres"], indirect=True)(test)
+    return pytest.mark.postgres(test)
 TABLES = {
     "tickets": "id",
     "engineer_assignments": "id",
@@ -82,8 +88,7 @@ def test_sqlite_keeps_the_runner(backend: str, ledger: Ledger, store: ReadStore)
     assert rs.inline is (backend == "postgres")
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@postgres_only
 def test_commands_are_readable_when_they_return_and_equal_a_rebuild(
     ledger: Ledger, store: ReadStore, read_side: ReadSide
 ) -> None:
@@ -121,8 +126,7 @@ def test_commands_are_readable_when_they_return_and_equal_a_rebuild(
     assert snapshot(store) == rebuilt(read_side, store)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@postgres_only
 def test_events_recorded_by_another_process_are_projected_by_the_runner_first(
     ledger: Ledger, store: ReadStore, read_side: ReadSide, database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -186,8 +190,7 @@ def assert_recorded_alone_then_projected(
     assert snapshot(store) == rebuilt(read_side, store)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@postgres_only
 def test_an_error_while_writing_the_rows_records_the_events_alone(
     ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
     monkeypatch: pytest.MonkeyPatch,
@@ -205,8 +208,7 @@ def test_an_error_while_writing_the_rows_records_the_events_alone(
     assert_recorded_alone_then_projected(ledger, store, read_side, seeded)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@postgres_only
 @pytest.mark.parametrize("failing", [
     ["SELECT 1 / 0"],  # a data error
     # an integrity error (eventsourcing's IntegrityError is a RecordConflictError,
@@ -235,8 +237,7 @@ def test_a_read_side_statement_failing_at_commit_records_the_events_alone(
     assert_recorded_alone_then_projected(ledger, store, read_side, seeded)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@postgres_only
 def test_a_failed_save_keeps_nothing_and_moves_no_position(
     ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
 ) -> None:
@@ -259,8 +260,7 @@ def test_a_failed_save_keeps_nothing_and_moves_no_position(
     assert snapshot(store) == rebuilt(read_side, store)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@postgres_only
 def test_the_runner_catches_up_while_inline_saves_keep_coming(
     ledger: Ledger, store: ReadStore, read_side: ReadSide, seeded: InlineProjection,
     database_url: str,
@@ -300,4 +300,101 @@ def test_the_runner_catches_up_while_inline_saves_keep_coming(
     assert caught_up, "the runner never got its turn"
     assert lag_while_saving < 1000
     assert read_side.wait_for(ledger.head(), 10)
+    assert snapshot(store) == rebuilt(read_side, store)
+
+
+@pytest.fixture
+def follower(database_url: str, read_side: ReadSide) -> Iterator[tuple[Ledger, ReadSide]]:
+    """A second serving process on the same store (``uvicorn --workers 2``): its
+    runner follows, its saves project inline all the same."""
+    from projections.store import build_store
+
+    app = Ledger(database_url)
+    store = build_store(app.store, pool_size=4)
+    rs = ReadSide(app, store, poll_interval=0.2)
+    rs.setup()
+    rs.start()
+    try:
+        assert not rs.leading
+        yield app, rs
+    finally:
+        rs.stop()
+        store.close()
+        app.close()
+
+
+@postgres_only
+def test_every_process_projects_its_own_saves(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide,
+    follower: tuple[Ledger, ReadSide],
+) -> None:
+    """Two processes saving side by side: each one's commands are readable as they
+    return (from its own positions, without waiting on the other's runner), and
+    the tables equal a rebuild."""
+    other, other_rs = follower
+    seed_demo(ledger, tickets=3)
+    assert read_side.wait_for(ledger.head(), 5)
+    mine, theirs = inline_of(ledger), inline_of(other)
+    readable: list[bool] = []
+    errors: list[BaseException] = []
+    engineers = ["aisha.k", "maria.g", "pieter.v", "chen.w"]
+
+    def run(app: Ledger, rs: ReadSide, i: int) -> None:
+        try:
+            for _ in range(3):
+                done = story(app, engineers[i % len(engineers)])
+                readable.append(rs.live_position() >= done[-1].position)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(app, rs, i))
+               for i in range(4) for app, rs in ((ledger, read_side), (other, other_rs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(readable) == 8 * 3
+    assert sum(readable) >= 0.75 * len(readable), readable
+    assert mine.projected > 0 and theirs.projected > 0
+    assert mine.failed == theirs.failed == 0  # their writes never collided
+    # The follower's runner never wrote: its saves' rows came from its own
+    # transactions (deferred ones, if any, were projected by the leader).
+    assert read_side.wait_for(ledger.head(), 5)
+    assert read_side.last_error is None and other_rs.last_error is None
+    closed = store.select("SELECT count(*) AS n FROM tickets WHERE status = 'closed' "
+                          "AND title LIKE 'inline %%'")
+    assert closed == [{"n": 24}]
+    assert snapshot(store) == rebuilt(read_side, store)
+
+
+@postgres_only
+def test_a_follower_leaves_engineer_changes_to_the_leaders_runner(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide,
+    follower: tuple[Ledger, ReadSide],
+) -> None:
+    """The leader answers 'is this engineer active?' from memory, learning of
+    changes from what its runner folds: a follower's Engineer events must reach
+    that runner, not be projected behind its back."""
+    from ledger.errors import InvalidReferenceError
+
+    other, other_rs = follower
+    seed_demo(ledger, tickets=3)
+    assert read_side.wait_for(ledger.head(), 5)
+    first = ledger.open_ticket(title="inline cached", actor=ACTOR)
+    ledger.assign(first.aggregate_id, engineer_id="chen.w", tier=1, actor=ACTOR)  # cached
+    theirs = inline_of(other)
+    deferred = theirs.deferred
+    changed = other.update_engineer("chen.w", changes={"active": False}, actor=ACTOR)
+    assert changed is not None
+    assert theirs.deferred == deferred + 1
+    assert read_side.wait_for(changed.position, 5)
+    second = ledger.open_ticket(title="inline after", actor=ACTOR)
+    with pytest.raises(InvalidReferenceError):
+        ledger.assign(second.aggregate_id, engineer_id="chen.w", tier=1, actor=ACTOR)
+    # The follower projects its ticket saves again once the runner has caught up.
+    projected = theirs.projected
+    done = story(other, "maria.g")
+    assert theirs.projected > projected
+    assert other_rs.live_position() >= done[-1].position
     assert snapshot(store) == rebuilt(read_side, store)

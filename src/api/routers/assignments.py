@@ -48,8 +48,11 @@ def _answer(
     assignment_id = result.assignment_id or assignment_id
     row = None
     if committed(services, result, response):
-        # The row as the runner committed it (what the table holds), if at hand.
-        row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+        # The row as this process committed it with (or after) the command's
+        # events, if at hand.
+        row = services.read_side.committed_row(
+            ASSIGNMENTS, (str(assignment_id),), result.position
+        )
     if row is None:
         row = services.queries.assignment(assignment_id)
     if row is None:  # only if the read side is far behind
