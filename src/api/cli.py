@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -57,6 +58,10 @@ def serve(
     database_url: DatabaseURL = None,
     demo: Annotated[bool | None, typer.Option("--demo/--no-demo",
                     help="Seed demo data when the ledger is empty.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64,
+        help="Worker processes (PostgreSQL only). Each writes the read rows of its own "
+             "commands; one also runs the projections.")] = 1,
 ) -> None:
     """Serve the REST API (docs at /docs)."""
     import uvicorn
@@ -65,10 +70,14 @@ def serve(
 
     settings = _settings(database_url, host=host, port=port, demo_on_empty=demo,
                          bootstrap_admin_key=True)
+    if workers > 1 and not settings.database_url.startswith("postgres"):
+        console.print("[red]--workers above 1 needs PostgreSQL[/] (SQLite serves one process).")
+        raise typer.Exit(2)
     base = f"http://{settings.host}:{settings.port}"
     console.print(
         f"[bold]Assignment ledger[/] on [cyan]{base}[/] "
         f"(docs: /docs) — store: {redact(settings.database_url)}"
+        + (f", {workers} workers" if workers > 1 else "")
     )
 
     def announce(token: str) -> None:
@@ -82,6 +91,10 @@ def serve(
             "list and revoke them with [cyan]ledger keys list[/] / [cyan]ledger keys revoke[/].\n",
             highlight=False, soft_wrap=True,
         )
+
+    if workers > 1:
+        _serve_workers(settings, workers, announce)
+        return
 
     from api.routers.feed import stop_streams
 
@@ -97,6 +110,35 @@ def serve(
 
     server.handle_exit = shutting_down  # type: ignore[method-assign]
     server.run()
+
+
+def _serve_workers(settings: Settings, workers: int, announce: Callable[[str], None]) -> None:
+    """uvicorn's worker processes, each building its own app from the
+    environment. What must happen once (the read side's tables, a first
+    catch-up, the demo, the first admin key) happens here first: workers
+    starting together on a new store would race for it."""
+    import uvicorn
+
+    from api.app import bootstrap_admin_key, build_services
+
+    services = build_services(settings)
+    try:
+        services.read_side.catch_up()
+        if settings.demo_on_empty and services.ledger.head() == 0:
+            from api.demo import seed_demo
+
+            seed_demo(services.ledger, tickets=settings.demo_tickets)
+        token = bootstrap_admin_key(services)
+        if token is not None:
+            announce(token)
+    finally:
+        services.close()
+    os.environ["LEDGER_DATABASE_URL"] = settings.database_url
+    os.environ["LEDGER_DEMO_ON_EMPTY"] = "false"
+    os.environ["LEDGER_BOOTSTRAP_ADMIN_KEY"] = "false"
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=workers, log_level="info", access_log=False,
+                timeout_graceful_shutdown=10)
 
 
 def _read_side(settings: Settings):  # noqa: ANN202 - local helper

@@ -37,9 +37,10 @@ def _free_port() -> int:
 class Server:
     """`ledger serve` in a subprocess (its own session, so it can be killed)."""
 
-    def __init__(self, database_url: str, workdir: Path) -> None:
+    def __init__(self, database_url: str, workdir: Path, workers: int = 1) -> None:
         self.database_url = database_url
         self.workdir = workdir
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
         self.base = ""
 
@@ -53,7 +54,7 @@ class Server:
             log = (self.workdir / f"serve-{port}.log").open("wb")
             self.process = subprocess.Popen(
                 [str(ledger), "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--database-url", self.database_url],
+                 "--database-url", self.database_url, "--workers", str(self.workers)],
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -73,7 +74,7 @@ class Server:
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        os.killpg(self.process.pid, signal.SIGKILL)  # and its workers, if any
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
@@ -92,6 +93,18 @@ class Server:
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     s = Server(database_url, tmp_path)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def two_workers(postgres_url_factory: Callable[[], str], tmp_path: Path) -> Iterator[Server]:
+    """`ledger serve --workers 2` (PostgreSQL): both processes answer commands,
+    one runs the projections."""
+    s = Server(postgres_url_factory(), tmp_path, workers=2)
     s.start()
     try:
         yield s
@@ -131,6 +144,17 @@ def _in_threads(n: int, work: Callable[[int], None]) -> None:
 
 
 def test_every_2xx_command_survives_a_sigkill_under_load(server: Server) -> None:
+    survives_a_sigkill_under_load(server)
+
+
+@pytest.mark.postgres
+def test_two_workers_every_2xx_command_survives_a_sigkill_under_load(
+    two_workers: Server,
+) -> None:
+    survives_a_sigkill_under_load(two_workers)
+
+
+def survives_a_sigkill_under_load(server: Server) -> None:
     with server.client() as c:
         engineers, tickets = _setup(c, engineers=4, tickets=96)
     acknowledged: list[tuple[str, str]] = []  # (ticket, assignment)
@@ -175,6 +199,17 @@ def test_every_2xx_command_survives_a_sigkill_under_load(server: Server) -> None
 
 
 def test_read_your_writes_under_concurrency(server: Server) -> None:
+    read_your_writes_under_concurrency(server)
+
+
+@pytest.mark.postgres
+def test_two_workers_read_your_writes_under_concurrency(two_workers: Server) -> None:
+    """Each worker answers its commands from its own transaction's rows: the
+    next request, whichever worker takes it, reads them."""
+    read_your_writes_under_concurrency(two_workers)
+
+
+def read_your_writes_under_concurrency(server: Server) -> None:
     with server.client() as c:
         engineers, tickets = _setup(c, engineers=4, tickets=48)
     checked = [0]
@@ -257,6 +292,17 @@ def test_a_deactivated_engineer_is_refused_once_deactivated_anywhere(server: Ser
     """The server answers "is this engineer active?" from memory while it leads the
     projections. A deactivation through it is seen at once; one recorded by
     another process is seen once its runner has folded it."""
+    refused_once_deactivated_anywhere(server)
+
+
+@pytest.mark.postgres
+def test_two_workers_refuse_a_deactivated_engineer(two_workers: Server) -> None:
+    """Whichever worker records the deactivation, the leader (which caches the
+    flags) has folded it before the PATCH is answered."""
+    refused_once_deactivated_anywhere(two_workers)
+
+
+def refused_once_deactivated_anywhere(server: Server) -> None:
     with server.client() as c:
         (here, there), tickets = _setup(c, engineers=2, tickets=4)
         for e, t in ((here, tickets[0]), (there, tickets[1])):  # both flags cached
