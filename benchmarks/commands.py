@@ -9,10 +9,11 @@ Apps (each a uvicorn subprocess on a free 127.0.0.1 port, measured one at a time
   crud     benchmarks/crud_app.py: FastAPI + psycopg_pool, update in place + history row
   library  benchmarks/library_app.py: eventsourcing Application, get + command + save
   ledger   `ledger serve` (the product), LEDGER_ADMIN_TOKEN set, bearer token sent
-  ledger-prod (extra line, clearly labelled): the product with several uvicorn workers
-           (`uvicorn --factory api.app:create_app --workers N`; one leads the projections,
-           the others follow the stored positions). On 2 cores it measured below one
-           worker: see README, "Running in production".
+  ledger-prod (extra line, clearly labelled): the product with several workers
+           (`ledger serve --workers N`: each projects its own commands, one also runs
+           the projections)
+  crud-prod (extra line, clearly labelled): the CRUD with the same N workers, so that
+           ledger-prod is also compared with a CRUD given the same cores
 The first three run with the SAME uvicorn settings, those `ledger serve` uses:
 1 worker, loop "auto" (uvloop), http "auto" (httptools), no access log.
 
@@ -407,15 +408,6 @@ class Server:
         self._log.close()
 
 
-PREPARE = """
-import sys
-from api.app import build_services
-from api.settings import Settings
-services = build_services(Settings(database_url=sys.argv[1]))
-services.read_side.catch_up()
-services.close()
-"""
-
 UVICORN_SETTINGS = "1 worker, loop auto (uvloop), http auto (httptools), no access log"
 
 
@@ -424,27 +416,18 @@ def start_server(kind: str, db_url: str, token: str, workdir: Path, workers: int
     py = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "LEDGER_ADMIN_TOKEN": token,
            "PYTHONUNBUFFERED": "1"}
-    if kind == "crud" or kind == "library":
+    if kind in ("crud", "library", "crud-prod"):
         env["BENCH_DATABASE_URL"] = db_url
-        cmd = [py, "-m", "uvicorn", f"{kind}_app:app", "--app-dir", str(BENCH),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--log-level", "info", "--no-access-log"]
+        n = workers if kind == "crud-prod" else 1
+        cmd = [py, "-m", "uvicorn", f"{kind.removesuffix('-prod')}_app:app",
+               "--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(n), "--log-level", "info", "--no-access-log"]
         ready = "/healthz"
-    elif kind == "ledger":
+    else:  # ledger, ledger-prod
         ledger = Path(py).parent / "ledger"
+        n = workers if kind == "ledger-prod" else 1
         cmd = [str(ledger), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database-url", db_url]
-        ready = "/readyz"
-    else:  # ledger-prod
-        # Several workers starting at once on a fresh database race in
-        # ReadSide.setup() (duplicate key on ledger_projections) and in the first
-        # catch-up; so set the read side up and catch it up once, first.
-        subprocess.run([py, "-c", PREPARE, db_url], check=True, env=env, cwd=str(ROOT),
-                       capture_output=True)
-        env["LEDGER_DATABASE_URL"] = db_url
-        cmd = [py, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "info",
-               "--no-access-log"]
+               "--database-url", db_url, "--workers", str(n)]
         ready = "/readyz"
     server = Server(kind, cmd, env, port, workdir / f"{kind}.log", ready, token)
     try:
@@ -600,12 +583,13 @@ def main() -> None:
     parser.add_argument("--max-rate", type=int, default=4000,
                         help="req/s the pre-staged targets must last for (sizes the fill)")
     parser.add_argument("--prod-workers", type=int, default=2,
-                        help="uvicorn workers of the extra ledger-prod line (0: skip it)")
-    parser.add_argument("--apps", default="crud,library,ledger,ledger-prod")
+                        help="workers of the extra ledger-prod and crud-prod lines (0: skip them)")
+    parser.add_argument("--apps", default="crud,library,ledger,ledger-prod,crud-prod")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    apps = [a for a in args.apps.split(",") if a != "ledger-prod" or args.prod_workers > 0]
+    apps = [a for a in args.apps.split(",")
+            if not a.endswith("-prod") or args.prod_workers > 0]
 
     n_assign = args.duration * args.max_rate
     n_mix = int(args.duration * args.max_rate * MIX_SHARE * 1.25) + 1000
@@ -633,8 +617,9 @@ def main() -> None:
         log(f"plan: {n_assign:,} open tickets for assign, {n_mix:,} staged tickets per mix "
             f"command; files in {workdir}")
         started = time.perf_counter()
-        if "crud" in apps:
-            fill_crud(urls["crud"], plan)
+        for app in ("crud", "crud-prod"):
+            if app in apps:
+                fill_crud(urls[app], plan)
         ledgers = [urls[a] for a in apps if a.startswith("ledger")]
         events = fill_event_stores(plan, ledgers, urls.get("library"))
         for app in apps:
@@ -672,18 +657,19 @@ def main() -> None:
               f"synchronous_commit={settings.get('synchronous_commit')} "
               f"full_page_writes={settings.get('full_page_writes')}, {os.cpu_count()} CPUs")
         print(f"uvicorn for crud, library, ledger: {UVICORN_SETTINGS}")
-        print(f"ledger-prod (extra line, not the comparison): "
-              f"uvicorn --factory api.app:create_app --workers {args.prod_workers}, otherwise "
-              "the same")
+        print(f"ledger-prod and crud-prod (extra lines, not the comparison): "
+              f"{args.prod_workers} workers (ledger serve --workers, uvicorn --workers), "
+              "otherwise the same")
         for r in results:
             print(fmt(r))
         for c in checks:
             print(c)
         by = {(r.app, r.workload): r for r in results}
-        if ("ledger-prod", "assign") in by and ("crud", "assign") in by:
-            print(f"ledger-prod/crud (extra, {args.prod_workers} workers): assign "
-                  f"{by['ledger-prod', 'assign'].rps / by['crud', 'assign'].rps:.2f}, mix "
-                  f"{by['ledger-prod', 'mix'].rps / by['crud', 'mix'].rps:.2f}")
+        for base in ("crud", "crud-prod"):
+            if ("ledger-prod", "assign") in by and (base, "assign") in by:
+                print(f"ledger-prod/{base} (extra, ledger with {args.prod_workers} workers): "
+                      f"assign {by['ledger-prod', 'assign'].rps / by[base, 'assign'].rps:.2f}, "
+                      f"mix {by['ledger-prod', 'mix'].rps / by[base, 'mix'].rps:.2f}")
         if ("ledger", "mix") in by and ("crud", "mix") in by:
             print(f"mix ratio: {by['ledger', 'mix'].rps / by['crud', 'mix'].rps:.2f}")
         if ("ledger", "assign") in by and ("crud", "assign") in by:
