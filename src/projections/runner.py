@@ -55,6 +55,9 @@ ROW_CACHE_SIZE = 20_000
 RUNNER_LOCK_PATIENCE = 0.05
 #: The live runner's bound: it follows the head, where recent rows are what
 #: pages touch; a serving process must stay small (a rebuild keeps the larger one).
+#: Seconds the leading runner lets NOTIFY wake-ups coalesce after a look that
+#: found every event projected (by the saves themselves, projections.inline).
+INLINE_RECHECK = 0.02
 #: Inline saves (projections.inline) read their misses in the insert's own round
 #: trip, so a miss costs little there.
 LIVE_ROW_CACHE_SIZE = 1_000
@@ -727,6 +730,10 @@ class ReadSide:
                         self._sync_positions()
                     if head > self.live_position():
                         self.catch_up()
+                    else:
+                        # Nothing to do: let the wake-ups of the next few
+                        # inserts (other processes') coalesce into one look.
+                        self._stop.wait(INLINE_RECHECK)
                 else:
                     self.catch_up()
                 self._caught_up_once.set()
