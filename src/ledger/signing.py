@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,14 +55,13 @@ class Signer:
 
 
 def load_or_create(path: str | os.PathLike[str]) -> Signer:
-    """The signer whose private key is in ``path``, generating it if absent."""
+    """The signer whose private key is in ``path``, generating it if absent.
+    Safe when several processes start at once (``uvicorn --workers``): the key
+    is written to a private temporary file and published with ``link``, which
+    fails if the file exists; the loser loads the winner's key, whole."""
     file = Path(path)
     if file.exists():
-        key = serialization.load_pem_private_key(file.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            msg = f"{file} does not hold an Ed25519 private key."
-            raise ValueError(msg)
-        return Signer(key)
+        return _load(file)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -69,11 +69,28 @@ def load_or_create(path: str | os.PathLike[str]) -> Signer:
         serialization.NoEncryption(),
     )
     file.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = file.with_name(f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(descriptor, pem)
+        try:
+            os.write(descriptor, pem)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        try:
+            os.link(temporary, file)
+        except FileExistsError:
+            return _load(file)  # another process published its key first
     finally:
-        os.close(descriptor)
+        temporary.unlink(missing_ok=True)
+    return Signer(key)
+
+
+def _load(file: Path) -> Signer:
+    key = serialization.load_pem_private_key(file.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        msg = f"{file} does not hold an Ed25519 private key."
+        raise ValueError(msg)
     return Signer(key)
 
 
