@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     )
     inline_projections: bool = Field(
         True,
-        description="PostgreSQL: the process whose runner leads writes the read rows of "
-        "its own commands in the commands' transactions (one commit instead of two).",
+        description="PostgreSQL: every serving process writes the read rows of its own "
+        "commands in the commands' transactions (one commit instead of two).",
     )
     max_body_bytes: int = Field(1_000_000, ge=1024)
     signing_key: str | None = Field(
