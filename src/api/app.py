@@ -94,6 +94,25 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def first_start(services: Services, announce_admin_token: Callable[[str], None]) -> None:
+    """What a start does once its services are up: the demo on an empty ledger
+    (``demo_on_empty``) and, with ``bootstrap_admin_key``, the first admin key,
+    whose token goes to ``announce_admin_token``."""
+    settings = services.settings
+    if settings.demo_on_empty and services.ledger.head() == 0:
+        from api.demo import seed_demo
+
+        seed_demo(services.ledger, tickets=settings.demo_tickets)
+    if settings.bootstrap_admin_key:
+        token = bootstrap_admin_key(services)
+        if token is not None:
+            announce_admin_token(token)
+
+
+def _log_admin_token(token: str) -> None:
+    log.warning("created the first admin API key; its token (shown once): %s", token)
+
+
 def bootstrap_admin_key(services: Services) -> str | None:
     """The token of a new admin key, when no key was ever created and there is no
     admin token (first start); else None."""
@@ -145,18 +164,7 @@ def create_app(
             services.read_side.wait_until_led(timeout=0.5)
         if services.audit.sealer is not None:
             services.audit.sealer.start()
-        if settings.demo_on_empty and services.ledger.head() == 0:
-            from api.demo import seed_demo
-
-            seed_demo(services.ledger, tickets=settings.demo_tickets)
-        if settings.bootstrap_admin_key:
-            token = bootstrap_admin_key(services)
-            if token is not None:
-                if announce_admin_token is not None:
-                    announce_admin_token(token)
-                else:
-                    log.warning("created the first admin API key; its token (shown once): %s",
-                                token)
+        first_start(services, announce_admin_token or _log_admin_token)
         try:
             with serving_gc():
                 yield

@@ -119,18 +119,12 @@ def _serve_workers(settings: Settings, workers: int, announce: Callable[[str], N
     starting together on a new store would race for it."""
     import uvicorn
 
-    from api.app import bootstrap_admin_key, build_services
+    from api.app import build_services, first_start
 
     services = build_services(settings)
     try:
         services.read_side.catch_up()
-        if settings.demo_on_empty and services.ledger.head() == 0:
-            from api.demo import seed_demo
-
-            seed_demo(services.ledger, tickets=settings.demo_tickets)
-        token = bootstrap_admin_key(services)
-        if token is not None:
-            announce(token)
+        first_start(services, announce)
     finally:
         services.close()
     os.environ["LEDGER_DATABASE_URL"] = settings.database_url

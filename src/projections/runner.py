@@ -576,12 +576,12 @@ class ReadSide:
     def _sync_positions(self) -> None:
         """Moves the slots up to the stored positions, where other processes'
         saves projected inline (caches dropped: their rows changed). Runner
-        thread only."""
+        thread only, between passes (no page in flight)."""
         slots = list(self._live)
         stored = self.store.positions([s.entry for s in slots])
         with self._cond:
             for slot, value in zip(slots, stored, strict=True):
-                if value > slot.position and slot.inflight is None:
+                if value > slot.position:
                     slot.cache.clear()
                     slot.position = slot.folded = value
             self._cond.notify_all()
@@ -703,14 +703,9 @@ class ReadSide:
                 continue
             if not leading:
                 self._stop.wait(self.poll_interval)  # another process runs them
-                if time.monotonic() - last_reload > self.poll_interval:
-                    # Which builds are live (a rebuild's switch), for waits and
-                    # this process's inline writes.
-                    try:
-                        self.reload()
-                    except Exception:  # noqa: BLE001 - the store is unavailable
-                        log.debug("reload failed", exc_info=True)
-                    last_reload = time.monotonic()
+                # Which builds are live (a rebuild's switch), for waits and this
+                # process's inline writes.
+                self._try_reload()
                 continue
             self._wake.wait(timeout=self.poll_interval)
             self._wake.clear()
@@ -743,13 +738,16 @@ class ReadSide:
                 self.last_error = f"{type(e).__name__}: {e}"
                 self._recent.clear()  # a failed commit may have committed after all
                 log.warning("projection runner error (retrying): %s", self.last_error)
-                try:
-                    self.reload()
-                except Exception:  # noqa: BLE001 - still unavailable
-                    log.debug("reload failed", exc_info=True)
+                self._try_reload()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 self._wake.set()
+
+    def _try_reload(self) -> None:
+        try:
+            self.reload()
+        except Exception:  # noqa: BLE001 - the store is unavailable; next time
+            log.debug("reload failed", exc_info=True)
 
     def _listen(self) -> None:
         """Wakes the runner when another process records events (PostgreSQL)."""
