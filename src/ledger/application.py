@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -28,6 +30,7 @@ from eventsourcing.persistence import (
 from ledger.autoassign import Pick
 from ledger.cache import DEFAULT_SIZE, AggregateCache
 from ledger.committer import GroupCommitter
+from ledger.executor import CommandExecutor, Job
 from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
 from ledger.errors import (
     ApiKeyNotFoundError,
@@ -35,8 +38,6 @@ from ledger.errors import (
     EngineerExistsError,
     EngineerNotFoundError,
     InvalidReferenceError,
-    LedgerError,
-    StaleVersionError,
     StorageUnavailableError,
     TicketExistsError,
     TicketNotFoundError,
@@ -48,6 +49,7 @@ from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class InlineHooks(Protocol):
@@ -79,6 +81,22 @@ class CommandResult:
     version: int
     position: int
     assignment_id: UUID | None = None
+
+
+def _answer(ticket: Ticket, assignment: Assignment | None, recordings: Any) -> CommandResult:
+    return CommandResult(
+        ticket.id,
+        ticket.version,
+        recordings[-1].notification.id,
+        assignment.id if assignment else None,
+    )
+
+
+#: Set by ``Ledger.submit`` around a command call: where ``_update_ticket``
+#: puts its job's future instead of waiting for it.
+_submitted: ContextVar[list[Future[CommandResult]] | None] = ContextVar(
+    "ledger_submitted", default=None
+)
 
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -138,6 +156,15 @@ class Ledger(Application[UUID]):
         self._engineers_lock = threading.Lock()
         self._committer = (
             GroupCommitter(self.save, name="ledger-committer") if group_commit else None
+        )
+        #: Runs ticket commands on one thread, pipelined into group commit.
+        self._executor = CommandExecutor(
+            self.get_ticket,
+            self._committer.submit if self._committer is not None else self._save_now,
+            _answer,
+            self._tickets,
+            retries=CONFLICT_RETRIES,
+            errors=_storage_errors,
         )
         for attempt in range(5):
             try:
@@ -224,6 +251,7 @@ class Ledger(Application[UUID]):
             return super()._record(processing_event)
 
     def close(self) -> None:
+        self._executor.close()
         if self._committer is not None:
             self._committer.close()
         super().close()
@@ -235,6 +263,43 @@ class Ledger(Application[UUID]):
             if self._committer is None:
                 return self.save(aggregate)
             return self._committer.commit(aggregate)
+
+    def submit(
+        self, command: Callable[P, CommandResult], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[CommandResult]:
+        """Starts a ticket command without waiting for it: ``submit(ledger.assign,
+        ticket_id, ...)`` returns at once with the future of what
+        ``ledger.assign(ticket_id, ...)`` returns (an event loop awaits it with
+        ``asyncio.wrap_future``). Only for the commands that are one
+        ``_update_ticket`` call: every ticket command but ``auto_assign`` (which
+        goes on after it) and ``open_ticket`` (which would run to its end here)."""
+        submitted: list[Future[CommandResult]] = []
+        token = _submitted.set(submitted)
+        try:
+            returned = command(*args, **kwargs)
+        except BaseException as e:
+            failed: Future[CommandResult] = Future()
+            failed.set_exception(e)
+            return failed
+        finally:
+            _submitted.reset(token)
+        if submitted:
+            if returned is not None or len(submitted) != 1:
+                msg = f"{command.__name__} is not a single ticket command."
+                raise TypeError(msg)
+            return submitted[0]
+        done: Future[CommandResult] = Future()
+        done.set_result(returned)
+        return done
+
+    def _save_now(self, aggregate: Ticket) -> Future[list[Recording[UUID]]]:
+        """Without group commit: the save, in its own transaction, done."""
+        saved: Future[list[Recording[UUID]]] = Future()
+        try:
+            saved.set_result(self.save(aggregate))
+        except Exception as e:  # noqa: BLE001 - handed to the command's future
+            saved.set_exception(e)
+        return saved
 
     def head(self) -> int:
         """The position of the last recorded event (0 when empty)."""
@@ -384,56 +449,24 @@ class Ledger(Application[UUID]):
         unless the client pinned a version with If-Match, which then answers as
         stale.
 
-        Commands on one ticket run one at a time in this process (its lock is
-        held until the save is durable). Only the stored state answers a refusal:
+        Runs on the command thread (ledger.executor): commands on one ticket run
+        one at a time in this process, until the save is durable. Only the stored
+        state answers a refusal:
         a refusal (or a stale If-Match) judged on a cached ticket is judged again
         on a fresh load, in case another process changed the ticket.
 
         ``check`` runs once, after the ticket is known to exist and before the
         version check: an unknown ticket answers 404 before an unknown engineer's
         422, without the ticket being read twice."""
-        with self._tickets.locked(ticket_id):
-            conflicts = 0
-            while True:
-                ticket = self._tickets.get(ticket_id)
-                fresh = ticket is None
-                if ticket is None:
-                    ticket = self.get_ticket(ticket_id)
-                if check is not None:
-                    check()
-                    check = None
-                committed = False
-                try:
-                    if expected_version is not None and ticket.version != expected_version:
-                        msg = (
-                            f"Ticket {ticket_id} is at version {ticket.version}, "
-                            f"not {expected_version}."
-                        )
-                        raise StaleVersionError(msg, ticket.version)
-                    assignment = command(ticket)
-                    recordings = self.commit(ticket)
-                    committed = True
-                except RecordConflictError:
-                    conflicts += 1
-                    if conflicts >= CONFLICT_RETRIES:
-                        msg = f"Ticket {ticket_id} kept changing; the command was not recorded."
-                        raise ConcurrentUpdateError(msg) from None
-                    continue
-                except LedgerError as e:
-                    if fresh or isinstance(e, StorageUnavailableError):
-                        raise
-                    continue  # judged on a cached copy: judge again on the stored state
-                finally:
-                    if committed:
-                        self._tickets.put(ticket_id, ticket)
-                    else:
-                        self._tickets.evict(ticket_id)
-                return CommandResult(
-                    ticket.id,
-                    ticket.version,
-                    recordings[-1].notification.id,
-                    assignment.id if assignment else None,
-                )
+        if self._executor.on_own_thread():
+            msg = "A ticket command cannot run inside another one."
+            raise RuntimeError(msg)
+        future = self._executor.submit(Job(ticket_id, command, expected_version, check))
+        submitted = _submitted.get()
+        if submitted is not None:
+            submitted.append(future)
+            return None  # type: ignore[return-value]  # see submit()
+        return future.result()  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------ engineers
 

@@ -1,10 +1,10 @@
-"""A version-checked cache of aggregates, with one lock per aggregate.
+"""A version-checked cache of aggregates.
 
 eventsourcing's own cache is not used: in 9.5.6 it deep-copies a cached
 aggregate outside its lock, so concurrent commands on one ticket can see a torn
-copy. Here a command holds the aggregate's lock from load to durable save, so
-within this process commands on one ticket run one at a time on the one cached
-object. The cached aggregate only ever holds committed state: the caller puts
+copy. Here commands on one ticket run one at a time, from load to durable save
+(ledger.executor keeps the ticket busy), on the one cached object. The cached
+aggregate only ever holds committed state: the caller puts
 it back after a successful save and evicts it on any failure (its command may
 have changed it). Another process writing the same ticket is caught by the
 store's optimistic concurrency (the save conflicts); the caller then evicts,
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
@@ -30,24 +28,6 @@ class AggregateCache(Generic[K]):
         self.maxsize = maxsize
         self._items: OrderedDict[K, Any] = OrderedDict()
         self._guard = threading.Lock()
-        self._locks: dict[K, list[Any]] = {}  # key -> [lock, holders]
-
-    @contextmanager
-    def locked(self, key: K) -> Iterator[None]:
-        """Serialises the commands on one aggregate in this process."""
-        with self._guard:
-            entry = self._locks.get(key)
-            if entry is None:
-                entry = self._locks[key] = [threading.Lock(), 0]
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
 
     def get(self, key: K) -> Any | None:
         with self._guard:

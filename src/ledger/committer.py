@@ -65,16 +65,21 @@ class GroupCommitter:
         self.splits = 0
 
     def commit(self, aggregate: Any) -> list[Recording[Any]]:
+        return self.submit(aggregate).result()
+
+    def submit(self, aggregate: Any) -> Future[list[Recording[Any]]]:
+        """Queues the aggregate's save; the future resolves once it is durable."""
         request = _Request(aggregate)
         with self._lock:
-            if self._closed:
-                # Closed (application shutting down): save on the caller's thread.
-                return self._save(aggregate)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            self._queue.put(request)
-        return request.future.result()
+            if not self._closed:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+                self._queue.put(request)
+                return request.future
+        # Closed (application shutting down): save on the caller's thread.
+        self._alone(request)
+        return request.future
 
     def close(self) -> None:
         """Commits what is queued, then stops the thread."""

@@ -1,0 +1,250 @@
+"""Ticket commands run on one thread, their saves pipelined into group commit.
+
+A command is: load the ticket (from the cache, else the store), run its checks
+and its method, save. Run on a thread per request, each command costs the
+process thread hand-offs (request -> worker thread -> committer -> worker ->
+event loop), and each one contends for the GIL with every other request's
+thread. Here every command of the process is a job for one thread: it loads
+and runs the commands that queued up, hands the changed tickets to the group
+committer and goes on with the next jobs while that transaction commits; the
+committer's callback answers the job. A caller waits on the job's future,
+blocking (``run``) or, on the event loop, awaiting it (``asyncio.wrap_future``).
+
+Commands on one ticket still run one at a time, in arrival order: a ticket
+stays busy from its command's load until its save is durable (or failed), and
+jobs for a busy ticket wait for it. The rules of ``Ledger._update_ticket`` hold
+here: a save that conflicts (another process changed the ticket) re-runs the
+command on the stored state, up to ``retries`` times; a refusal judged on a
+cached ticket is judged again on the stored one; a stale If-Match answers as
+stale. The cache only ever holds committed state.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Recording, RecordConflictError
+
+from ledger.cache import AggregateCache
+from ledger.errors import (
+    ConcurrentUpdateError,
+    LedgerError,
+    StaleVersionError,
+    StorageUnavailableError,
+)
+
+log = logging.getLogger("ledger.executor")
+
+Load = Callable[[UUID], Any]
+Submit = Callable[[Any], "Future[list[Recording[Any]]]"]
+#: ``answer(ticket, assignment, recordings)``: what the job's future resolves to.
+Answer = Callable[[Any, Any, list[Recording[Any]]], Any]
+
+
+@dataclass(eq=False)
+class Job:
+    """One ticket command: ``command(ticket)`` returns the assignment it acted on
+    (or None); ``check()`` runs once, after the ticket is known to exist."""
+
+    ticket_id: UUID
+    command: Callable[[Any], Any]
+    expected_version: int | None = None
+    check: Callable[[], object] | None = None
+    future: Future[Any] = field(default_factory=Future)
+    conflicts: int = 0
+    #: Judge on the stored ticket, not the cached one.
+    reload: bool = False
+
+
+class _Again:
+    """A job that holds its busy ticket: run again after a conflict, or next in
+    line for a ticket just freed."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+
+_STOP = object()
+
+
+class CommandExecutor:
+    """Runs ticket jobs on its own thread; ``submit`` returns the job's future,
+    which resolves to ``answer(ticket, assignment, recordings)`` once the save is
+    durable, or raises what the command or its save raised (a save's errors
+    passed through ``errors``, a context manager that translates them)."""
+
+    def __init__(
+        self,
+        load: Load,
+        submit: Submit,
+        answer: Answer,
+        cache: AggregateCache[UUID],
+        *,
+        retries: int,
+        errors: Callable[[], AbstractContextManager[None]],
+        name: str = "ledger-commands",
+    ) -> None:
+        self._load = load
+        self._submit = submit
+        self._answer = answer
+        self._errors = errors
+        self._cache = cache
+        self._retries = retries
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # ticket -> jobs waiting for it; a key is present while the ticket is busy.
+        self._waiting: dict[UUID, deque[Job]] = {}
+        self._busy_lock = threading.Lock()
+
+    def on_own_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def submit(self, job: Job) -> Future[Any]:
+        with self._lock:
+            if self._closed:
+                msg = "The ledger is closed."
+                raise StorageUnavailableError(msg)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            # Running: it can no longer be cancelled (a caller that stops waiting,
+            # e.g. an event loop's cancelled task, does not stop the command).
+            job.future.set_running_or_notify_cancel()
+            self._queue.put(job)
+        return job.future
+
+    def close(self) -> None:
+        """Finishes the jobs already submitted, then stops the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+            self._queue.put(_STOP)
+        if thread is not None:
+            thread.join(timeout=30)
+
+    # ------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        stopping = False
+        while True:
+            if stopping:
+                # Closing: done once no ticket is busy (a conflict's retry or a
+                # waiting job may still come round).
+                with self._busy_lock:
+                    if not self._waiting:
+                        return
+                try:
+                    items = [self._queue.get(timeout=0.05)]
+                except queue.Empty:
+                    continue
+            else:
+                items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if item is _STOP:
+                    stopping = True
+                    continue
+                if isinstance(item, _Again):
+                    self._step(item.job)
+                    continue
+                with self._busy_lock:
+                    waiting = self._waiting.get(item.ticket_id)
+                    if waiting is None:
+                        self._waiting[item.ticket_id] = deque()
+                    else:
+                        waiting.append(item)
+                if waiting is None:
+                    self._step(item)
+
+    def _step(self, job: Job) -> None:
+        """Loads and runs one job's command and hands the ticket to the committer
+        (whose saves fail through the future, not here); the ticket is busy until
+        ``_finish`` frees it."""
+        ticket = None if job.reload else self._cache.get(job.ticket_id)
+        fresh = ticket is None
+        try:
+            if ticket is None:
+                ticket = self._load(job.ticket_id)
+            if job.check is not None:
+                job.check()
+                job.check = None
+            if job.expected_version is not None and ticket.version != job.expected_version:
+                msg = f"Ticket {job.ticket_id} is at version {ticket.version}, not {job.expected_version}."
+                raise StaleVersionError(msg, ticket.version)
+            assignment = job.command(ticket)
+            saving = self._submit(ticket)
+        except LedgerError as e:
+            self._cache.evict(job.ticket_id)
+            if fresh or isinstance(e, StorageUnavailableError):
+                self._finish(job, error=e)
+            else:
+                # Judged on a cached copy: judge again on the stored state.
+                job.reload = True
+                self._step(job)
+            return
+        except BaseException as e:
+            self._cache.evict(job.ticket_id)
+            self._finish(job, error=e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        saving.add_done_callback(lambda f: self._saved(job, ticket, assignment, f))
+
+    def _saved(self, job: Job, ticket: Any, assignment: Any, saving: Future[Any]) -> None:
+        """On the committer's thread: answers the job, or sends it round again."""
+        try:
+            with self._errors():
+                recordings = saving.result()
+            # Answered before the ticket is freed: the next command may change it.
+            result = self._answer(ticket, assignment, recordings)
+        except BaseException as e:
+            error = e
+        else:
+            self._cache.put(job.ticket_id, ticket)
+            self._finish(job, result=result)
+            return
+        self._cache.evict(job.ticket_id)
+        if isinstance(error, RecordConflictError):
+            job.conflicts += 1
+            if job.conflicts < self._retries:
+                job.reload = True
+                self._queue.put(_Again(job))
+                return
+            msg = f"Ticket {job.ticket_id} kept changing; the command was not recorded."
+            error = ConcurrentUpdateError(msg)
+        self._finish(job, error=error)
+
+    def _finish(self, job: Job, *, result: Any = None, error: BaseException | None = None) -> None:
+        # Free the ticket (or hand it to its next job) before answering: a caller
+        # that sends its next command on the ticket as soon as it has the answer
+        # finds it queued behind nothing.
+        with self._busy_lock:
+            waiting = self._waiting[job.ticket_id]
+            if waiting:
+                self._queue.put(_Again(waiting.popleft()))
+            else:
+                del self._waiting[job.ticket_id]
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)
