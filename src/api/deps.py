@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import Awaitable, Callable
@@ -120,15 +121,51 @@ def in_threadpool(route: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return run
 
 
+async def run_command(
+    command: Callable[P, CommandResult], /, *args: P.args, **kwargs: P.kwargs
+) -> CommandResult:
+    """Runs a ticket command of the ledger (``ledger.assign``, ...) from the event
+    loop: queued for the ledger's command thread and awaited, no thread of the
+    pool held while it loads, runs and commits (see ledger.executor)."""
+    ledger = getattr(command, "__self__", None)
+    if not isinstance(ledger, Ledger):
+        msg = "run_command takes a bound command method of a Ledger."
+        raise TypeError(msg)
+    return await asyncio.wrap_future(ledger.submit(command, *args, **kwargs))
+
+
 def committed(services: Services, result: CommandResult, response: Response) -> bool:
     """Read-your-writes: answer once the read tables include the command's events.
     Returns whether they do (else the response is marked stale)."""
     ok = services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
-    response.headers["ETag"] = f'"{result.version}"'
-    response.headers["X-Ledger-Position"] = str(result.position)
+    _result_headers(result, response)
     if not ok:
         response.headers["X-Ledger-Consistency"] = "stale"
     return ok
+
+
+def committed_now(services: Services, result: CommandResult, response: Response) -> bool:
+    """``committed`` without waiting (for the event loop): True, with the
+    response's headers set, if the read tables are known to include the command;
+    else False, and the caller waits with ``committed`` in the threadpool."""
+    if not services.read_side.includes(result.position):
+        return False
+    _result_headers(result, response)
+    return True
+
+
+def _result_headers(result: CommandResult, response: Response) -> None:
+    response.headers["ETag"] = f'"{result.version}"'
+    response.headers["X-Ledger-Position"] = str(result.position)
+
+
+async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
+    """``locate_assignment`` for the event loop: the row this process committed
+    if at hand, else looked up in the threadpool."""
+    row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+    if row is not None:
+        return row
+    return await run_in_threadpool(locate_assignment, services, assignment_id)
 
 
 def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:

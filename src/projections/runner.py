@@ -770,6 +770,12 @@ class ReadSide:
         with self._cond:
             return min((s.position for s in self._live), default=0)
 
+    def includes(self, position: int) -> bool:
+        """Whether every live read table is known, without waiting or reading
+        the store, to include ``position`` (False may just mean "not known")."""
+        with self._cond:
+            return min((s.position for s in self._live), default=0) >= position
+
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until every live read table includes ``position``."""
         deadline = time.monotonic() + timeout

@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import DISPATCH, READ, WORK, PrincipalDep, allow, require_own_assignment
 from api.deps import (
@@ -16,8 +17,11 @@ from api.deps import (
     MinPositionDep,
     ServicesDep,
     committed,
+    committed_now,
+    find_assignment,
     in_threadpool,
     locate_assignment,
+    run_command,
 )
 from api.schemas import (
     AssignmentCreate,
@@ -38,13 +42,32 @@ from projections.queries import ASSIGNMENTS
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 
 
-def _answer(
+async def _answer(
     services: ServicesDep,
     result: CommandResult,
     response: Response,
     assignment_id: UUID | None = None,
 ) -> EngineerAssignment:
-    """The assignment the command produced (or acted on), once it is readable."""
+    """The assignment the command produced (or acted on), once it is readable:
+    at once if this process committed it with the command (the usual case), else
+    waited for and read in the threadpool."""
+    if committed_now(services, result, response):
+        row = services.read_side.committed_row(
+            ASSIGNMENTS, (str(result.assignment_id or assignment_id),), result.position
+        )
+        if row is not None:
+            return EngineerAssignment(**row)
+    return await run_in_threadpool(answer_assignment, services, result, response, assignment_id)
+
+
+def answer_assignment(
+    services: ServicesDep,
+    result: CommandResult,
+    response: Response,
+    assignment_id: UUID | None = None,
+) -> EngineerAssignment:
+    """The assignment the command produced (or acted on), once it is readable
+    (blocking: waits for the read side)."""
     assignment_id = result.assignment_id or assignment_id
     row = None
     if committed(services, result, response):
@@ -65,96 +88,96 @@ def _answer(
                         409: {"description": "active assignment exists or ticket closed"},
                         422: {"description": "unknown or inactive engineer"}},
              dependencies=[allow(DISPATCH)])
-@in_threadpool
-def assign(
+async def assign(
     body: AssignmentCreate, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep,
 ) -> EngineerAssignment:
-    result = services.ledger.assign(
+    result = await run_command(
+        services.ledger.assign,
         body.ticket_id, engineer_id=body.engineer_id, tier=body.tier,
         tier_name=body.tier_name, reason=body.reason, assignment_type=body.type,
         equipment_id=body.equipment_id or None, actor=actor, expected_version=version,
     )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return _answer(services, result, response)
+    return await _answer(services, result, response)
 
 
 @router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
              responses={409: {"description": "the ticket has no active assignment"}},
              dependencies=[allow(DISPATCH)])
-@in_threadpool
-def escalate(
+async def escalate(
     body: EscalateBody, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep,
 ) -> EngineerAssignment:
     """Ends the ticket's active assignment as ``escalated`` and assigns the next
     engineer at tier + 1."""
-    result = services.ledger.escalate(
+    result = await run_command(
+        services.ledger.escalate,
         body.ticket_id, next_engineer_id=body.next_engineer_id, reason=body.reason,
         next_tier_name=body.next_tier_name, actor=actor, expected_version=version,
     )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return _answer(services, result, response)
+    return await _answer(services, result, response)
 
 
 @router.post("/{assignment_id}/accept", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
-@in_threadpool
-def accept(
+async def accept(
     assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep,
 ) -> EngineerAssignment:
-    row = locate_assignment(services, assignment_id)
+    row = await find_assignment(services, assignment_id)
     require_own_assignment(principal, row)
-    result = services.ledger.accept(
+    result = await run_command(
+        services.ledger.accept,
         UUID(row["ticket_id"]), assignment_id, actor=principal.name, expected_version=version
     )
-    return _answer(services, result, response, assignment_id)
+    return await _answer(services, result, response, assignment_id)
 
 
 @router.post("/{assignment_id}/reject", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
-@in_threadpool
-def reject(
+async def reject(
     assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep, body: RejectBody | None = None,
 ) -> EngineerAssignment:
     """The engineer declines; the ticket is open again for the next assignment."""
-    row = locate_assignment(services, assignment_id)
+    row = await find_assignment(services, assignment_id)
     require_own_assignment(principal, row)
-    result = services.ledger.reject(
+    result = await run_command(
+        services.ledger.reject,
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
         actor=principal.name, expected_version=version,
     )
-    return _answer(services, result, response, assignment_id)
+    return await _answer(services, result, response, assignment_id)
 
 
 @router.post("/{assignment_id}/start", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
-@in_threadpool
-def start(
+async def start(
     assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
     version: IfMatchDep,
 ) -> EngineerAssignment:
-    row = locate_assignment(services, assignment_id)
+    row = await find_assignment(services, assignment_id)
     require_own_assignment(principal, row)
-    result = services.ledger.start(
+    result = await run_command(
+        services.ledger.start,
         UUID(row["ticket_id"]), assignment_id, actor=principal.name, expected_version=version
     )
-    return _answer(services, result, response, assignment_id)
+    return await _answer(services, result, response, assignment_id)
 
 
 @router.post("/{assignment_id}/complete", response_model=EngineerAssignment,
              dependencies=[allow(WORK)])
-@in_threadpool
-def complete(
+async def complete(
     assignment_id: UUID, body: CompleteBody, services: ServicesDep, principal: PrincipalDep,
     response: Response, version: IfMatchDep,
 ) -> EngineerAssignment:
     """``success`` resolves the ticket; any other outcome leaves it open."""
-    row = locate_assignment(services, assignment_id)
+    row = await find_assignment(services, assignment_id)
     require_own_assignment(principal, row)
-    result = services.ledger.complete(
+    result = await run_command(
+        services.ledger.complete,
         UUID(row["ticket_id"]), assignment_id,
         completion_status=body.completion_status,
         time_spent_hours=round(body.time_spent_hours, 2),
@@ -163,39 +186,39 @@ def complete(
         customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
         actor=principal.name, expected_version=version,
     )
-    return _answer(services, result, response, assignment_id)
+    return await _answer(services, result, response, assignment_id)
 
 
 @router.put("/{assignment_id}/reassign", response_model=EngineerAssignment,
              dependencies=[allow(DISPATCH)])
-@in_threadpool
-def reassign(
+async def reassign(
     assignment_id: UUID, body: ReassignBody, services: ServicesDep, actor: ActorDep,
     response: Response, version: IfMatchDep,
 ) -> EngineerAssignment:
     """Hands the assignment to another engineer at the same tier; returns the new one."""
-    row = locate_assignment(services, assignment_id)
-    result = services.ledger.reassign(
+    row = await find_assignment(services, assignment_id)
+    result = await run_command(
+        services.ledger.reassign,
         UUID(row["ticket_id"]), assignment_id, new_engineer_id=body.new_engineer_id,
         reason=body.reason, actor=actor, expected_version=version,
     )
-    return _answer(services, result, response)
+    return await _answer(services, result, response)
 
 
 @router.delete("/{assignment_id}", response_model=EngineerAssignment,
              dependencies=[allow(DISPATCH)])
-@in_threadpool
-def remove(
+async def remove(
     assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep, body: Annotated[ReasonBody | None, Body()] = None,
 ) -> EngineerAssignment:
     """Soft removal: the assignment becomes ``removed``; nothing is deleted."""
-    row = locate_assignment(services, assignment_id)
-    result = services.ledger.remove(
+    row = await find_assignment(services, assignment_id)
+    result = await run_command(
+        services.ledger.remove,
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
         actor=actor, expected_version=version,
     )
-    return _answer(services, result, response, assignment_id)
+    return await _answer(services, result, response, assignment_id)
 
 
 @router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep])

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from api.auth import DISPATCH, allow
 from api.deps import ActorDep, IfMatchDep, ServicesDep
-from api.routers.assignments import _answer
+from api.routers.assignments import answer_assignment
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
 from ledger.domain import COMPLETED, REJECTED, Ticket
@@ -78,4 +78,4 @@ def auto_assign(
         expected_version=version,
     )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return _answer(services, result, response)
+    return answer_assignment(services, result, response)

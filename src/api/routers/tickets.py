@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import DISPATCH, READ, allow
 from api.deps import (
@@ -18,6 +19,7 @@ from api.deps import (
     ServicesDep,
     committed,
     in_threadpool,
+    run_command,
 )
 from api.problems import BadRequestError
 from api.schemas import (
@@ -137,27 +139,27 @@ def get_ticket(
 
 
 @router.post("/{ticket_id}/close", response_model=Ticket, dependencies=[allow(DISPATCH)])
-@in_threadpool
-def close_ticket(
+async def close_ticket(
     ticket_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
     version: IfMatchDep, body: ReasonBody | None = None,
 ) -> Ticket:
-    result = services.ledger.close_ticket(
+    result = await run_command(
+        services.ledger.close_ticket,
         ticket_id, reason=body.reason if body else None, actor=actor, expected_version=version
     )
-    return _answer(services, result, response)
+    return await run_in_threadpool(_answer, services, result, response)
 
 
 @router.post("/{ticket_id}/reopen", response_model=Ticket, dependencies=[allow(DISPATCH)])
-@in_threadpool
-def reopen_ticket(
+async def reopen_ticket(
     ticket_id: UUID, body: ReopenBody, services: ServicesDep, actor: ActorDep,
     response: Response, version: IfMatchDep,
 ) -> Ticket:
-    result = services.ledger.reopen_ticket(
+    result = await run_command(
+        services.ledger.reopen_ticket,
         ticket_id, reason=body.reason, actor=actor, expected_version=version
     )
-    return _answer(services, result, response)
+    return await run_in_threadpool(_answer, services, result, response)
 
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
