@@ -165,6 +165,7 @@ class Ledger(Application[UUID]):
             self._tickets,
             retries=CONFLICT_RETRIES,
             errors=_storage_errors,
+            load_many=self._load_tickets,
         )
         for attempt in range(5):
             try:
@@ -319,6 +320,23 @@ class Ledger(Application[UUID]):
             msg = f"Ticket {ticket_id} does not exist."
             raise TicketNotFoundError(msg)
         return ticket
+
+    def _load_tickets(self, ticket_ids: list[UUID]) -> dict[UUID, Ticket]:
+        """The stored tickets of these ids, the streams read in one query where
+        the recorder can (ledger.recorder); rebuilt as ``get_ticket`` rebuilds
+        one (``Repository.get`` without snapshots: we take none). Ids that are
+        not tickets are left out."""
+        select = getattr(self.recorder, "select_streams", None)
+        if select is None:
+            return {}
+        with _storage_errors():
+            streams = select(ticket_ids)
+        tickets = {}
+        for ticket_id, stored in streams.items():
+            ticket = _project(None, map(self.mapper.to_domain_event, stored))
+            if isinstance(ticket, Ticket):
+                tickets[ticket_id] = ticket
+        return tickets
 
     def get_engineer(self, engineer_id: str) -> Engineer:
         try:

@@ -7,7 +7,8 @@ event loop), and each one contends for the GIL with every other request's
 thread. Here every command of the process is a job for one thread: it loads
 and runs the commands that queued up, hands the changed tickets to the group
 committer and goes on with the next jobs while that transaction commits; the
-committer's callback answers the job. A caller waits on the job's future,
+committer's callback answers the job. The tickets the jobs of one round need
+from the store are read in one query (``load_many``) when there are several. A caller waits on the job's future,
 blocking (``run``) or, on the event loop, awaiting it (``asyncio.wrap_future``).
 
 Commands on one ticket still run one at a time, in arrival order: a ticket
@@ -45,6 +46,8 @@ from ledger.errors import (
 log = logging.getLogger("ledger.executor")
 
 Load = Callable[[UUID], Any]
+#: Several stored tickets at once: the ones found, by id.
+LoadMany = Callable[[list[UUID]], dict[UUID, Any]]
 Submit = Callable[[Any], "Future[list[Recording[Any]]]"]
 #: ``answer(ticket, assignment, recordings)``: what the job's future resolves to.
 Answer = Callable[[Any, Any, list[Recording[Any]]], Any]
@@ -93,9 +96,11 @@ class CommandExecutor:
         *,
         retries: int,
         errors: Callable[[], AbstractContextManager[None]],
+        load_many: LoadMany | None = None,
         name: str = "ledger-commands",
     ) -> None:
         self._load = load
+        self._load_many = load_many
         self._submit = submit
         self._answer = answer
         self._errors = errors
@@ -160,28 +165,47 @@ class CommandExecutor:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            ready: list[Job] = []
             for item in items:
                 if item is _STOP:
                     stopping = True
-                    continue
-                if isinstance(item, _Again):
-                    self._step(item.job)
-                    continue
-                with self._busy_lock:
-                    waiting = self._waiting.get(item.ticket_id)
-                    if waiting is None:
-                        self._waiting[item.ticket_id] = deque()
-                    else:
-                        waiting.append(item)
-                if waiting is None:
-                    self._step(item)
+                elif isinstance(item, _Again):
+                    ready.append(item.job)
+                else:
+                    with self._busy_lock:
+                        waiting = self._waiting.get(item.ticket_id)
+                        if waiting is None:
+                            self._waiting[item.ticket_id] = deque()
+                            ready.append(item)
+                        else:
+                            waiting.append(item)
+            loaded = self._preload(ready)
+            for job in ready:
+                self._step(job, loaded.pop(job.ticket_id, None))
 
-    def _step(self, job: Job) -> None:
+    def _preload(self, jobs: list[Job]) -> dict[UUID, Any]:
+        """The stored tickets the jobs need (not cached, or to reload), read
+        together when there are several; a failure leaves each job to load its
+        own (and meet the failure itself)."""
+        wanted = [
+            j.ticket_id for j in jobs if j.reload or self._cache.get(j.ticket_id) is None
+        ]
+        if len(wanted) < 2 or self._load_many is None:
+            return {}
+        try:
+            return self._load_many(wanted)
+        except Exception:  # noqa: BLE001 - each job loads alone and answers what it meets
+            log.debug("loading %d tickets together failed", len(wanted), exc_info=True)
+            return {}
+
+    def _step(self, job: Job, loaded: Any = None) -> None:
         """Loads and runs one job's command and hands the ticket to the committer
         (whose saves fail through the future, not here); the ticket is busy until
         ``_finish`` frees it."""
-        ticket = None if job.reload else self._cache.get(job.ticket_id)
-        fresh = ticket is None
+        ticket = loaded
+        if ticket is None and not job.reload:
+            ticket = self._cache.get(job.ticket_id)
+        fresh = ticket is None or ticket is loaded
         try:
             if ticket is None:
                 ticket = self._load(job.ticket_id)

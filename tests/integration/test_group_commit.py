@@ -254,3 +254,46 @@ def test_a_create_whose_commit_was_in_doubt_is_not_answered_as_taken(ledger) -> 
 
     with pytest.raises(TicketExistsError):
         ledger._save_new(other, TicketExistsError("taken"))  # noqa: SLF001
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_tickets_loaded_together_equal_tickets_loaded_one_by_one(ledger: Ledger) -> None:
+    """The command thread reads the streams of a round's tickets in one query."""
+    ledger.register_engineer(engineer_id="e1", name="e1", actor="a")
+    ids = [ledger.open_ticket(title=f"t{i}", actor="a").aggregate_id for i in range(4)]
+    ledger.assign(ids[0], engineer_id="e1", tier=1, actor="a")
+    ledger.close_ticket(ids[1], reason="done", actor="a")
+    engineer = ledger.get_engineer("e1").id
+    missing = uuid4()
+    loaded = ledger._load_tickets([*ids, engineer, missing])  # noqa: SLF001
+    assert sorted(loaded) == sorted(ids)  # not the engineer, not the unknown id
+    for tid in ids:
+        one = ledger.get_ticket(tid)
+        assert loaded[tid].version == one.version
+        assert loaded[tid].__dict__ == one.__dict__
+
+
+def test_a_round_of_commands_loads_its_tickets_together(database_url: str) -> None:
+    """Commands queued together on tickets not cached here are all answered
+    (their tickets read together on PostgreSQL, one by one on SQLite), each with
+    its own outcome: success, a refusal, an unknown ticket."""
+    writer, ledger = Ledger(database_url), Ledger(database_url)
+    try:
+        writer.register_engineer(engineer_id="e1", name="e1", actor="a")
+        ids = [writer.open_ticket(title=f"t{i}", actor="a").aggregate_id for i in range(8)]
+        writer.close_ticket(ids[3], reason="closed", actor="a")
+        unknown = uuid4()
+        calls = [lambda t=t: ledger.assign(t, engineer_id="e1", tier=1, actor="a")
+                 for t in [*ids, unknown]]
+        results = _run_all(calls)
+        from ledger.errors import TicketClosedError, TicketNotFoundError
+
+        assert isinstance(results[3], TicketClosedError)
+        assert isinstance(results[8], TicketNotFoundError)
+        for i in (0, 1, 2, 4, 5, 6, 7):
+            assert results[i].version == 2, results[i]
+            assert writer.get_ticket(ids[i]).active_assignment.engineer_id == "e1"
+    finally:
+        writer.close()
+        ledger.close()

@@ -307,3 +307,44 @@ def test_close_finishes_what_was_submitted(store: FakeStore) -> None:
     assert [f.result(0) for f in futures] == [3, 4, 5]  # one conflict, then a, b, c
     with pytest.raises(StorageUnavailableError):
         ex.submit(Job(tid, _append("late")))
+
+
+def test_a_rounds_tickets_are_loaded_together_and_a_failed_batch_falls_back(
+    store: FakeStore,
+) -> None:
+    batches: list[list[UUID]] = []
+    fail = [True]
+
+    def load_many(ids: list[UUID]) -> dict[UUID, FakeTicket]:
+        batches.append(list(ids))
+        if fail[0]:
+            fail[0] = False
+            raise StorageUnavailableError("blip")
+        return {i: store.load(i) for i in ids}
+
+    cache: AggregateCache[UUID] = AggregateCache(100)
+    ex = CommandExecutor(
+        store.load, store.submit, lambda t, a, r: list(t.log), cache,
+        retries=3, errors=_no_translation, load_many=load_many,
+    )
+    try:
+        for round_ in range(2):
+            tids = [_ticket(store) for _ in range(3)]
+            entered, gate = threading.Event(), threading.Event()
+            # Hold the thread in a blocker's check so that the three queue up.
+            blocker = ex.submit(Job(_ticket(store), _append("b"),
+                                    check=lambda: (entered.set(), gate.wait(10))))
+            assert entered.wait(10)
+            jobs = [ex.submit(Job(t, _append("a"))) for t in tids]
+            gate.set()
+            store.wait_in_flight(4)
+            store.release()
+            assert blocker.result(10) == ["b"]
+            assert [f.result(10) for f in jobs] == [["a"]] * 3
+            assert batches[-1] == tids
+            # Each ticket read once: alone after the failed batch (round 0, a
+            # blip), together in the batch (round 1).
+            assert all(store.loads.count(t) == 1 for t in tids)
+        assert len(batches) == 2
+    finally:
+        ex.close()
