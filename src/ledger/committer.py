@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from eventsourcing.persistence import RecordConflictError, Recording
+
+from ledger.queuethread import STOP, QueueThread
 
 log = logging.getLogger("ledger.committer")
 
@@ -46,19 +47,15 @@ class _Request:
         self.pending: list[Any] = list(aggregate.pending_events)
 
 
-class GroupCommitter:
+class GroupCommitter(QueueThread):
     """Saves aggregates handed in by concurrent callers, batched; ``commit()``
     returns the aggregate's recordings once they are durably stored, or raises
     what saving it raised."""
 
     def __init__(self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer") -> None:
+        super().__init__(name)
         self._save = save
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._name = name
         #: (batches, aggregates) saved so far; batches split after a conflict.
         self.batches = 0
         self.saved = 0
@@ -70,34 +67,17 @@ class GroupCommitter:
     def submit(self, aggregate: Any) -> Future[list[Recording[Any]]]:
         """Queues the aggregate's save; the future resolves once it is durable."""
         request = _Request(aggregate)
-        with self._lock:
-            if not self._closed:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                    self._thread.start()
-                self._queue.put(request)
-                return request.future
-        # Closed (application shutting down): save on the caller's thread.
-        self._alone(request)
+        if not self._enqueue(request):
+            # Closed (application shutting down): save on the caller's thread.
+            self._alone(request)
         return request.future
-
-    def close(self) -> None:
-        """Commits what is queued, then stops the thread."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            thread = self._thread
-            self._queue.put(None)
-        if thread is not None:
-            thread.join(timeout=30)
 
     # ------------------------------------------------------------ the thread
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            if first is None:
+            if first is STOP:
                 return
             batch = [first]
             stop = False
@@ -106,7 +86,7 @@ class GroupCommitter:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
+                if more is STOP:
                     stop = True
                     break
                 batch.append(more)

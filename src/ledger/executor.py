@@ -8,8 +8,9 @@ thread. Here every command of the process is a job for one thread: it loads
 and runs the commands that queued up, hands the changed tickets to the group
 committer and goes on with the next jobs while that transaction commits; the
 committer's callback answers the job. The tickets the jobs of one round need
-from the store are read in one query (``load_many``) when there are several. A caller waits on the job's future,
-blocking (``run``) or, on the event loop, awaiting it (``asyncio.wrap_future``).
+from the store are read in one query (``load_many``) when there are several. A
+caller waits on the job's future: blocking on ``result()``, or awaiting it on an
+event loop (``asyncio.wrap_future``).
 
 Commands on one ticket still run one at a time, in arrival order: a ticket
 stays busy from its command's load until its save is durable (or failed), and
@@ -42,6 +43,7 @@ from ledger.errors import (
     StaleVersionError,
     StorageUnavailableError,
 )
+from ledger.queuethread import STOP, QueueThread
 
 log = logging.getLogger("ledger.executor")
 
@@ -78,10 +80,7 @@ class _Again:
         self.job = job
 
 
-_STOP = object()
-
-
-class CommandExecutor:
+class CommandExecutor(QueueThread):
     """Runs ticket jobs on its own thread; ``submit`` returns the job's future,
     which resolves to ``answer(ticket, assignment, recordings)`` once the save is
     durable, or raises what the command or its save raised (a save's errors
@@ -99,6 +98,7 @@ class CommandExecutor:
         load_many: LoadMany | None = None,
         name: str = "ledger-commands",
     ) -> None:
+        super().__init__(name)
         self._load = load
         self._load_many = load_many
         self._submit = submit
@@ -106,42 +106,18 @@ class CommandExecutor:
         self._errors = errors
         self._cache = cache
         self._retries = retries
-        self._name = name
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
         # ticket -> jobs waiting for it; a key is present while the ticket is busy.
         self._waiting: dict[UUID, deque[Job]] = {}
         self._busy_lock = threading.Lock()
 
-    def on_own_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
     def submit(self, job: Job) -> Future[Any]:
-        with self._lock:
-            if self._closed:
-                msg = "The ledger is closed."
-                raise StorageUnavailableError(msg)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            # Running: it can no longer be cancelled (a caller that stops waiting,
-            # e.g. an event loop's cancelled task, does not stop the command).
-            job.future.set_running_or_notify_cancel()
-            self._queue.put(job)
+        # Running: it can no longer be cancelled (a caller that stops waiting,
+        # e.g. an event loop's cancelled task, does not stop the command).
+        job.future.set_running_or_notify_cancel()
+        if not self._enqueue(job):
+            msg = "The ledger is closed."
+            raise StorageUnavailableError(msg)
         return job.future
-
-    def close(self) -> None:
-        """Finishes the jobs already submitted, then stops the thread."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            thread = self._thread
-            self._queue.put(_STOP)
-        if thread is not None:
-            thread.join(timeout=30)
 
     # ------------------------------------------------------------ the thread
 
@@ -167,7 +143,7 @@ class CommandExecutor:
                     break
             ready: list[Job] = []
             for item in items:
-                if item is _STOP:
+                if item is STOP:
                     stopping = True
                 elif isinstance(item, _Again):
                     ready.append(item.job)
@@ -213,7 +189,10 @@ class CommandExecutor:
                 job.check()
                 job.check = None
             if job.expected_version is not None and ticket.version != job.expected_version:
-                msg = f"Ticket {job.ticket_id} is at version {ticket.version}, not {job.expected_version}."
+                msg = (
+                    f"Ticket {job.ticket_id} is at version {ticket.version}, "
+                    f"not {job.expected_version}."
+                )
                 raise StaleVersionError(msg, ticket.version)
             assignment = job.command(ticket)
             saving = self._submit(ticket)
@@ -226,11 +205,9 @@ class CommandExecutor:
                 job.reload = True
                 self._step(job)
             return
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - the job's caller gets it; the thread goes on
             self._cache.evict(job.ticket_id)
             self._finish(job, error=e)
-            if not isinstance(e, Exception):
-                raise
             return
         saving.add_done_callback(lambda f: self._saved(job, ticket, assignment, f))
 
