@@ -284,14 +284,10 @@ class Ledger(Application[UUID]):
             return failed
         finally:
             _submitted.reset(token)
-        if submitted:
-            if returned is not None or len(submitted) != 1:
-                msg = f"{command.__name__} is not a single ticket command."
-                raise TypeError(msg)
-            return submitted[0]
-        done: Future[CommandResult] = Future()
-        done.set_result(returned)
-        return done
+        if returned is not None or len(submitted) != 1:
+            msg = f"{command.__name__} is not a single ticket command."
+            raise TypeError(msg)
+        return submitted[0]
 
     def _save_now(self, aggregate: Ticket) -> Future[list[Recording[UUID]]]:
         """Without group commit: the save, in its own transaction, done."""

@@ -53,11 +53,11 @@ PASSIVE_POLL = 0.002
 ROW_CACHE_SIZE = 20_000
 #: Seconds a catch-up waits for the runner's lock before saves stand aside for it.
 RUNNER_LOCK_PATIENCE = 0.05
-#: The live runner's bound: it follows the head, where recent rows are what
-#: pages touch; a serving process must stay small (a rebuild keeps the larger one).
 #: Seconds the leading runner lets NOTIFY wake-ups coalesce after a look that
 #: found every event projected (by the saves themselves, projections.inline).
 INLINE_RECHECK = 0.02
+#: The live runner's bound: it follows the head, where recent rows are what
+#: pages touch; a serving process must stay small (a rebuild keeps the larger one).
 #: Inline saves (projections.inline) read their misses in the insert's own round
 #: trip, so a miss costs little there.
 LIVE_ROW_CACHE_SIZE = 1_000
@@ -769,12 +769,6 @@ class ReadSide:
     def live_position(self) -> int:
         with self._cond:
             return min((s.position for s in self._live), default=0)
-
-    def includes(self, position: int) -> bool:
-        """Whether every live read table is known, without waiting or reading
-        the store, to include ``position`` (False may just mean "not known")."""
-        with self._cond:
-            return min((s.position for s in self._live), default=0) >= position
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until every live read table includes ``position``."""

@@ -90,6 +90,13 @@ def _no_translation() -> Any:
     yield
 
 
+def _executor(store: FakeStore, answer: Any, **options: Any) -> CommandExecutor:
+    return CommandExecutor(
+        store.load, store.submit, answer, AggregateCache(100),
+        retries=3, errors=_no_translation, **options,
+    )
+
+
 @pytest.fixture
 def store() -> FakeStore:
     return FakeStore()
@@ -97,12 +104,7 @@ def store() -> FakeStore:
 
 @pytest.fixture
 def executor(store: FakeStore) -> Any:
-    cache: AggregateCache[UUID] = AggregateCache(100)
-    ex = CommandExecutor(
-        store.load, store.submit, lambda t, a, r: (t.version, list(t.log), a), cache,
-        retries=3, errors=_no_translation,
-    )
-    ex.cache = cache  # type: ignore[attr-defined]
+    ex = _executor(store, lambda t, a, r: (t.version, list(t.log), a))
     yield ex
     store.release()
     ex.close()
@@ -282,11 +284,7 @@ def test_a_waiting_caller_that_gives_up_does_not_cancel_the_command(
 
 
 def test_close_finishes_what_was_submitted(store: FakeStore) -> None:
-    cache: AggregateCache[UUID] = AggregateCache(100)
-    ex = CommandExecutor(
-        store.load, store.submit, lambda t, a, r: t.version, cache,
-        retries=3, errors=_no_translation,
-    )
+    ex = _executor(store, lambda t, a, r: t.version)
     tid = _ticket(store)
     store.conflicts[tid] = 1
     futures = [ex.submit(Job(tid, _append(n))) for n in "abc"]
@@ -322,11 +320,7 @@ def test_a_rounds_tickets_are_loaded_together_and_a_failed_batch_falls_back(
             raise StorageUnavailableError("blip")
         return {i: store.load(i) for i in ids}
 
-    cache: AggregateCache[UUID] = AggregateCache(100)
-    ex = CommandExecutor(
-        store.load, store.submit, lambda t, a, r: list(t.log), cache,
-        retries=3, errors=_no_translation, load_many=load_many,
-    )
+    ex = _executor(store, lambda t, a, r: list(t.log), load_many=load_many)
     try:
         for round_ in range(2):
             tids = [_ticket(store) for _ in range(3)]
