@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
@@ -44,6 +44,7 @@ from ledger.errors import (
 )
 from ledger import appendonly
 from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
+from ledger.ids import new_id
 from ledger.keys import ApiKey, new_token
 from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
@@ -351,7 +352,7 @@ class Ledger(Application[UUID]):
         """Records a new key; returns the result and the raw token (shown once,
         never stored: the ``Issued`` event holds only its SHA-256)."""
         token = new_token()
-        key = ApiKey.create(key_id=uuid4(), name=name, role=role, token=token, actor=actor)
+        key = ApiKey.create(key_id=new_id(), name=name, role=role, token=token, actor=actor)
         recordings = self.commit(key)
         return CommandResult(key.id, key.version, recordings[-1].notification.id), token
 
@@ -541,7 +542,7 @@ class Ledger(Application[UUID]):
         timestamp: datetime | None = None,
     ) -> CommandResult:
         ticket = Ticket.open(
-            ticket_id=ticket_id or uuid4(),
+            ticket_id=ticket_id or new_id(),
             title=title,
             description=description,
             priority=priority,
@@ -597,7 +598,7 @@ class Ledger(Application[UUID]):
         equipment_id: str | None = None,
         expected_version: int | None = None,
     ) -> CommandResult:
-        assignment_id = uuid4()
+        assignment_id = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.assign(
@@ -624,11 +625,11 @@ class Ledger(Application[UUID]):
         next_tier_name: str | None = None,
         expected_version: int | None = None,
     ) -> CommandResult:
-        new_id = uuid4()
+        new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.escalate(
-                new_assignment_id=new_id,
+                new_assignment_id=new_assignment,
                 next_engineer_id=next_engineer_id,
                 reason=reason,
                 next_tier_name=next_tier_name,
@@ -648,12 +649,12 @@ class Ledger(Application[UUID]):
         actor: str,
         expected_version: int | None = None,
     ) -> CommandResult:
-        new_id = uuid4()
+        new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.reassign(
                 assignment_id,
-                new_assignment_id=new_id,
+                new_assignment_id=new_assignment,
                 new_engineer_id=new_engineer_id,
                 reason=reason,
                 actor=actor,
@@ -760,7 +761,7 @@ class Ledger(Application[UUID]):
         reason recorded). The ticket's own rules run first (closed, resolved, active
         assignment: 409), then the pick (no one qualifies: 409), then the picked
         engineer is checked on the write side. A concurrent change re-runs it all."""
-        assignment_id = uuid4()
+        assignment_id = new_id()
         picks: list[Pick] = []
 
         def command(t: Ticket) -> Assignment:
