@@ -13,7 +13,6 @@ have caught up.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -30,6 +29,7 @@ from ledger.application import Ledger
 from ledger.errors import StorageUnavailableError
 from ledger.recorder import HookedPostgresApplicationRecorder
 from projections.folds import ALL_PROJECTIONS, EngineersProjection, Key, Projection, Rows
+from projections.gcpolicy import raised_thresholds
 from projections.locks import ProcessLock
 from projections.recent import CommittedRows
 from projections.store import (
@@ -124,17 +124,17 @@ class Slot:
         self.folded = self.position
 
 
+#: Collector thresholds during bulk replays (CPython's defaults: 700, 10, 10).
+RELAXED_THRESHOLDS = (200_000, 50, 1000)
+
+
 @contextmanager
 def relaxed_gc() -> Iterator[None]:
     """Bulk replays allocate millions of short-lived rows while holding large
     caches; the default cyclic-GC thresholds then spend much of the time
     re-traversing the caches. Collect far less often for the duration."""
-    previous = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 1000)
-    try:
+    with raised_thresholds(RELAXED_THRESHOLDS):
         yield
-    finally:
-        gc.set_threshold(*previous)
 
 
 def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
@@ -528,6 +528,14 @@ class ReadSide:
             self._lock.release()
 
     def _catch_up(self) -> int:
+        if self._caught_up_once.is_set():
+            return self._catch_up_pages()
+        # A process's first pass replays whatever was recorded while it was
+        # down (all of history, for a new read side): a bulk replay.
+        with relaxed_gc():
+            return self._catch_up_pages()
+
+    def _catch_up_pages(self) -> int:
         for attempt in range(3):
             try:
                 return run_pages(
