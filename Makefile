@@ -35,6 +35,7 @@ test: venv
 		trap 'exit 130' INT; trap 'exit 143' TERM; \
 		if pg_env="$$(PG_THROWAWAY_OWNER=$$$$ scripts/pg-throwaway.sh start)"; then \
 			eval "$$pg_env"; export LEDGER_TEST_POSTGRES_URL; \
+			export LEDGER_TEST_POSTGRES_THROWAWAY=1; \
 			echo "make test: throwaway PostgreSQL at $$LEDGER_TEST_POSTGRES_URL"; \
 		elif [ "$${CI:-}" = "true" ]; then \
 			echo "make test: ERROR: PostgreSQL could not be started and CI=true;" \
