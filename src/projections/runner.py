@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -528,11 +528,9 @@ class ReadSide:
             self._lock.release()
 
     def _catch_up(self) -> int:
-        if self._caught_up_once.is_set():
-            return self._catch_up_pages()
         # A process's first pass replays whatever was recorded while it was
         # down (all of history, for a new read side): a bulk replay.
-        with relaxed_gc():
+        with nullcontext() if self._caught_up_once.is_set() else relaxed_gc():
             return self._catch_up_pages()
 
     def _catch_up_pages(self) -> int:

@@ -110,6 +110,14 @@ def executor(store: FakeStore) -> Any:
     ex.close()
 
 
+def _saved(executor: CommandExecutor, store: FakeStore, job: Job) -> Any:
+    """Submits ``job``, lets its one save through, returns its answer."""
+    future = executor.submit(job)
+    store.wait_in_flight(1)
+    store.release()
+    return future.result(10)
+
+
 def _ticket(store: FakeStore) -> UUID:
     tid = uuid4()
     store.stored[tid] = FakeTicket(tid)
@@ -175,26 +183,18 @@ def test_conflicting_every_time_answers_concurrent_update(
     with pytest.raises(ConcurrentUpdateError):
         future.result(10)
     # The ticket is free again: the next command runs.
-    nxt = executor.submit(Job(tid, _append("b")))
-    store.wait_in_flight(1)
-    store.release()
-    assert nxt.result(10)[1][-1] == "b"
+    assert _saved(executor, store, Job(tid, _append("b")))[1][-1] == "b"
 
 
 def test_a_refusal_on_a_cached_ticket_is_judged_again_on_the_stored_one(
     executor: CommandExecutor, store: FakeStore
 ) -> None:
     tid = _ticket(store)
-    done = executor.submit(Job(tid, _append("closed")))
-    store.wait_in_flight(1)
-    store.release()
-    done.result(10)  # cached: log ["closed"]
+    _saved(executor, store, Job(tid, _append("closed")))  # cached: log ["closed"]
     # Another process reopened it: the store no longer says "closed" last.
     store.stored[tid] = FakeTicket(tid, 3, ["reopened"])
-    future = executor.submit(Job(tid, _append("assign", refuse_if="closed")))
-    store.wait_in_flight(1)
-    store.release()
-    assert future.result(10) == (4, ["reopened", "assign"], "assign")
+    answer = _saved(executor, store, Job(tid, _append("assign", refuse_if="closed")))
+    assert answer == (4, ["reopened", "assign"], "assign")
 
 
 def test_a_refusal_on_the_stored_ticket_is_the_answer(
@@ -212,10 +212,7 @@ def test_a_failed_check_is_not_skipped_when_the_command_is_judged_again(
     executor: CommandExecutor, store: FakeStore
 ) -> None:
     tid = _ticket(store)
-    warm = executor.submit(Job(tid, _append("a")))
-    store.wait_in_flight(1)
-    store.release()
-    warm.result(10)
+    _saved(executor, store, Job(tid, _append("a")))
     checks: list[int] = []
 
     def check() -> None:
@@ -255,10 +252,7 @@ def test_an_unavailable_store_fails_the_job_and_frees_the_ticket(
     executor._load = broken  # noqa: SLF001 - the store goes down for one load
     with pytest.raises(StorageUnavailableError):
         executor.submit(Job(tid, _append("a"))).result(10)
-    later = executor.submit(Job(tid, _append("b")))
-    store.wait_in_flight(1)
-    store.release()
-    assert later.result(10)[1] == ["b"]
+    assert _saved(executor, store, Job(tid, _append("b")))[1] == ["b"]
 
 
 def test_a_waiting_caller_that_gives_up_does_not_cancel_the_command(
