@@ -143,6 +143,18 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
+def add_routes(app: FastAPI, *modules: Any) -> None:
+    """Adds the routes of each module's ``router`` to the app's own router, in
+    order. Their paths, tags and dependencies are complete already (each router
+    has its prefix and no settings of its own). Not ``include_router``: newer
+    FastAPI versions keep an included router whole and, per request, match the
+    path against every route of every router before it and the chosen router's
+    twice over (with context bookkeeping per route), which cost a command about
+    0.05 ms of the event loop's time."""
+    for module in modules:
+        app.router.routes.extend(module.router.routes)
+
+
 def create_app(
     settings: Settings | None = None,
     announce_admin_token: Callable[[str], None] | None = None,
@@ -180,9 +192,8 @@ def create_app(
     )
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
-    for module in (engineers, tickets, intervals, assignments, events, feed, audit, operations,
-                   sla, reports, autoassign):
-        app.include_router(module.router)
+    add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
+               sla, reports, autoassign)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
