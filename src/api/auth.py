@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from ledger.keys import ADMIN, AUDITOR, DISPATCHER, ENGINEER, ROLES, hash_token
 from projections.folds import ApiKeysProjection
@@ -179,31 +179,39 @@ class Authenticator:
         return principal
 
 
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiKey",
-    description="An API key: `Authorization: Bearer <token>`. Create one with "
-    "`ledger keys create --name NAME --role ROLE`, or use LEDGER_ADMIN_TOKEN.",
+#: The OpenAPI security scheme of every authenticated route.
+SCHEME_NAME = "ApiKey"
+SCHEME_DESCRIPTION = (
+    "An API key: `Authorization: Bearer <token>`. Create one with "
+    "`ledger keys create --name NAME --role ROLE`, or use LEDGER_ADMIN_TOKEN."
 )
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    """The authenticated caller (401 problem+json when there is none). Async, so
-    that a known token costs no thread hop; a lookup runs in the threadpool."""
+async def authenticate_request(request: Request, token: str | None) -> Principal:
+    """The caller presenting ``token`` (401 problem+json when there is none), kept
+    on ``request.state``. A known token costs no thread hop; a lookup runs in the
+    threadpool."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    if credentials is None:
+    if not token:
         raise AuthenticationError("This endpoint needs `Authorization: Bearer <token>`.")
     auth = request.app.state.services.auth
-    principal = auth.known(credentials.credentials) or await run_in_threadpool(
-        auth.authenticate, credentials.credentials
-    )
+    principal = auth.known(token) or await run_in_threadpool(auth.authenticate, token)
     request.state.principal = principal
     return principal
+
+
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller: the one the route's permission let in."""
+    return await authenticate_request(request, _bearer_token(request))
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -213,14 +221,28 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 class Permission:
-    """A dependency that allows the roles ``POLICY[name]`` holds (else 403)."""
+    """A route's permission: the roles ``POLICY[name]`` holds may use it."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"Permission({self.name!r})"
+
+
+class RoleAccess(Permission, HTTPBearer):
+    """The dependency of an authenticated route: authenticates the bearer token
+    (401) and allows the roles ``POLICY[name]`` holds (else 403); resolves to the
+    principal. Being an ``HTTPBearer``, it is also the route's security
+    requirement in the OpenAPI document. One dependency rather than a chain
+    (token, then principal, then permission): FastAPI solves every level of a
+    route's dependencies on every request."""
 
     def __init__(self, name: str) -> None:
-        if name not in POLICY:
-            raise ValueError(f"unknown permission {name!r}")
+        super().__init__(auto_error=False, scheme_name=SCHEME_NAME, description=SCHEME_DESCRIPTION)
         self.name = name
 
-    async def __call__(self, principal: PrincipalDep) -> Principal:
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await authenticate_request(request, _bearer_token(request))
         if not allowed(self.name, principal.role):
             raise ForbiddenError(
                 f"Role {principal.role!r} may not do this (needs {self.name!r}: "
@@ -228,21 +250,24 @@ class Permission:
             )
         return principal
 
-    def __repr__(self) -> str:
-        return f"Permission({self.name!r})"
-
 
 class PublicAccess(Permission):
     """No authentication at all (health and readiness probes)."""
 
-    async def __call__(self) -> None:  # type: ignore[override]
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def __call__(self) -> None:
         return None
 
 
-_PERMISSIONS: dict[str, Permission] = {
-    name: (PublicAccess(name) if roles is None else Permission(name))
-    for name, roles in POLICY.items()
-}
+def _permission(name: str) -> Permission:
+    if name not in POLICY:
+        raise ValueError(f"unknown permission {name!r}")
+    return PublicAccess(name) if POLICY[name] is None else RoleAccess(name)
+
+
+_PERMISSIONS: dict[str, Permission] = {name: _permission(name) for name in POLICY}
 
 
 def allow(permission: str) -> Any:
@@ -295,6 +320,6 @@ def require_own_assignment(principal: Principal, row: dict[str, Any]) -> None:
 __all__ = [
     "ADMIN", "AUDIT", "AUDITOR", "DISPATCH", "DISPATCHER", "ENGINEER", "MANAGE", "POLICY",
     "PUBLIC", "READ", "WORK", "AuthenticationError", "Authenticator", "ForbiddenError",
-    "Permission", "Principal", "PrincipalDep", "allow", "allowed", "api_routes", "check_policy",
+    "Permission", "Principal", "PrincipalDep", "PublicAccess", "RoleAccess", "allow", "allowed", "api_routes", "check_policy",
     "get_principal", "require_own_assignment", "route_permissions",
 ]
