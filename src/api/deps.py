@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Authenticator, PrincipalDep
+from api.auth import DISPATCH, WORK, Authenticator, Principal, PrincipalDep, RoleAccess
 from api.idempotency import IdempotencyStore
 from api.problems import BadRequestError
 from api.settings import Settings
@@ -67,13 +67,13 @@ ActorDep = Annotated[str, Depends(get_actor)]
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
+IfMatchHeader = Annotated[
+    str | None, Header(description='Only act if the ticket is at this version, e.g. "3".')
+]
 
-async def expected_version(
-    if_match: Annotated[
-        str | None,
-        Header(description='Only act if the ticket is at this version, e.g. "3".'),
-    ] = None,
-) -> int | None:
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header asks for (None: no condition)."""
     if if_match is None or if_match.strip() == "*":
         return None
     match = _ETAG.match(if_match)
@@ -82,7 +82,37 @@ async def expected_version(
     return int(match.group(1))
 
 
-IfMatchDep = Annotated[int | None, Depends(expected_version)]
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What a ticket command's route takes from its request: the app's services,
+    the caller (recorded as the events' actor) and the ``If-Match`` version."""
+
+    services: Services
+    principal: Principal
+    expected_version: int | None
+
+    @property
+    def actor(self) -> str:
+        return self.principal.name
+
+
+class CommandAccess(RoleAccess):
+    """A ticket command route's one dependency: its permission (authentication
+    and role, as ``allow``), the services and ``If-Match``, solved at once
+    (FastAPI solves each dependency of a route on every request)."""
+
+    async def __call__(self, request: Request, if_match: IfMatchHeader = None) -> Command:  # type: ignore[override]
+        principal = await super().__call__(request)
+        return Command(request.app.state.services, principal, expected_version(if_match))
+
+
+_COMMAND_ACCESS = {name: CommandAccess(name) for name in (DISPATCH, WORK)}
+
+
+def command(permission: str) -> Any:
+    """``cmd: Annotated[Command, command(DISPATCH)]``: the route's permission,
+    declared in place of ``dependencies=[allow(DISPATCH)]``."""
+    return Depends(_COMMAND_ACCESS[permission])
 
 
 async def wait_min_position(

@@ -8,14 +8,14 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import DISPATCH, READ, WORK, PrincipalDep, allow, require_own_assignment
+from api.auth import DISPATCH, READ, WORK, allow, require_own_assignment
 from api.deps import (
-    ActorDep,
+    Command,
     Cursor,
-    IfMatchDep,
     Limit,
     MinPositionDep,
     ServicesDep,
+    command,
     committed,
     committed_now,
     find_assignment,
@@ -86,139 +86,131 @@ def answer_assignment(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
              responses={404: {"description": "unknown ticket"},
                         409: {"description": "active assignment exists or ticket closed"},
-                        422: {"description": "unknown or inactive engineer"}},
-             dependencies=[allow(DISPATCH)])
+                        422: {"description": "unknown or inactive engineer"}})
 async def assign(
-    body: AssignmentCreate, services: ServicesDep, actor: ActorDep, response: Response,
-    version: IfMatchDep,
+    body: AssignmentCreate, cmd: Annotated[Command, command(DISPATCH)], response: Response
 ) -> EngineerAssignment:
     result = await run_command(
-        services.ledger.assign,
+        cmd.services.ledger.assign,
         body.ticket_id, engineer_id=body.engineer_id, tier=body.tier,
         tier_name=body.tier_name, reason=body.reason, assignment_type=body.type,
-        equipment_id=body.equipment_id or None, actor=actor, expected_version=version,
+        equipment_id=body.equipment_id or None, actor=cmd.actor,
+        expected_version=cmd.expected_version,
     )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return await _answer(services, result, response)
+    return await _answer(cmd.services, result, response)
 
 
 @router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
-             responses={409: {"description": "the ticket has no active assignment"}},
-             dependencies=[allow(DISPATCH)])
+             responses={409: {"description": "the ticket has no active assignment"}})
 async def escalate(
-    body: EscalateBody, services: ServicesDep, actor: ActorDep, response: Response,
-    version: IfMatchDep,
+    body: EscalateBody, cmd: Annotated[Command, command(DISPATCH)], response: Response
 ) -> EngineerAssignment:
     """Ends the ticket's active assignment as ``escalated`` and assigns the next
     engineer at tier + 1."""
     result = await run_command(
-        services.ledger.escalate,
+        cmd.services.ledger.escalate,
         body.ticket_id, next_engineer_id=body.next_engineer_id, reason=body.reason,
-        next_tier_name=body.next_tier_name, actor=actor, expected_version=version,
+        next_tier_name=body.next_tier_name, actor=cmd.actor,
+        expected_version=cmd.expected_version,
     )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return await _answer(services, result, response)
+    return await _answer(cmd.services, result, response)
 
 
-@router.post("/{assignment_id}/accept", response_model=EngineerAssignment,
-             dependencies=[allow(WORK)])
+@router.post("/{assignment_id}/accept", response_model=EngineerAssignment)
 async def accept(
-    assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
-    version: IfMatchDep,
+    assignment_id: UUID, cmd: Annotated[Command, command(WORK)], response: Response,
 ) -> EngineerAssignment:
-    row = await find_assignment(services, assignment_id)
-    require_own_assignment(principal, row)
+    row = await find_assignment(cmd.services, assignment_id)
+    require_own_assignment(cmd.principal, row)
     result = await run_command(
-        services.ledger.accept,
-        UUID(row["ticket_id"]), assignment_id, actor=principal.name, expected_version=version
+        cmd.services.ledger.accept,
+        UUID(row["ticket_id"]), assignment_id, actor=cmd.actor,
+        expected_version=cmd.expected_version,
     )
-    return await _answer(services, result, response, assignment_id)
+    return await _answer(cmd.services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/reject", response_model=EngineerAssignment,
-             dependencies=[allow(WORK)])
+@router.post("/{assignment_id}/reject", response_model=EngineerAssignment)
 async def reject(
-    assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
-    version: IfMatchDep, body: RejectBody | None = None,
+    assignment_id: UUID, cmd: Annotated[Command, command(WORK)], response: Response,
+    body: RejectBody | None = None,
 ) -> EngineerAssignment:
     """The engineer declines; the ticket is open again for the next assignment."""
-    row = await find_assignment(services, assignment_id)
-    require_own_assignment(principal, row)
+    row = await find_assignment(cmd.services, assignment_id)
+    require_own_assignment(cmd.principal, row)
     result = await run_command(
-        services.ledger.reject,
+        cmd.services.ledger.reject,
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=principal.name, expected_version=version,
+        actor=cmd.actor, expected_version=cmd.expected_version,
     )
-    return await _answer(services, result, response, assignment_id)
+    return await _answer(cmd.services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/start", response_model=EngineerAssignment,
-             dependencies=[allow(WORK)])
+@router.post("/{assignment_id}/start", response_model=EngineerAssignment)
 async def start(
-    assignment_id: UUID, services: ServicesDep, principal: PrincipalDep, response: Response,
-    version: IfMatchDep,
+    assignment_id: UUID, cmd: Annotated[Command, command(WORK)], response: Response,
 ) -> EngineerAssignment:
-    row = await find_assignment(services, assignment_id)
-    require_own_assignment(principal, row)
+    row = await find_assignment(cmd.services, assignment_id)
+    require_own_assignment(cmd.principal, row)
     result = await run_command(
-        services.ledger.start,
-        UUID(row["ticket_id"]), assignment_id, actor=principal.name, expected_version=version
+        cmd.services.ledger.start,
+        UUID(row["ticket_id"]), assignment_id, actor=cmd.actor,
+        expected_version=cmd.expected_version,
     )
-    return await _answer(services, result, response, assignment_id)
+    return await _answer(cmd.services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/complete", response_model=EngineerAssignment,
-             dependencies=[allow(WORK)])
+@router.post("/{assignment_id}/complete", response_model=EngineerAssignment)
 async def complete(
-    assignment_id: UUID, body: CompleteBody, services: ServicesDep, principal: PrincipalDep,
-    response: Response, version: IfMatchDep,
+    assignment_id: UUID, body: CompleteBody, cmd: Annotated[Command, command(WORK)],
+    response: Response,
 ) -> EngineerAssignment:
     """``success`` resolves the ticket; any other outcome leaves it open."""
-    row = await find_assignment(services, assignment_id)
-    require_own_assignment(principal, row)
+    row = await find_assignment(cmd.services, assignment_id)
+    require_own_assignment(cmd.principal, row)
     result = await run_command(
-        services.ledger.complete,
+        cmd.services.ledger.complete,
         UUID(row["ticket_id"]), assignment_id,
         completion_status=body.completion_status,
         time_spent_hours=round(body.time_spent_hours, 2),
         diagnosis=body.diagnosis, actions_taken=body.actions_taken,
         parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
         customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
-        actor=principal.name, expected_version=version,
+        actor=cmd.actor, expected_version=cmd.expected_version,
     )
-    return await _answer(services, result, response, assignment_id)
+    return await _answer(cmd.services, result, response, assignment_id)
 
 
-@router.put("/{assignment_id}/reassign", response_model=EngineerAssignment,
-             dependencies=[allow(DISPATCH)])
+@router.put("/{assignment_id}/reassign", response_model=EngineerAssignment)
 async def reassign(
-    assignment_id: UUID, body: ReassignBody, services: ServicesDep, actor: ActorDep,
-    response: Response, version: IfMatchDep,
+    assignment_id: UUID, body: ReassignBody, cmd: Annotated[Command, command(DISPATCH)],
+    response: Response,
 ) -> EngineerAssignment:
     """Hands the assignment to another engineer at the same tier; returns the new one."""
-    row = await find_assignment(services, assignment_id)
+    row = await find_assignment(cmd.services, assignment_id)
     result = await run_command(
-        services.ledger.reassign,
+        cmd.services.ledger.reassign,
         UUID(row["ticket_id"]), assignment_id, new_engineer_id=body.new_engineer_id,
-        reason=body.reason, actor=actor, expected_version=version,
+        reason=body.reason, actor=cmd.actor, expected_version=cmd.expected_version,
     )
-    return await _answer(services, result, response)
+    return await _answer(cmd.services, result, response)
 
 
-@router.delete("/{assignment_id}", response_model=EngineerAssignment,
-             dependencies=[allow(DISPATCH)])
+@router.delete("/{assignment_id}", response_model=EngineerAssignment)
 async def remove(
-    assignment_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
-    version: IfMatchDep, body: Annotated[ReasonBody | None, Body()] = None,
+    assignment_id: UUID, cmd: Annotated[Command, command(DISPATCH)], response: Response,
+    body: Annotated[ReasonBody | None, Body()] = None,
 ) -> EngineerAssignment:
     """Soft removal: the assignment becomes ``removed``; nothing is deleted."""
-    row = await find_assignment(services, assignment_id)
+    row = await find_assignment(cmd.services, assignment_id)
     result = await run_command(
-        services.ledger.remove,
+        cmd.services.ledger.remove,
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=actor, expected_version=version,
+        actor=cmd.actor, expected_version=cmd.expected_version,
     )
-    return await _answer(services, result, response, assignment_id)
+    return await _answer(cmd.services, result, response, assignment_id)
 
 
 @router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep])

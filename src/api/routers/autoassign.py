@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
 
-from api.auth import DISPATCH, allow
-from api.deps import ActorDep, IfMatchDep, ServicesDep
+from api.auth import DISPATCH
+from api.deps import Command, command
 from api.routers.assignments import answer_assignment
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
@@ -35,11 +36,10 @@ class AutoAssignBody(Request):
                409: {"description": "ticket closed, resolved or already assigned; or no "
                                     "engineer qualifies (`candidates` lists each one's reasons)"},
                412: {"description": "If-Match version is stale"}},
-    dependencies=[allow(DISPATCH)],
 )
 def auto_assign(
-    ticket_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
-    version: IfMatchDep, body: AutoAssignBody | None = None,
+    ticket_id: UUID, cmd: Annotated[Command, command(DISPATCH)], response: Response,
+    body: AutoAssignBody | None = None,
 ) -> EngineerAssignment:
     """Assigns the ticket (type ``auto``) to the best qualified engineer at the
     requested tier, or by default at the next tier: 1 for a first assignment, else
@@ -49,6 +49,7 @@ def auto_assign(
     above 0, open assignments below capacity, never rejected this ticket. Best:
     highest ``availability x (1 - open/capacity)``; ties go to the least recently
     assigned, then the smallest id. The recorded ``assignment_reason`` states it."""
+    services = cmd.services
     body = body or AutoAssignBody()
     queries = OpsQueries(services.store)
     # Decide on a read side that has every event so far (load, last assignments).
@@ -74,8 +75,8 @@ def auto_assign(
         return pick
 
     result, _pick = services.ledger.auto_assign(
-        ticket_id, choose=choose, actor=actor, tier_name=body.tier_name,
-        expected_version=version,
+        ticket_id, choose=choose, actor=cmd.actor, tier_name=body.tier_name,
+        expected_version=cmd.expected_version,
     )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
     return answer_assignment(services, result, response)

@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import DISPATCH, READ, allow
 from api.deps import (
     ActorDep,
+    Command,
     Cursor,
-    IfMatchDep,
     Limit,
     MinPositionDep,
     ServicesDep,
+    command,
     committed,
     in_threadpool,
     run_command,
@@ -138,28 +139,29 @@ def get_ticket(
     return render_ticket(services, row)
 
 
-@router.post("/{ticket_id}/close", response_model=Ticket, dependencies=[allow(DISPATCH)])
+@router.post("/{ticket_id}/close", response_model=Ticket)
 async def close_ticket(
-    ticket_id: UUID, services: ServicesDep, actor: ActorDep, response: Response,
-    version: IfMatchDep, body: ReasonBody | None = None,
+    ticket_id: UUID, cmd: Annotated[Command, command(DISPATCH)], response: Response,
+    body: ReasonBody | None = None,
 ) -> Ticket:
     result = await run_command(
-        services.ledger.close_ticket,
-        ticket_id, reason=body.reason if body else None, actor=actor, expected_version=version
+        cmd.services.ledger.close_ticket,
+        ticket_id, reason=body.reason if body else None, actor=cmd.actor,
+        expected_version=cmd.expected_version,
     )
-    return await run_in_threadpool(_answer, services, result, response)
+    return await run_in_threadpool(_answer, cmd.services, result, response)
 
 
-@router.post("/{ticket_id}/reopen", response_model=Ticket, dependencies=[allow(DISPATCH)])
+@router.post("/{ticket_id}/reopen", response_model=Ticket)
 async def reopen_ticket(
-    ticket_id: UUID, body: ReopenBody, services: ServicesDep, actor: ActorDep,
-    response: Response, version: IfMatchDep,
+    ticket_id: UUID, body: ReopenBody, cmd: Annotated[Command, command(DISPATCH)],
+    response: Response,
 ) -> Ticket:
     result = await run_command(
-        services.ledger.reopen_ticket,
-        ticket_id, reason=body.reason, actor=actor, expected_version=version
+        cmd.services.ledger.reopen_ticket,
+        ticket_id, reason=body.reason, actor=cmd.actor, expected_version=cmd.expected_version
     )
-    return await run_in_threadpool(_answer, services, result, response)
+    return await run_in_threadpool(_answer, cmd.services, result, response)
 
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
