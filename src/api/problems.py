@@ -70,7 +70,7 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     for cls, status, slug, title in STATUS_MAP:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
@@ -86,7 +86,7 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(400, "Command refused", str(exc), "command-refused")
 
 
-def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     details = []
     malformed = False
     for err in exc.errors():
@@ -100,7 +100,7 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
                    "validation", errors=details)
 
 
-def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large",
               415: "Unsupported media type"}
     return problem(
@@ -109,11 +109,11 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
-def _bad_request(request: Request, exc: BadRequestError) -> JSONResponse:
+async def _bad_request(request: Request, exc: BadRequestError) -> JSONResponse:
     return problem(exc.status, "Bad request", exc.detail, "bad-request")
 
 
-def _cursor_error(request: Request, exc: CursorError) -> JSONResponse:
+async def _cursor_error(request: Request, exc: CursorError) -> JSONResponse:
     return problem(400, "Bad cursor", str(exc), "bad-cursor")
 
 
@@ -129,27 +129,29 @@ def storage_failed(request: Request) -> None:
         gate.trip()
 
 
-def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     storage_failed(request)
     return storage_unavailable()
 
 
-def _unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+async def _unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
     return problem(401, "Unauthorized", exc.detail, "unauthorized",
                    {"WWW-Authenticate": 'Bearer realm="assignment-ledger"'})
 
 
-def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
+async def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
     return problem(403, "Forbidden", exc.detail, "forbidden")
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "Internal error", "An unexpected error occurred; it has been logged.",
                    "internal")
 
 
 def install(app: FastAPI) -> None:
+    """Maps every error to problem+json. The handlers are ``async``: Starlette runs
+    a plain ``def`` handler in the threadpool, a thread hop per error response."""
     app.add_exception_handler(errors.LedgerError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
