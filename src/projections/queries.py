@@ -114,6 +114,39 @@ class ReadQueries:
     def ticket(self, ticket_id: UUID | str) -> dict[str, Any] | None:
         return self._one(TICKETS, "id = %s", [str(ticket_id)])
 
+    def ticket_with_current(
+        self, ticket_id: UUID | str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """The ticket's row and its current assignment's (None without one), read
+        in one statement: one snapshot, one round trip."""
+        columns = [f"t.{c}" for c in TICKETS.column_names]
+        columns += [f"a.{c} AS a__{c}" for c in ASSIGNMENTS.column_names]
+        found = self.store.select(
+            f"SELECT {', '.join(columns)} FROM tickets t LEFT JOIN engineer_assignments a "
+            "ON a.id = t.current_assignment_id WHERE t.id = %s",
+            [str(ticket_id)],
+        )
+        if not found:
+            return None
+        row = found[0]
+        ticket = self.store.decode(TICKETS, {c: row[c] for c in TICKETS.column_names})
+        current = {c: row[f"a__{c}"] for c in ASSIGNMENTS.column_names}
+        if current["id"] is None:
+            return ticket, None
+        return ticket, self.store.decode(ASSIGNMENTS, current)
+
+    def assignments_by_id(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The assignments' rows, by id, in one query."""
+        if not ids:
+            return {}
+        rows = self.store.rows(
+            ASSIGNMENTS,
+            f"SELECT {_cols(ASSIGNMENTS)} FROM engineer_assignments "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            [str(i) for i in ids],
+        )
+        return {r["id"]: r for r in rows}
+
     def tickets(
         self,
         *,

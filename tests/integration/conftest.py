@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from ledger.application import Ledger
+from projections.runner import ReadSide
 from projections.store import ReadStore, build_store
 
 
@@ -16,3 +17,12 @@ def store(ledger: Ledger) -> Iterator[ReadStore]:
     s = build_store(ledger.store, pool_size=4)
     yield s
     s.close()
+
+
+@pytest.fixture
+def read_side(ledger: Ledger, store: ReadStore) -> Iterator[ReadSide]:
+    """A read side (not started) on the test's store."""
+    rs = ReadSide(ledger, store)
+    rs.setup()
+    yield rs
+    rs.stop()

@@ -9,7 +9,7 @@ type for type.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -42,17 +42,6 @@ PUBLIC_PROJECTIONS = sorted(
 ACTOR = "it-dispatcher"
 
 Snapshot = dict[str, list[tuple[tuple[str, str, Any], ...]]]
-
-
-# --------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def read_side(ledger: Ledger, store: ReadStore) -> Iterator[ReadSide]:
-    rs = ReadSide(ledger, store)
-    rs.setup()
-    yield rs
-    rs.stop()
 
 
 # --------------------------------------------------------------------- helpers

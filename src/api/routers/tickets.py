@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -16,6 +17,7 @@ from api.deps import (
     Cursor,
     Limit,
     MinPositionDep,
+    Services,
     ServicesDep,
     command,
     committed,
@@ -41,11 +43,10 @@ from projections.tables import ts
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
+R = TypeVar("R")
 
-def render_ticket(services: ServicesDep, row: dict[str, Any]) -> Ticket:
-    current = None
-    if row["current_assignment_id"]:
-        current = services.queries.assignment(row["current_assignment_id"])
+
+def render_ticket(row: dict[str, Any], current: dict[str, Any] | None) -> Ticket:
     fields = {k: row[k] for k in Ticket.model_fields if k != "current_assignment"}
     return Ticket(
         **fields,
@@ -53,21 +54,33 @@ def render_ticket(services: ServicesDep, row: dict[str, Any]) -> Ticket:
     )
 
 
-def ticket_or_404(services: ServicesDep, ticket_id: UUID) -> dict[str, Any]:
-    row = services.queries.ticket(ticket_id)
-    if row is None:
+def _found_or_404(services: Services, ticket_id: UUID, read: Callable[[], R | None]) -> R:
+    found = read()
+    if found is None:
         # It may exist but not be projected yet: the event store decides.
         services.ledger.get_ticket(ticket_id)
         services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-        row = services.queries.ticket(ticket_id)
-        if row is None:
+        found = read()
+        if found is None:
             raise TicketNotFoundError(f"Ticket {ticket_id} does not exist.")
-    return row
+    return found
+
+
+def ticket_or_404(services: ServicesDep, ticket_id: UUID) -> dict[str, Any]:
+    return _found_or_404(services, ticket_id, lambda: services.queries.ticket(ticket_id))
+
+
+def ticket_view_or_404(services: Services, ticket_id: UUID) -> Ticket:
+    """The ticket with its current assignment (one query)."""
+    row, current = _found_or_404(
+        services, ticket_id, lambda: services.queries.ticket_with_current(ticket_id)
+    )
+    return render_ticket(row, current)
 
 
 def _answer(services: ServicesDep, result: CommandResult, response: Response) -> Ticket:
     committed(services, result, response)
-    return render_ticket(services, ticket_or_404(services, result.aggregate_id))
+    return ticket_view_or_404(services, result.aggregate_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Ticket,
@@ -101,8 +114,12 @@ def list_tickets(
     page = services.queries.tickets(
         limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, reference=reference
     )
+    current = services.queries.assignments_by_id(
+        [r["current_assignment_id"] for r in page.items if r["current_assignment_id"]]
+    )
     return Page[Ticket](
-        items=[render_ticket(services, r) for r in page.items], next_cursor=page.next_cursor
+        items=[render_ticket(r, current.get(r["current_assignment_id"])) for r in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -131,12 +148,10 @@ def get_ticket(
         by_id = {a["id"]: a for a in assignments}
         current = by_id.get(row["current_assignment_id"]) if row["current_assignment_id"] else None
         response.headers["ETag"] = f'"{row["version"]}"'
-        fields = {k: row[k] for k in Ticket.model_fields if k != "current_assignment"}
-        return Ticket(**fields,
-                      current_assignment=EngineerAssignment(**current) if current else None)
-    row = ticket_or_404(services, ticket_id)
-    response.headers["ETag"] = f'"{row["version"]}"'
-    return render_ticket(services, row)
+        return render_ticket(row, current)
+    ticket = ticket_view_or_404(services, ticket_id)
+    response.headers["ETag"] = f'"{ticket.version}"'
+    return ticket
 
 
 @router.post("/{ticket_id}/close", response_model=Ticket)

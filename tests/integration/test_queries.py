@@ -1,0 +1,42 @@
+"""Read queries that join or batch rows (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from ledger.application import Ledger
+from projections.queries import ReadQueries
+from projections.runner import ReadSide
+from projections.store import ReadStore
+
+ACTOR = "it-dispatcher"
+
+
+def test_a_ticket_comes_with_its_current_assignment_in_one_query(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide
+) -> None:
+    engineer = f"eng-{uuid4().hex[:8]}"
+    ledger.register_engineer(engineer_id=engineer, name="E", tier=1, actor=ACTOR)
+    assigned = ledger.open_ticket(title="assigned", actor=ACTOR).aggregate_id
+    first = ledger.assign(assigned, engineer_id=engineer, tier=1, actor=ACTOR)
+    ledger.accept(assigned, first.assignment_id, actor=ACTOR)
+    ledger.complete(assigned, first.assignment_id, completion_status="escalated",
+                    time_spent_hours=1.0, actor=ACTOR)
+    second = ledger.assign(assigned, engineer_id=engineer, tier=2, actor=ACTOR)
+    unassigned = ledger.open_ticket(title="open", actor=ACTOR)
+    assert read_side.wait_for(unassigned.position, 5)
+    queries = ReadQueries(store)
+
+    row, current = queries.ticket_with_current(assigned)
+    assert row == queries.ticket(assigned)
+    assert current == queries.assignment(second.assignment_id)
+    assert current["assignment_tier"] == 2 and current["status"] == "assigned"
+    assert queries.ticket_with_current(unassigned.aggregate_id) == (
+        queries.ticket(unassigned.aggregate_id), None)
+    assert queries.ticket_with_current(uuid4()) is None
+
+    ids = [str(first.assignment_id), str(second.assignment_id)]
+    by_id = queries.assignments_by_id([*ids, str(uuid4())])
+    assert by_id == {i: queries.assignment(i) for i in ids}
+    assert by_id[ids[0]]["status"] == "completed"
+    assert queries.assignments_by_id([]) == {}
