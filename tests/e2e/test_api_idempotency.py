@@ -192,3 +192,17 @@ def test_server_errors_are_not_stored(api, monkeypatch):
     retried = api.post("/tickets", json={"title": "retry me"}, headers=headers)
     assert retried.status_code == 201, retried.text
     assert "idempotent-replayed" not in retried.headers
+
+
+def test_a_known_token_is_not_looked_up_again(api, monkeypatch):
+    """The middleware takes a token the authenticator already knows (here the
+    admin token) without a lookup, as the routes do."""
+    auth = api.client.app.state.services.auth
+    looked_up = []
+    monkeypatch.setattr(auth, "authenticate", lambda token: looked_up.append(token))
+    headers = _key()
+    first = api.post("/tickets", json={"title": "known"}, headers=headers)
+    again = api.post("/tickets", json={"title": "known"}, headers=headers)
+    assert first.status_code == 201, first.text
+    _same_response(first, again)
+    assert looked_up == []
