@@ -69,7 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     pg = Postgres(args.database_url)
     try:
-        print(f"{'statements':>10} {'busy threads':>12} {'switch interval':>15} {'ms/transaction':>15}")
+        header = ("statements", "busy threads", "switch interval", "ms/transaction")
+        print(f"{header[0]:>10} {header[1]:>12} {header[2]:>15} {header[3]:>15}")
         for statements in (1, 20):
             for busy, switch in ((0, 0.005), (1, 0.005), (1, 0.001), (1, 0.0005)):
                 ms = transaction_ms(pg.url, statements, busy, switch, args.transactions)

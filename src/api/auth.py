@@ -320,6 +320,6 @@ def require_own_assignment(principal: Principal, row: dict[str, Any]) -> None:
 __all__ = [
     "ADMIN", "AUDIT", "AUDITOR", "DISPATCH", "DISPATCHER", "ENGINEER", "MANAGE", "POLICY",
     "PUBLIC", "READ", "WORK", "AuthenticationError", "Authenticator", "ForbiddenError",
-    "Permission", "Principal", "PrincipalDep", "PublicAccess", "RoleAccess", "allow", "allowed", "api_routes", "check_policy",
-    "get_principal", "require_own_assignment", "route_permissions",
+    "Permission", "Principal", "PrincipalDep", "PublicAccess", "RoleAccess", "allow", "allowed",
+    "api_routes", "check_policy", "get_principal", "require_own_assignment", "route_permissions",
 ]

@@ -101,7 +101,9 @@ class CommandAccess(RoleAccess):
     and role, as ``allow``), the services and ``If-Match``, solved at once
     (FastAPI solves each dependency of a route on every request)."""
 
-    async def __call__(self, request: Request, if_match: IfMatchHeader = None) -> Command:  # type: ignore[override]
+    async def __call__(  # type: ignore[override]
+        self, request: Request, if_match: IfMatchHeader = None
+    ) -> Command:
         principal = await super().__call__(request)
         return Command(request.app.state.services, principal, expected_version(if_match))
 
