@@ -187,31 +187,32 @@ SCHEME_DESCRIPTION = (
 )
 
 
-async def authenticate_request(request: Request, token: str | None) -> Principal:
-    """The caller presenting ``token`` (401 problem+json when there is none), kept
-    on ``request.state``. A known token costs no thread hop; a lookup runs in the
-    threadpool."""
-    cached = getattr(request.state, "principal", None)
-    if isinstance(cached, Principal):
-        return cached
-    if not token:
-        raise AuthenticationError("This endpoint needs `Authorization: Bearer <token>`.")
-    auth = request.app.state.services.auth
-    principal = auth.known(token) or await run_in_threadpool(auth.authenticate, token)
-    request.state.principal = principal
-    return principal
-
-
-async def get_principal(request: Request) -> Principal:
-    """The authenticated caller: the one the route's permission let in."""
-    return await authenticate_request(request, _bearer_token(request))
-
-
-def _bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value, else None."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
+
+
+async def principal_of(auth: Authenticator, token: str) -> Principal:
+    """``auth.authenticate(token)`` from the event loop: a known token costs no
+    thread hop; a lookup runs in the threadpool."""
+    return auth.known(token) or await run_in_threadpool(auth.authenticate, token)
+
+
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller (401 problem+json when there is none), kept on
+    ``request.state``: the route's permission authenticates it first."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise AuthenticationError("This endpoint needs `Authorization: Bearer <token>`.")
+    principal = await principal_of(request.app.state.services.auth, token)
+    request.state.principal = principal
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -242,7 +243,7 @@ class RoleAccess(Permission, HTTPBearer):
         self.name = name
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        principal = await authenticate_request(request, _bearer_token(request))
+        principal = await get_principal(request)
         if not allowed(self.name, principal.role):
             raise ForbiddenError(
                 f"Role {principal.role!r} may not do this (needs {self.name!r}: "
@@ -321,5 +322,6 @@ __all__ = [
     "ADMIN", "AUDIT", "AUDITOR", "DISPATCH", "DISPATCHER", "ENGINEER", "MANAGE", "POLICY",
     "PUBLIC", "READ", "WORK", "AuthenticationError", "Authenticator", "ForbiddenError",
     "Permission", "Principal", "PrincipalDep", "PublicAccess", "RoleAccess", "allow", "allowed",
-    "api_routes", "check_policy", "get_principal", "require_own_assignment", "route_permissions",
+    "api_routes", "bearer_token", "check_policy", "get_principal", "principal_of",
+    "require_own_assignment", "route_permissions",
 ]

@@ -25,7 +25,7 @@ import orjson
 from starlette.responses import Response
 
 from api import problems
-from api.auth import AuthenticationError
+from api.auth import AuthenticationError, bearer_token, principal_of
 
 log = logging.getLogger("ledger.api")
 
@@ -233,16 +233,12 @@ class IdempotencyMiddleware:
         if key is None or services is None:
             await self.app(scope, receive, send)
             return
-        authorization = _header(scope, b"authorization") or ""
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(_header(scope, b"authorization"))
+        if token is None:
             await self.app(scope, receive, send)
             return
         try:
-            # A known token (the admin token, a key seen lately) needs no thread.
-            principal = services.auth.known(token.strip()) or await anyio.to_thread.run_sync(
-                services.auth.authenticate, token.strip()
-            )
+            principal = await principal_of(services.auth, token)
         except AuthenticationError:
             await self.app(scope, receive, send)
             return
