@@ -156,7 +156,16 @@ class Ledger(Application[UUID]):
         self._engineers_epoch = 0  # counts deactivations seen (see engineer_changed)
         self._engineers_lock = threading.Lock()
         self._committer = (
-            GroupCommitter(self.save, name="ledger-committer") if group_commit else None
+            GroupCommitter(
+                self.save,
+                name="ledger-committer",
+                # Two threads take turns on PostgreSQL (one prepares its batch
+                # while the other's COMMIT is made durable); SQLite has one
+                # writer and no wait worth overlapping.
+                threads=2 if self.store.is_postgres else 1,
+            )
+            if group_commit
+            else None
         )
         #: Runs ticket commands on one thread, pipelined into group commit.
         self._executor = CommandExecutor(

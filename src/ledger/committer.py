@@ -14,13 +14,25 @@ underneath its command) has recorded nothing; each aggregate is then saved
 alone, so only the conflicting command sees the conflict and its neighbours
 commit. Any other failure (storage unavailable, ...) fails the whole batch:
 none of it was recorded, and each caller answers as it would alone.
+
+With ``threads=2`` (PostgreSQL) two threads take turns, so that one batch's
+Python work overlaps the other's wait on the database: a thread takes the next
+batch once the transaction before it has queued its last statement before the
+COMMIT (the recorder calls ``window_closed()`` there), and prepares it (events
+mapped and chained, the insert built) while that COMMIT is being made durable;
+its own LOCK then reaches PostgreSQL while the events table is still locked by
+the earlier transaction, and runs as soon as that one commits. The table lock
+still orders the commits; only the client's share of the cycle overlaps. A batch
+that splits after a conflict keeps the turn until its last save.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from concurrent.futures import Future
 from typing import Any
 
@@ -34,6 +46,43 @@ log = logging.getLogger("ledger.committer")
 MAX_BATCH = 256
 
 Save = Callable[..., list[Recording[Any]]]
+
+#: The committer thread's turn, while it has one (see ``window_closed``).
+_turn = threading.local()
+
+
+def window_closed() -> None:
+    """Called (by the recorder) once a transaction has queued everything it
+    sends before its COMMIT: on a committer thread, the next thread may take
+    its batch. Anywhere else, and a second time, it does nothing."""
+    turn: _Turn | None = getattr(_turn, "current", None)
+    if turn is not None:
+        turn.close()
+
+
+class _Turn:
+    """A committer thread's turn to take and save a batch; ``close()`` passes
+    it on (once), unless ``held()``."""
+
+    __slots__ = ("_baton", "_holds", "_open")
+
+    def __init__(self, baton: threading.Lock) -> None:
+        self._baton = baton
+        self._open = True
+        self._holds = 0
+
+    def close(self) -> None:
+        if self._open and not self._holds:
+            self._open = False
+            self._baton.release()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
 
 
 class _Request:
@@ -52,14 +101,24 @@ class GroupCommitter(QueueThread):
     returns the aggregate's recordings once they are durably stored, or raises
     what saving it raised."""
 
-    def __init__(self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer") -> None:
+    def __init__(
+        self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer", threads: int = 1
+    ) -> None:
         super().__init__(name)
         self._save = save
         self.max_batch = max_batch
+        self.threads = max(1, threads)
+        self._others: list[threading.Thread] = []
+        #: Held by the thread whose turn it is to take a batch (see _Turn).
+        self._baton = threading.Lock()
+        self._stats = threading.Lock()
         #: (batches, aggregates) saved so far; batches split after a conflict.
         self.batches = 0
         self.saved = 0
         self.splits = 0
+        #: Turns that took their batch while another thread's was still saving.
+        self.overlaps = 0
+        self._saving = 0
 
     def commit(self, aggregate: Any) -> list[Recording[Any]]:
         return self.submit(aggregate).result()
@@ -72,27 +131,65 @@ class GroupCommitter(QueueThread):
             self._alone(request)
         return request.future
 
-    # ------------------------------------------------------------ the thread
+    # ------------------------------------------------------------ the threads
+
+    def _enqueue(self, item: Any) -> bool:
+        if not super()._enqueue(item):
+            return False
+        if len(self._others) < self.threads - 1:
+            with self._lock:
+                while len(self._others) < self.threads - 1 and not self._closed:
+                    name = f"{self._name}-{len(self._others) + 2}"
+                    thread = threading.Thread(target=self._run, name=name, daemon=True)
+                    self._others.append(thread)
+                    thread.start()
+        return True
+
+    def close(self) -> None:
+        super().close()
+        for thread in self._others:
+            thread.join(timeout=30)
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is STOP:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is STOP:
-                    stop = True
-                    break
-                batch.append(more)
+            self._baton.acquire()
+            turn = _Turn(self._baton)
+            _turn.current = turn
+            try:
+                if not self._take_turn():
+                    return
+            finally:
+                _turn.current = None
+                turn.close()
+
+    def _take_turn(self) -> bool:
+        """Takes what has queued (waiting for the first) and saves it; False
+        once stopping (every thread of the committer sees the STOP)."""
+        first = self._queue.get()
+        if first is STOP:
+            self._queue.put(STOP)
+            return False
+        batch = [first]
+        stop = False
+        while len(batch) < self.max_batch:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is STOP:
+                self._queue.put(STOP)
+                stop = True
+                break
+            batch.append(more)
+        with self._stats:
+            self.overlaps += self._saving > 0
+            self._saving += 1
+        try:
             self._commit(batch)
-            if stop:
-                return
+        finally:
+            with self._stats:
+                self._saving -= 1
+        return not stop
 
     def _commit(self, batch: Sequence[_Request]) -> None:
         if len(batch) == 1:
@@ -102,11 +199,14 @@ class GroupCommitter(QueueThread):
             recordings = self._save(*(r.aggregate for r in batch))
         except RecordConflictError:
             # Nothing of the batch was recorded: isolate the conflicting one(s).
-            self.splits += 1
+            with self._stats:
+                self.splits += 1
             log.debug("batch of %d conflicted; saving each alone", len(batch))
-            for r in batch:
-                _restore(r)
-                self._alone(r)
+            turn: _Turn | None = getattr(_turn, "current", None)
+            with turn.held() if turn is not None else nullcontext():
+                for r in batch:
+                    _restore(r)
+                    self._alone(r)
             return
         except BaseException as e:
             for r in batch:
@@ -115,8 +215,9 @@ class GroupCommitter(QueueThread):
             if not isinstance(e, Exception):
                 raise
             return
-        self.batches += 1
-        self.saved += len(batch)
+        with self._stats:
+            self.batches += 1
+            self.saved += len(batch)
         by_id: dict[Any, list[Recording[Any]]] = {}
         for recording in recordings:
             by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
@@ -132,8 +233,9 @@ class GroupCommitter(QueueThread):
             if not isinstance(e, Exception):
                 raise
             return
-        self.batches += 1
-        self.saved += 1
+        with self._stats:
+            self.batches += 1
+            self.saved += 1
         request.future.set_result(recordings)
 
 

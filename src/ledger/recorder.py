@@ -11,7 +11,8 @@ events table's EXCLUSIVE lock, before the commit -- so whatever it writes on
 that connection commits, or not, with the events. The read side uses it to write the
 projections of a command's events in the command's own transaction (see
 ``projections.inline``). Without the keyword argument it is eventsourcing's
-recorder, unchanged.
+recorder, unchanged. Once the hooks have run (all but the COMMIT queued) it
+tells the group committer, whose next thread may then take its batch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
+
+from ledger.committer import window_closed
 
 #: ``hook(cursor)``, called in the insert's transaction once the events table's
 #: lock is queued (pipeline mode: what it sends travels with the insert).
@@ -74,8 +77,13 @@ class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        hook: AfterInsert | None = kwargs.get("after_insert")
-        if hook is not None and ids:
-            hook(curs, ids)
+        try:
+            ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            hook: AfterInsert | None = kwargs.get("after_insert")
+            if hook is not None and ids:
+                hook(curs, ids)
+        finally:
+            # All but the COMMIT is queued: the group committer's next thread
+            # may take its batch (see ledger.committer).
+            window_closed()
         return ids

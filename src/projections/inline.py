@@ -28,6 +28,13 @@ which every insert takes and holds until it commits:
 * a process whose runner does not lead leaves Engineer events to the runner
   (the leader's engineer cache learns of changes from what its runner folds).
 
+Saves of this process can be in flight together (the group committer's two
+threads): they share the read side's lock, which a runner pass holds alone, and
+the events table's lock orders their transactions. What a committed save tells
+the read side (``keep``) does not depend on the order the threads get there:
+positions only move up, a remembered row gives way only to a later one, and an
+engineer's cached flag is only ever forgotten.
+
 It adds no round trip: the reads travel with the insert, the writes with the
 COMMIT. Rebuilds, catch-up and SQLite (whose read store is reached through
 another connection) go through the runner.
@@ -96,7 +103,7 @@ class InlineProjection:
             or not rs._live
             or (not rs.leading and not all(isinstance(e, Ticket.Event) for e in events))
             or rs._catching_up.is_set()  # the runner has work: let it in first
-            or not rs._lock.acquire(timeout=LOCK_WAIT)
+            or not rs._lock.acquire_shared(timeout=LOCK_WAIT)
         ):
             self._count("deferred")
             yield None
@@ -114,7 +121,7 @@ class InlineProjection:
             elif not hook.failed:
                 self._count("deferred")
         finally:
-            rs._lock.release()
+            rs._lock.release_shared()
 
 
 class _Hook:

@@ -1,4 +1,4 @@
-"""Named locks shared by every process on one store.
+"""Named locks shared by every process on one store, and a shared lock for threads.
 
 Several processes may serve one ledger (uvicorn workers, several hosts). Exactly
 one of them runs the live projection runner; the others wait on stored
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from typing import Any
 
 from ledger.store import StoreConfig
@@ -107,3 +108,77 @@ class ProcessLock:
 
     def __exit__(self, *_exc: object) -> None:
         self.release()
+
+
+class SharedLock:
+    """A thread lock held either by one holder alone (``acquire``) or by any
+    number together (``acquire_shared``). A holder waiting to hold it alone
+    goes before newcomers who would share it, so a stream of sharers cannot
+    keep it out. (The standard library has none, and no maintained package
+    offers one worth a dependency.)
+
+    The read side's runner passes hold it alone; saves that project inline
+    share it (the events table's lock already orders them, see
+    projections.inline)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._sharers = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._cond:
+            self._waiting_alone += 1
+            try:
+                ok = self._cond.wait_for(
+                    lambda: not self._alone and not self._sharers,
+                    _wait(blocking, timeout),
+                )
+                if ok:
+                    self._alone = True
+                return ok
+            finally:
+                self._waiting_alone -= 1
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            if not self._alone:
+                msg = "release of a SharedLock not held alone"
+                raise RuntimeError(msg)
+            self._alone = False
+            self._cond.notify_all()
+
+    def acquire_shared(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: not self._alone and not self._waiting_alone,
+                _wait(blocking, timeout),
+            )
+            if ok:
+                self._sharers += 1
+            return ok
+
+    def release_shared(self) -> None:
+        with self._cond:
+            if not self._sharers:
+                msg = "release_shared of a SharedLock not shared"
+                raise RuntimeError(msg)
+            self._sharers -= 1
+            if not self._sharers:
+                self._cond.notify_all()
+
+    def __enter__(self) -> SharedLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _wait(blocking: bool, timeout: float) -> float | None:
+    """``Condition.wait_for``'s timeout for ``Lock.acquire``'s arguments."""
+    if not blocking:
+        return 0
+    return None if timeout < 0 else timeout

@@ -44,6 +44,11 @@ class CommittedRows:
                         continue
                     bucket = self._rows.setdefault(table.name, OrderedDict())
                     for key, row in write.rows.changed(table):
+                        known = bucket.get(key)
+                        if known is not None and known[0] > write.position:
+                            # Two saves' writes told out of their commit order
+                            # (projections.inline): the later one's row stays.
+                            continue
                         bucket[key] = (write.position, None if row is None else dict(row))
                         bucket.move_to_end(key)
                     while len(bucket) > self.maxsize:

@@ -30,7 +30,7 @@ from ledger.errors import StorageUnavailableError
 from ledger.recorder import HookedPostgresApplicationRecorder
 from projections.folds import ALL_PROJECTIONS, EngineersProjection, Key, Projection, Rows
 from projections.gcpolicy import raised_thresholds
-from projections.locks import ProcessLock
+from projections.locks import ProcessLock, SharedLock
 from projections.recent import CommittedRows
 from projections.store import (
     BUILDING,
@@ -424,7 +424,8 @@ class ReadSide:
         self.page_size = page_size
         self.poll_interval = poll_interval
         self._live: list[Slot] = []
-        self._lock = threading.Lock()  # serialises catch-up passes in this process
+        #: Catch-up passes hold it alone; inline saves share it (projections.inline).
+        self._lock = SharedLock()
         self._catching_up = threading.Event()  # a catch-up waits for the lock
         self._cond = threading.Condition()
         self._wake = threading.Event()

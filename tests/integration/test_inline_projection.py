@@ -119,6 +119,12 @@ def test_commands_are_readable_when_they_return_and_equal_a_rebuild(
     assert sum(readable) >= 0.75 * len(readable), readable
     assert inline.projected > before
     assert inline.failed == 0
+    # The group committer's two threads had transactions in flight together
+    # (one preparing while the other committed), and the read rows still
+    # equal a rebuild (below).
+    committer = ledger._committer
+    assert committer is not None and committer.threads == 2
+    assert committer.overlaps > 0
     closed = store.select("SELECT count(*) AS n FROM tickets WHERE status = 'closed' "
                           "AND title LIKE 'inline %%'")
     assert closed == [{"n": 24}]
