@@ -23,7 +23,7 @@ mapped and chained, the insert built) while that COMMIT is being made durable;
 its own LOCK then reaches PostgreSQL while the events table is still locked by
 the earlier transaction, and runs as soon as that one commits. The table lock
 still orders the commits; only the client's share of the cycle overlaps. A batch
-that splits after a conflict keeps the turn until its last save.
+that splits after a conflict keeps the turn until its last save has returned.
 """
 
 from __future__ import annotations
