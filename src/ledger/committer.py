@@ -104,11 +104,9 @@ class GroupCommitter(QueueThread):
     def __init__(
         self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer", threads: int = 1
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, threads)
         self._save = save
         self.max_batch = max_batch
-        self.threads = max(1, threads)
-        self._others: list[threading.Thread] = []
         #: Held by the thread whose turn it is to take a batch (see _Turn).
         self._baton = threading.Lock()
         self._stats = threading.Lock()
@@ -133,23 +131,6 @@ class GroupCommitter(QueueThread):
 
     # ------------------------------------------------------------ the threads
 
-    def _enqueue(self, item: Any) -> bool:
-        if not super()._enqueue(item):
-            return False
-        if len(self._others) < self.threads - 1:
-            with self._lock:
-                while len(self._others) < self.threads - 1 and not self._closed:
-                    name = f"{self._name}-{len(self._others) + 2}"
-                    thread = threading.Thread(target=self._run, name=name, daemon=True)
-                    self._others.append(thread)
-                    thread.start()
-        return True
-
-    def close(self) -> None:
-        super().close()
-        for thread in self._others:
-            thread.join(timeout=30)
-
     def _run(self) -> None:
         while True:
             self._baton.acquire()
@@ -164,10 +145,9 @@ class GroupCommitter(QueueThread):
 
     def _take_turn(self) -> bool:
         """Takes what has queued (waiting for the first) and saves it; False
-        once stopping (every thread of the committer sees the STOP)."""
+        once this thread has taken its STOP."""
         first = self._queue.get()
         if first is STOP:
-            self._queue.put(STOP)
             return False
         batch = [first]
         stop = False
@@ -177,7 +157,6 @@ class GroupCommitter(QueueThread):
             except queue.Empty:
                 break
             if more is STOP:
-                self._queue.put(STOP)
                 stop = True
                 break
             batch.append(more)

@@ -1,5 +1,5 @@
-"""A thread that serves a queue, started on first use and stopped by ``close``
-(the group committer and the command thread are both one)."""
+"""Threads that serve one queue, started on first use and stopped by ``close``
+(the group committer and the command thread are such)."""
 
 from __future__ import annotations
 
@@ -7,42 +7,49 @@ import queue
 import threading
 from typing import Any
 
-#: Put on the queue by ``close``: the thread finishes what it has, then stops.
+#: Put on the queue by ``close``, once per thread: a thread that takes it
+#: finishes what it has, then stops.
 STOP: Any = object()
 
 
 class QueueThread:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, threads: int = 1) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        #: How many threads serve the queue.
+        self.threads = max(1, threads)
         self._closed = False
         self._name = name
 
     def _enqueue(self, item: Any) -> bool:
-        """Queues ``item``, starting the thread if need be; False once closed
+        """Queues ``item``, starting the threads if need be; False once closed
         (nothing queued)."""
         with self._lock:
             if self._closed:
                 return False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            if not self._threads:
+                for i in range(self.threads):
+                    name = self._name if i == 0 else f"{self._name}-{i + 1}"
+                    thread = threading.Thread(target=self._run, name=name, daemon=True)
+                    self._threads.append(thread)
+                    thread.start()
             self._queue.put(item)
             return True
 
     def on_own_thread(self) -> bool:
-        return threading.current_thread() is self._thread
+        return threading.current_thread() in self._threads
 
     def close(self) -> None:
-        """Lets the thread finish what was queued, then stops it."""
+        """Lets the threads finish what was queued, then stops them."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            thread = self._thread
-            self._queue.put(STOP)
-        if thread is not None:
+            threads = list(self._threads)
+            for _ in threads:
+                self._queue.put(STOP)
+        for thread in threads:
             thread.join(timeout=30)
 
     def _run(self) -> None:

@@ -160,7 +160,7 @@ def test_close_stops_every_thread_after_what_was_queued() -> None:
     save = Save()
     committer = GroupCommitter(save, threads=2)
     futures = [committer.submit(Aggregate(f"a{i}")) for i in range(20)]
-    threads = [committer._thread, *committer._others]
+    threads = list(committer._threads)
     committer.close()
     assert all(f.result(WAIT) == [] for f in futures)
     assert sorted(n for batch in save.batches() for n in batch) == sorted(
