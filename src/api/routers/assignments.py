@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api.command_route import CommandRoute
 from api.auth import DISPATCH, READ, WORK, allow, require_own_assignment
 from api.deps import (
     Command,
@@ -39,7 +40,7 @@ from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError
 from projections.queries import ASSIGNMENTS
 
-router = APIRouter(prefix="/assignments", tags=["assignments"])
+router = APIRouter(prefix="/assignments", tags=["assignments"], route_class=CommandRoute)
 
 
 async def _answer(

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api.command_route import CommandRoute
 from api.auth import DISPATCH, READ, allow
 from api.deps import (
     ActorDep,
@@ -41,7 +42,7 @@ from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
 from projections.tables import ts
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
+router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=CommandRoute)
 
 R = TypeVar("R")
 
