@@ -582,3 +582,21 @@ def test_instances_start_concurrently(ledger: Ledger, database_url: str) -> None
         t.join(timeout=60)
     if errors:
         raise errors[0]
+
+
+def test_save_collects_aggregates_events_as_the_library_does(ledger: Ledger) -> None:
+    """``Ledger.save`` collects aggregates' events itself (no Protocol checks);
+    what it records and returns is what ``Application.save`` would."""
+    first, second = (Ticket.open(ticket_id=uuid4(), title=t, actor=ACTOR) for t in "ab")
+    head = ledger.head()
+    recordings = ledger.save(first, second)
+    assert [r.domain_event.originator_id for r in recordings] == [first.id, second.id]
+    assert [r.notification.id for r in recordings] == [head + 1, head + 2]
+    assert first.pending_events == [] and second.pending_events == []
+    assert ledger.get_ticket(second.id).title == "b"
+    # Anything but aggregates (None, an event) goes the library's way.
+    third = Ticket.open(ticket_id=uuid4(), title="c", actor=ACTOR)
+    (event,) = third.collect_events()
+    recordings = ledger.save(None, event)
+    assert [r.notification.id for r in recordings] == [head + 3]
+    assert ledger.get_ticket(third.id).title == "c"
