@@ -157,10 +157,9 @@ class CommandRoute(APIRoute):
                 field=field, response_content=result, is_coroutine=True, dump_json=True,
                 **serialize,
             )
-            status = sub.status_code or status_code
             response = Response(
                 content=content, media_type="application/json",
-                **({"status_code": status} if status else {}),
+                status_code=sub.status_code or status_code or 200,
             )
             if not is_body_allowed_for_status_code(response.status_code):
                 response.body = b""

@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.command_route import CommandRoute
 from api.auth import DISPATCH, READ, WORK, allow, require_own_assignment
+from api.command_route import CommandRoute
 from api.deps import (
     Command,
     Cursor,

@@ -9,7 +9,6 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 from pydantic import Field
 
-from api.command_route import CommandRoute
 from api.auth import DISPATCH
 from api.deps import Command, command
 from api.routers.assignments import answer_assignment
@@ -18,7 +17,7 @@ from ledger import autoassign
 from ledger.domain import COMPLETED, REJECTED, Ticket
 from projections.ops_queries import OpsQueries
 
-router = APIRouter(prefix="/tickets", tags=["assignments"], route_class=CommandRoute)
+router = APIRouter(prefix="/tickets", tags=["assignments"])
 
 
 class AutoAssignBody(Request):

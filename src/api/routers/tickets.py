@@ -10,8 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.command_route import CommandRoute
 from api.auth import DISPATCH, READ, allow
+from api.command_route import CommandRoute
 from api.deps import (
     ActorDep,
     Command,
