@@ -36,6 +36,7 @@ from api.settings import Settings
 from ledger.application import Ledger
 from ledger.signing import load_or_create
 from projections.audit import Audit
+from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import build_store
@@ -81,12 +82,13 @@ def build_services(settings: Settings) -> Services:
         previous_keys=tuple(k.strip() for k in settings.previous_public_keys.split(",")
                             if k.strip()),
     )
+    queries = ReadQueries(store)
     return Services(
         settings=settings,
         ledger=ledger,
         store=store,
         read_side=read_side,
-        queries=ReadQueries(store),
+        queries=queries,
         events=EventQueries(ledger, store),
         auth=Authenticator(
             store, read_side, admin_token=settings.admin_token or None,
@@ -94,6 +96,7 @@ def build_services(settings: Settings) -> Services:
         ),
         idempotency=idempotency,
         audit=audit,
+        assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
     )
 
 

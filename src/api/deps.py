@@ -20,6 +20,7 @@ from api.settings import Settings
 from ledger.application import CommandResult, Ledger
 from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
+from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
@@ -42,8 +43,11 @@ class Services:
     auth: Authenticator
     idempotency: IdempotencyStore
     audit: Audit
+    #: Assignment rows by id, looked up in batches (``find_assignment``).
+    assignments: BatchedLookup
 
     def close(self) -> None:
+        self.assignments.close()
         self.audit.close()
         self.read_side.stop()
         self.store.close()
@@ -195,8 +199,14 @@ def _result_headers(result: CommandResult, response: Response) -> None:
 
 async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
     """``locate_assignment`` for the event loop: the row this process committed
-    if at hand, else looked up in the threadpool."""
-    row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
+    if at hand, else the stored one (looked up with the other requests' on the
+    lookup thread); only when there is none yet, ``locate_assignment`` in the
+    threadpool (which waits for a lagging read side before answering 404)."""
+    key = str(assignment_id)
+    row = services.read_side.committed_row(ASSIGNMENTS, (key,))
+    if row is not None:
+        return row
+    row = await asyncio.wrap_future(services.assignments.submit(key))
     if row is not None:
         return row
     return await run_in_threadpool(locate_assignment, services, assignment_id)

@@ -29,7 +29,6 @@ that splits after a conflict keeps the turn until its last save has returned.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -38,7 +37,7 @@ from typing import Any
 
 from eventsourcing.persistence import RecordConflictError, Recording
 
-from ledger.queuethread import STOP, QueueThread
+from ledger.queuethread import QueueThread
 
 log = logging.getLogger("ledger.committer")
 
@@ -146,20 +145,9 @@ class GroupCommitter(QueueThread):
     def _take_turn(self) -> bool:
         """Takes what has queued (waiting for the first) and saves it; False
         once this thread has taken its STOP."""
-        first = self._queue.get()
-        if first is STOP:
+        batch, stop = self._take(self.max_batch)
+        if not batch:
             return False
-        batch = [first]
-        stop = False
-        while len(batch) < self.max_batch:
-            try:
-                more = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if more is STOP:
-                stop = True
-                break
-            batch.append(more)
         with self._stats:
             self.overlaps += self._saving > 0
             self._saving += 1

@@ -52,5 +52,23 @@ class QueueThread:
         for thread in threads:
             thread.join(timeout=30)
 
+    def _take(self, limit: int) -> tuple[list[Any], bool]:
+        """Waits for the first item, then takes whatever else has queued, up to
+        ``limit`` items: (items, whether a STOP was taken). A STOP ends the take
+        (items may then be empty)."""
+        first = self._queue.get()
+        if first is STOP:
+            return [], True
+        items = [first]
+        while len(items) < limit:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is STOP:
+                return items, True
+            items.append(more)
+        return items, False
+
     def _run(self) -> None:
         raise NotImplementedError
