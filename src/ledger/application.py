@@ -330,6 +330,11 @@ class Ledger(Application[UUID]):
             saved.set_exception(e)
         return saved
 
+    def commit_stats(self) -> dict[str, int] | None:
+        """The group committer's counts (``GroupCommitter.stats``); None without
+        group commit."""
+        return self._committer.stats() if self._committer is not None else None
+
     def head(self) -> int:
         """The position of the last recorded event (0 when empty)."""
         with _storage_errors():

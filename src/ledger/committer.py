@@ -117,6 +117,14 @@ class GroupCommitter(QueueThread):
         self.overlaps = 0
         self._saving = 0
 
+    def stats(self) -> dict[str, int]:
+        """Counts so far: transactions (``batches``), aggregates ``saved``,
+        batches that conflicted and were saved one by one (``splits``), turns
+        taken while another thread's save was in flight (``overlaps``)."""
+        with self._stats:
+            return {"batches": self.batches, "saved": self.saved,
+                    "splits": self.splits, "overlaps": self.overlaps}
+
     def commit(self, aggregate: Any) -> list[Recording[Any]]:
         return self.submit(aggregate).result()
 

@@ -123,6 +123,39 @@ def test_readyz_reports_head_and_position(api):
     assert body["lag"] == 0
 
 
+def _sample(text: str, name: str, labels: str = "") -> int:
+    match = re.search(rf"^{re.escape(name + labels)} (\d+)$", text, re.MULTILINE)
+    assert match, f"{name}{labels} missing:\n{text}"
+    return int(match.group(1))
+
+
+def test_metrics_count_the_write_path(api):
+    services = api.client.app.state.services
+    before = api.get("/metrics").text
+    _, _, assignment = api.assigned()  # an engineer, a ticket, an assignment
+    aid = assignment["id"]
+    api.accept(aid)
+    after = api.get("/metrics").text
+    for name in ("ledger_commit_transactions_total", "ledger_commit_aggregates_total",
+                 "ledger_commit_splits_total", "ledger_commit_overlaps_total",
+                 "ledger_assignment_lookups_total", "ledger_assignment_lookup_queries_total"):
+        assert f"# TYPE {name} counter" in after, name
+
+    def moved(name: str, labels: str = "") -> int:
+        return _sample(after, name, labels) - _sample(before, name, labels)
+
+    assert moved("ledger_commit_aggregates_total") >= 4
+    assert 1 <= moved("ledger_commit_transactions_total") <= moved("ledger_commit_aggregates_total")
+    assert moved("ledger_commit_splits_total") == 0
+    # The assignment was committed here: found in memory, nothing looked up.
+    assert moved("ledger_assignment_lookups_total") == 0
+    if services.ledger.store.is_postgres:
+        assert moved("ledger_inline_saves_total", '{outcome="projected"}') >= 4
+        assert moved("ledger_inline_saves_total", '{outcome="failed"}') == 0
+    else:  # SQLite: the runner projects; no inline writes to count
+        assert "ledger_inline_saves_total" not in after
+
+
 def test_metrics_in_prometheus_text_format(api):
     api.assigned()
     response = api.get("/metrics")

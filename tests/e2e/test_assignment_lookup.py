@@ -35,6 +35,8 @@ def test_commands_on_assignments_committed_elsewhere(open_client):
         assert accepted["ticket_id"] == tickets[0] and accepted["engineer_id"] == eng
         # Looked up by the lookup thread, not found among this process's commits.
         assert services.assignments.keys == before + 1
+        metrics = api.get("/metrics").text
+        assert f"\nledger_assignment_lookups_total {before + 1}\n" in metrics
         assert api.start(aid)["status"] == "in_progress"
         assert api.complete(aid)["status"] == "completed"
         assert api.ticket_row(tickets[0])["status"] == "resolved"

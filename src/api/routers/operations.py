@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.auth import MANAGE, PUBLIC, READ, allow
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.problems import RETRY_AFTER, problem, storage_failed
 from api.schemas import ProjectionStatus
 from ledger.errors import StorageUnavailableError
+from projections.inline import InlineProjection
 
 router = APIRouter(tags=["operations"])
 
@@ -82,4 +83,46 @@ def metrics(services: ServicesDep) -> str:
     for s in statuses:
         labels = f'name="{s["name"]}",version="{s["version"]}",state="{s["state"]}"'
         lines.append(f"ledger_projection_lag{{{labels}}} {s['lag']}")
+    lines += _write_path_metrics(services)
     return "\n".join(lines) + "\n"
+
+
+def _counter(name: str, help_text: str, samples: dict[str, int]) -> list[str]:
+    """A counter's HELP/TYPE lines and its samples (``labels`` -> value)."""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+    lines += [f"{name}{labels} {value}" for labels, value in samples.items()]
+    return lines
+
+
+def _write_path_metrics(services: Services) -> list[str]:
+    """This process's write path, since it started: group commit, the inline
+    projection, the assignment lookups."""
+    lines: list[str] = []
+    stats = services.ledger.commit_stats()
+    if stats is not None:
+        lines += _counter("ledger_commit_transactions_total",
+                          "Transactions the group committer made.", {"": stats["batches"]})
+        lines += _counter("ledger_commit_aggregates_total",
+                          "Aggregates saved by the group committer.", {"": stats["saved"]})
+        lines += _counter("ledger_commit_splits_total",
+                          "Batches that conflicted and were saved one by one.",
+                          {"": stats["splits"]})
+        lines += _counter("ledger_commit_overlaps_total",
+                          "Batches taken while another batch was still being saved.",
+                          {"": stats["overlaps"]})
+    inline = services.ledger.inline
+    if isinstance(inline, InlineProjection):
+        lines += _counter(
+            "ledger_inline_saves_total",
+            "Saves whose read rows were written in their own transaction (projected), "
+            "left to the runner (deferred) or failed inline and were saved again.",
+            {f'{{outcome="{o}"}}': getattr(inline, o) for o in ("projected", "deferred", "failed")},
+        )
+    lookups = services.assignments
+    lines += _counter("ledger_assignment_lookups_total",
+                      "Assignment rows looked up in the store (not at hand in memory).",
+                      {"": lookups.keys})
+    lines += _counter("ledger_assignment_lookup_queries_total",
+                      "Queries those lookups took (lookups queued together share one).",
+                      {"": lookups.queries})
+    return lines
