@@ -338,6 +338,17 @@ def tree_pids(pid: int) -> list[int]:
     return pids
 
 
+def machine_ticks() -> tuple[int, int, int]:
+    """The machine's (total, iowait, steal) CPU ticks so far (/proc/stat): what a
+    run lost to the hypervisor (steal) or to waiting on the disk (iowait)."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return (0, 0, 0)
+    # user nice system idle iowait irq softirq steal guest guest_nice (guests are in user)
+    return (sum(fields[:8]), fields[4], fields[7] if len(fields) > 7 else 0)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU of the given processes (and of their reaped children)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -456,6 +467,8 @@ class Result:
     cpu_ms: float = 0.0  # server process tree, per request
     pg_cpu_ms: float = 0.0  # PostgreSQL (throwaway only), per request
     note: str = ""
+    steal_pct: float = 0.0  # the machine's CPU time taken by the hypervisor during the run
+    iowait_pct: float = 0.0
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -504,6 +517,7 @@ def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connect
     sampler = threading.Thread(target=sample, daemon=True)
     pg_pids = (lambda: tree_pids(postmaster)) if postmaster else list
     cpu0, pg0 = cpu_seconds(tree_pids(server.proc.pid)), cpu_seconds(pg_pids())
+    machine0 = machine_ticks()
     sampler.start()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True,
@@ -512,6 +526,7 @@ def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connect
     finally:
         stop.set()
         sampler.join()
+    machine = [b - a for a, b in zip(machine0, machine_ticks(), strict=True)]
     cpu = cpu_seconds(tree_pids(server.proc.pid)) - cpu0
     pg_cpu = cpu_seconds(pg_pids()) - pg0
     (workdir / f"wrk-{server.label}-{workload}.txt").write_text(proc.stdout + proc.stderr)
@@ -527,7 +542,8 @@ def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connect
                 "(raise --max-rate)")
     n = max(d["requests"], 1)
     return Result(server.label, workload, d["rps"], d["p50_ms"], d["p99_ms"], d["requests"],
-                  non2xx, sock, counts, peak[0] / 1024, 1000 * cpu / n, 1000 * pg_cpu / n, note)
+                  non2xx, sock, counts, peak[0] / 1024, 1000 * cpu / n, 1000 * pg_cpu / n, note,
+                  100 * machine[2] / max(machine[0], 1), 100 * machine[1] / max(machine[0], 1))
 
 
 # ---------------------------------------------------------------------- verification
@@ -569,7 +585,8 @@ def fmt(r: Result) -> str:
     line = (f"{r.app:<12} {r.workload:<7} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:>7.2f} ms  "
             f"p99 {r.p99_ms:>7.2f} ms  non-2xx {r.non2xx:,}  socket errors {r.socket_errors}  "
             f"peak RSS {r.rss_mb:,.0f} MB  CPU/req {r.cpu_ms:.2f} ms + PostgreSQL "
-            f"{r.pg_cpu_ms:.2f} ms   [{counts}]")
+            f"{r.pg_cpu_ms:.2f} ms  steal {r.steal_pct:.1f}% iowait {r.iowait_pct:.1f}%   "
+            f"[{counts}]")
     return line + (f"\n  {r.note}" if r.note else "")
 
 
