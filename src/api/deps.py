@@ -200,8 +200,9 @@ def _result_headers(result: CommandResult, response: Response) -> None:
 async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
     """``locate_assignment`` for the event loop: the row this process committed
     if at hand, else the stored one (looked up with the other requests' on the
-    lookup thread); only when there is none yet, ``locate_assignment`` in the
-    threadpool (which waits for a lagging read side before answering 404)."""
+    lookup thread); only when there is none yet, in the threadpool, the stored
+    one once a lagging read side has caught up (else 404), without reading
+    again what was just read."""
     key = str(assignment_id)
     row = services.read_side.committed_row(ASSIGNMENTS, (key,))
     if row is not None:
@@ -209,7 +210,7 @@ async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, 
     row = await asyncio.wrap_future(services.assignments.submit(key))
     if row is not None:
         return row
-    return await run_in_threadpool(locate_assignment, services, assignment_id)
+    return await run_in_threadpool(_assignment_after_catching_up, services, assignment_id)
 
 
 def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
@@ -221,8 +222,15 @@ def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]
     if row is None:
         row = services.queries.assignment(assignment_id)
     if row is None:
-        services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-        row = services.queries.assignment(assignment_id)
+        row = _assignment_after_catching_up(services, assignment_id)
+    return row
+
+
+def _assignment_after_catching_up(services: Services, assignment_id: UUID) -> dict[str, Any]:
+    """The stored row once the read side has reached the current head (or the
+    wait timed out), for an assignment not found at first; else 404."""
+    services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
+    row = services.queries.assignment(assignment_id)
     if row is None:
         raise AssignmentNotFoundError(f"Assignment {assignment_id} does not exist.")
     return row

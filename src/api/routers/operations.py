@@ -87,6 +87,16 @@ def metrics(services: ServicesDep) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: (metric, ``GroupCommitter.stats`` key, help)
+_COMMIT_COUNTERS = (
+    ("ledger_commit_transactions_total", "batches", "Transactions the group committer made."),
+    ("ledger_commit_aggregates_total", "saved", "Aggregates saved by the group committer."),
+    ("ledger_commit_splits_total", "splits", "Batches that conflicted and were saved one by one."),
+    ("ledger_commit_overlaps_total", "overlaps",
+     "Batches taken while another batch was still being saved."),
+)
+
+
 def _counter(name: str, help_text: str, samples: dict[str, int]) -> list[str]:
     """A counter's HELP/TYPE lines and its samples (``labels`` -> value)."""
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
@@ -100,16 +110,8 @@ def _write_path_metrics(services: Services) -> list[str]:
     lines: list[str] = []
     stats = services.ledger.commit_stats()
     if stats is not None:
-        lines += _counter("ledger_commit_transactions_total",
-                          "Transactions the group committer made.", {"": stats["batches"]})
-        lines += _counter("ledger_commit_aggregates_total",
-                          "Aggregates saved by the group committer.", {"": stats["saved"]})
-        lines += _counter("ledger_commit_splits_total",
-                          "Batches that conflicted and were saved one by one.",
-                          {"": stats["splits"]})
-        lines += _counter("ledger_commit_overlaps_total",
-                          "Batches taken while another batch was still being saved.",
-                          {"": stats["overlaps"]})
+        for name, key, help_text in _COMMIT_COUNTERS:
+            lines += _counter(name, help_text, {"": stats[key]})
     inline = services.ledger.inline
     if isinstance(inline, InlineProjection):
         lines += _counter(
