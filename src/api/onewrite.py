@@ -16,7 +16,7 @@ its body) is written at once.
 subclasses uvicorn's own and touches one attribute of its request cycle (the
 transport it writes to); if a uvicorn release changes that shape, the guard in
 ``on_headers_complete`` leaves the cycle as uvicorn made it and responses are
-written as before (``tests/e2e/test_one_write.py`` notices).
+written as before (``tests/unit/test_one_write.py`` notices: it counts the writes).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ CONTINUE = b"HTTP/1.1 100 "
 
 
 class HeldHeadTransport:
-    """One response's view of the connection's transport: the first write is
-    held until the next one (or the loop's next turn, or ``close``)."""
+    """One response's view of the connection's transport: its head (the first
+    write that is not a ``100 Continue``) is held until the next write, the
+    loop's next turn or ``close``, whichever comes first."""
 
     __slots__ = ("_first", "_held", "_loop", "_transport")
 
