@@ -1,4 +1,4 @@
-"""``ledger verify`` and ``ledger seal``: the auditor's commands."""
+"""``ledger verify``, ``seal`` and ``checkpoints``: the auditor's commands."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.cli_common import DatabaseURL, settings_for
 from api.settings import Settings
 
 err = Console(stderr=True)
@@ -38,18 +39,6 @@ def _public_keys(options: list[str] | None, settings: Settings) -> list[str]:
     return []
 
 
-DatabaseURL = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="LEDGER_DATABASE_URL",
-                 help="sqlite:///file.db or postgresql://user:pass@host:port/db"),
-]
-
-
-def settings_for(database_url: str | None) -> Settings:
-    values = {"database_url": database_url} if database_url else {}
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 def register(app: typer.Typer) -> None:
     app.command()(verify)
     app.command()(seal)
@@ -63,14 +52,15 @@ def verify(
         "--from", min=0, help="Start at the last checkpoint at or before this position.")] = 0,
     public_key: Annotated[list[str] | None, typer.Option(
         help="Ed25519 public key (PEM file or 64 hex digits) to check checkpoint "
-        "signatures with; repeat it for the keys of earlier periods after a rotation. "
-        "Default: that of LEDGER_SIGNING_KEY.")] = None,
+        "signatures with; repeat it for the keys of earlier periods after a rotation.",
+        show_default="that of LEDGER_SIGNING_KEY")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Processes scanning the log in parallel (large logs).")] = 2,
 ) -> None:
-    """Recompute every event's hash, every stream's chain and every signed
-    checkpoint. Exits 1 on the first break (named), 0 when all is intact."""
+    """Check every event's hash, every stream's chain and every signed checkpoint.
+
+    Exits 1 on the first break (named), 0 when all is intact."""
     from projections.audit import CheckpointStore, StoredLog, Verifier
 
     settings = settings_for(database_url)
@@ -118,9 +108,11 @@ def verify(
                       f"({report.problems} problem(s) in all)")
     raise typer.Exit(0 if report.ok else 1)
 
+
 def seal(database_url: DatabaseURL = None) -> None:
-    """Seal a signed checkpoint over the events not yet sealed, now (a running
-    server seals every N events and at least once a minute by itself)."""
+    """Seal a signed checkpoint over the events not yet sealed, now.
+
+    A running server seals every N events and at least once a minute by itself."""
     from ledger.signing import load_or_create
     from projections.audit import CheckpointStore, StoredLog, Sealer
 
@@ -147,10 +139,11 @@ def seal(database_url: DatabaseURL = None) -> None:
 def checkpoints(
     database_url: DatabaseURL = None,
     output: Annotated[Path | None, typer.Option(
-        help="Write here instead of standard output.")] = None,
+        help="Write here.", show_default="stdout")] = None,
 ) -> None:
-    """Print the signed checkpoints as JSON (what GET /audit/checkpoints returns),
-    for an auditor to verify an export with (docs/audit.md)."""
+    """Print the signed checkpoints as JSON, as GET /audit/checkpoints returns them.
+
+    For an auditor to verify an export with (docs/audit.md)."""
     from projections.audit import CheckpointStore
 
     settings = settings_for(database_url)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from ledger.application import Ledger
-from ledger.legacy import engineer_slug, legacy_assignment_id, legacy_ticket_id
+from ledger.legacy.mapping import engineer_slug, legacy_assignment_id, legacy_ticket_id
 
 pytestmark = pytest.mark.postgres
 

@@ -1,4 +1,4 @@
-"""Adopting the ledger: mapping legacy rows to ledger events and back.
+"""Legacy rows -> what the ledger records for them (pure: no I/O, no ledger).
 
 Two legacy shapes are understood:
 
@@ -9,29 +9,23 @@ Two legacy shapes are understood:
   required_skill, priority, due_date, status, assigned_to``; ``developers``: ``name,
   title, experience_years, current_workload, availability, skills, capacity``).
 
-The mapping rules are pure functions: a legacy row becomes a ``TicketPlan`` (the
-ticket's fields and the ordered steps its status and timestamps imply) or raises
-``LegacyRowError`` with the reason. ``record_plan`` then records a plan through the
-aggregates, every event with the original timestamp and ``via = "import"``. Ids are
-name-based (uuid5), so running an import again finds what it already recorded and
-adds only what is missing. ``legacy_columns`` is the way back (seed 002's down
-migration): a ticket's read rows -> the legacy inline columns.
+A legacy row becomes a ``TicketPlan`` (the ticket's fields and the ordered steps its
+status and timestamps imply, each step one ledger command) or raises
+``LegacyRowError`` with the reason; a developer becomes an ``EngineerSpec``. Ids
+are name-based (uuid5), so a second import finds what the first one recorded.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.persistence import RecordConflictError
-
-from ledger.domain import PRIORITIES, Engineer, Ticket
-from ledger.errors import EngineerNotFoundError, TicketNotFoundError
+from ledger.domain import PRIORITIES
 from ledger.keys import PRINCIPAL_NAME
 
 #: The ``via`` marker every imported event carries.
@@ -44,23 +38,6 @@ SOURCE_NAMESPACES: dict[str, UUID] = {
     "service_tickets": uuid5(_LEGACY_NAMESPACE, "service_tickets"),
     "csv": uuid5(_LEGACY_NAMESPACE, "csv-tickets"),
 }
-
-#: seed 002's inline columns (besides ``id``), in the legacy table's order.
-SERVICE_TICKET_COLUMNS = (
-    "id",
-    "status",
-    "assigned_engineer_id",
-    "assigned_engineer_name",
-    "assignment_tier",
-    "assignment_tier_name",
-    "assigned_at",
-    "started_at",
-    "resolved_at",
-    "created_at",
-    "updated_at",
-)
-#: Columns used when a legacy table has them.
-OPTIONAL_TICKET_COLUMNS = ("title", "description", "priority", "required_skill", "equipment_id")
 
 PRIORITY_ALIASES = {
     "lowest": "low",
@@ -495,198 +472,3 @@ def plan_csv_ticket(
         steps=tuple(steps),
         warnings=tuple(warnings),
     )
-
-
-# ---------------------------------------------------------------- recording
-
-
-def remaining_steps(
-    recorded: Sequence[tuple[str, str | None]], plan: TicketPlan
-) -> tuple[tuple[str, datetime | None], ...] | None:
-    """The plan's steps not recorded yet, or None when what is recorded is not a
-    beginning of the plan (the ticket moved on in the ledger, or the legacy row
-    changed in a way the import cannot follow)."""
-    expected = plan.expected_events()
-    if list(recorded) != expected[: len(recorded)]:
-        return None
-    return plan.steps[len(recorded):]
-
-
-def _apply(ticket: Ticket, plan: TicketPlan, kind: str, at: datetime | None, actor: str) -> None:
-    common: dict[str, Any] = {"actor": actor, "timestamp": at, "via": IMPORT_VIA}
-    assignment_id = plan.assignment_id
-    if kind == "assign":
-        if plan.engineer is None:
-            raise LegacyRowError("the plan assigns without an engineer")
-        ticket.assign(
-            assignment_id=assignment_id, engineer_id=plan.engineer.engineer_id,
-            tier=plan.tier, tier_name=plan.tier_name,
-            reason=f"Imported from legacy {plan.source} {plan.legacy_id}", **common,
-        )
-    elif kind == "accept":
-        ticket.accept(assignment_id, **common)
-    elif kind == "start":
-        ticket.start(assignment_id, **common)
-    elif kind == "reject":
-        ticket.reject(assignment_id, reason="Rejected in the legacy system", **common)
-    elif kind == "complete":
-        ticket.complete(assignment_id, completion_status="success", time_spent_hours=0.0,
-                        **common)
-    elif kind == "close":
-        ticket.close(reason="Closed in the legacy system", **common)
-    else:  # pragma: no cover - STEP_EVENTS lists every kind
-        raise ValueError(kind)
-
-
-def record_plan(ledger: Any, plan: TicketPlan, actor: str) -> str:
-    """Records what of ``plan`` the ledger does not have yet, in one save (all or
-    nothing). Returns ``created``, ``updated``, ``unchanged`` or ``diverged``."""
-    ticket_id = plan.ticket_id
-    try:
-        existing = ledger.get_ticket(ticket_id)
-    except TicketNotFoundError:
-        existing = None
-    if existing is None:
-        (_, opened_at), *rest = plan.steps
-        ticket = Ticket.open(
-            ticket_id=ticket_id, title=plan.title, description=plan.description,
-            priority=plan.priority, required_skill=plan.required_skill,
-            equipment_id=plan.equipment_id, reference=plan.legacy_id, actor=actor,
-            timestamp=opened_at, via=IMPORT_VIA,
-        )
-        outcome = "created"
-    else:
-        recorded = [
-            (type(e).__name__, getattr(e, "engineer_id", None)
-             if type(e).__name__ == "Assigned" else None)
-            for e in ledger.events.get(ticket_id)
-        ]
-        rest = remaining_steps(recorded, plan)
-        if rest is None:
-            return "diverged"
-        if not rest:
-            return "unchanged"
-        ticket, outcome = existing, "updated"
-    for kind, at in rest:
-        _apply(ticket, plan, kind, at, actor)
-    try:
-        ledger.save(ticket)
-    except RecordConflictError:
-        raise LegacyRowError("the ticket changed in the ledger during the import; "
-                             "run the import again") from None
-    return outcome
-
-
-def record_engineer(ledger: Any, spec: EngineerSpec, actor: str, *,
-                    update: bool, at: datetime | None = None) -> str:
-    """Registers ``spec`` unless registered; with ``update``, records the fields that
-    differ. Returns ``registered``, ``updated`` or ``unchanged``."""
-    try:
-        engineer = ledger.get_engineer(spec.engineer_id)
-    except EngineerNotFoundError:
-        engineer = Engineer.register(
-            engineer_id=spec.engineer_id, name=spec.name, skills=list(spec.skills),
-            tier=spec.tier, capacity=spec.capacity, availability=spec.availability,
-            actor=actor, timestamp=at, via=IMPORT_VIA,
-        )
-        try:
-            ledger.save(engineer)
-        except RecordConflictError:
-            return "unchanged"  # registered meanwhile by someone else
-        return "registered"
-    if not update or not engineer.update(changes=spec.as_changes(), actor=actor, via=IMPORT_VIA):
-        return "unchanged"
-    try:
-        ledger.save(engineer)
-    except RecordConflictError:
-        raise LegacyRowError(f"engineer {spec.engineer_id!r} changed during the import; "
-                             "run the import again") from None
-    return "updated"
-
-
-# ---------------------------------------------------------------- rollback
-
-
-def legacy_columns(
-    ticket: Mapping[str, Any],
-    assignment: Mapping[str, Any] | None,
-    engineer_name: str | None,
-) -> dict[str, Any]:
-    """A ticket's read rows -> seed 002's inline columns (the down migration).
-
-    ``ticket`` is its ``tickets`` row; ``assignment`` its active assignment, or for a
-    resolved or closed ticket the assignment that completed it (else None). Times
-    are the read tables' canonical UTC text, turned back into datetimes."""
-    from_ts = _from_canonical
-    status = ticket["status"]
-    row: dict[str, Any] = {
-        "id": legacy_id_of(ticket["id"], ticket.get("reference")),
-        "status": status,
-        "title": ticket.get("title"),
-        "description": ticket.get("description"),
-        "priority": ticket.get("priority"),
-        "assigned_engineer_id": None,
-        "assigned_engineer_name": None,
-        "assignment_tier": None,
-        "assignment_tier_name": None,
-        "assigned_at": None,
-        "started_at": None,
-        "resolved_at": from_ts(ticket.get("resolved_at")),
-        "created_at": from_ts(ticket["created_at"]),
-        "updated_at": from_ts(ticket["updated_at"]),
-    }
-    if assignment is not None:
-        row.update(
-            assigned_engineer_id=assignment["engineer_id"],
-            assigned_engineer_name=engineer_name or assignment["engineer_id"],
-            assignment_tier=assignment["assignment_tier"],
-            assignment_tier_name=assignment.get("assignment_tier_name"),
-            assigned_at=from_ts(assignment["assigned_at"]),
-            started_at=from_ts(assignment.get("started_at")),
-        )
-        if status in ("resolved", "closed") and row["resolved_at"] is None:
-            row["resolved_at"] = from_ts(assignment.get("completed_at"))
-    return row
-
-
-def _from_canonical(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def exported_assignment(
-    status: str, assignments: Sequence[Mapping[str, Any]]
-) -> Mapping[str, Any] | None:
-    """Which of a ticket's assignments (any order) goes into the inline columns: the
-    active one; for a resolved or closed ticket, the last completed one; else none."""
-    ordered = sorted(assignments, key=lambda a: a["assignment_sequence"])
-    active = [a for a in ordered if a["status"] in ("assigned", "accepted", "in_progress")]
-    if active:
-        return active[-1]
-    if status in ("resolved", "closed"):
-        completed = [a for a in ordered if a["status"] == "completed"]
-        if completed:
-            return completed[-1]
-    return None
-
-
-__all__ = [
-    "IMPORT_VIA",
-    "EngineerSpec",
-    "LegacyRowError",
-    "TicketPlan",
-    "developer_from_csv",
-    "engineer_slug",
-    "exported_assignment",
-    "legacy_assignment_id",
-    "legacy_columns",
-    "legacy_id_of",
-    "legacy_ticket_id",
-    "parse_timestamp",
-    "plan_csv_ticket",
-    "plan_service_ticket",
-    "record_engineer",
-    "record_plan",
-    "remaining_steps",
-]

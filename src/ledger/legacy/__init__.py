@@ -1,0 +1,5 @@
+"""Adopting the ledger from a legacy system, in three parts: ``mapping`` (legacy rows
+-> plans of ledger commands, pure), ``source`` (the legacy PostgreSQL table) and
+``recording`` (a plan -> the ledger, through its commands). The way back, the
+rollback export, is a read-side job: ``projections.legacy_export``.
+"""
