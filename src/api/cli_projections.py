@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -21,29 +22,28 @@ WORKERS_DEFAULT = "2 on PostgreSQL, 1 on SQLite"
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
     """The read side's status (``ReadSide.status()``), narrow enough for 80 columns:
-    the head once in the title, the version and its build in one column, and what
-    a build still has to do in the status."""
+    the head once, in the title, and each projection's lag behind it (its position
+    is the head minus its lag); what a build still has to do in its status."""
     head = rows[0]["head"] if rows else 0
-    table = Table(title=f"Projections (head: position {head:,})", box=box.SIMPLE_HEAD)
+    table = Table(title=f"Projections (head: position {head:,})", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
     table.add_column("name", no_wrap=True)
-    table.add_column("version")
-    table.add_column("position", justify="right")
-    table.add_column("lag", justify="right")
+    for column in ("version", "build", "lag"):
+        table.add_column(column, justify="right", no_wrap=True)
     table.add_column("status")
     for s in rows:
         status = s["status"].replace("_", " ")
         if "progress" in s:
             status += f" {s['progress']:.1%}"
             if s.get("eta_seconds") is not None:
-                status += f", {s['eta_seconds']:.0f} s left"
-        table.add_row(s["name"], f"v{s['version']} (build {s['generation']})",
-                      f"{s['position']:,}", f"{s['lag']:,}", status)
+                status += f", {timedelta(seconds=round(s['eta_seconds']))} left"
+        table.add_row(s["name"], str(s["version"]), str(s["generation"]), f"{s['lag']:,}", status)
     return table
 
 
 @projections_app.command("status")
 def projections_status(database_url: DatabaseURL = None) -> None:
-    """Each projection's version, position, lag and status."""
+    """Each projection's version, build, lag behind the head, and status."""
     services = open_services(settings_for(database_url))
     try:
         rows = services.read_side.status()
