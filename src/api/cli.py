@@ -287,7 +287,7 @@ def keys_create(
         raise typer.Exit(2) from None
     services = _read_side(_settings(database_url))
     try:
-        result, token = services.ledger.create_api_key(name=name, role=role, actor=_cli_actor())
+        result, token = services.ledger.create_api_key(name=name, role=role, actor=_cli_actor()).result()
         services.read_side.catch_up()
     finally:
         services.close()
@@ -341,7 +341,7 @@ def keys_revoke(
                 raise typer.Exit(1) from None
         for key_id in ids:
             try:
-                services.ledger.revoke_api_key(key_id, reason=reason, actor=_cli_actor())
+                services.ledger.revoke_api_key(key_id, reason=reason, actor=_cli_actor()).result()
             except (ApiKeyNotFoundError, KeyRevokedError) as e:
                 console.print(f"[red]{e.detail}[/]")
                 raise typer.Exit(1) from None
