@@ -77,7 +77,8 @@ def keys_create(
         raise typer.Exit(2) from None
     services = open_services(settings_for(database_url))
     try:
-        result, token = services.ledger.create_api_key(name=name, role=role, actor=cli_actor())
+        result, token = services.ledger.create_api_key(
+            name=name, role=role, actor=cli_actor()).result()
         services.read_side.catch_up()
     finally:
         services.close()
@@ -123,7 +124,7 @@ def keys_revoke(
                 raise typer.Exit(1) from None
         for key_id in ids:
             try:
-                services.ledger.revoke_api_key(key_id, reason=reason, actor=cli_actor())
+                services.ledger.revoke_api_key(key_id, reason=reason, actor=cli_actor()).result()
             except (ApiKeyNotFoundError, KeyRevokedError) as e:
                 console.print(f"[red]{escape(e.detail)}[/]")
                 raise typer.Exit(1) from None

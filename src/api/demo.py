@@ -45,7 +45,7 @@ def seed_demo(ledger: Ledger, tickets: int = 25, seed: int = 7,
             ledger.register_engineer(
                 engineer_id=engineer_id, name=name, skills=skills, tier=tier,
                 capacity=capacity, availability=availability, actor=DISPATCHER,
-            )
+            ).result()
         except EngineerExistsError:
             pass
     by_tier: dict[int, list[str]] = {}
@@ -70,60 +70,60 @@ def _story(ledger: Ledger, rng: random.Random, by_tier: dict[int, list[str]], *,
         title=title, priority=priority, required_skill=skill, reference=reference,
         equipment_id=f"EQ-{rng.randint(1000, 9999)}", actor=DISPATCHER,
         description="Customer reported via the help desk.",
-    ).aggregate_id
+    ).result().aggregate_id
     roll = rng.random()
     if roll < 0.12:
         return  # still waiting in the queue
     l1 = rng.choice(by_tier[1])
     a = ledger.assign(ticket, engineer_id=l1, tier=1, reason="Initial dispatch",
-                      actor=DISPATCHER).assignment_id
+                      actor=DISPATCHER).result().assignment_id
     if roll < 0.22:
-        ledger.reject(ticket, a, reason="Out of area today", actor=l1)
+        ledger.reject(ticket, a, reason="Out of area today", actor=l1).result()
         other = rng.choice([e for e in by_tier[1] if e != l1])
         a = ledger.assign(ticket, engineer_id=other, tier=1, reason="Re-dispatch after rejection",
-                          actor=DISPATCHER).assignment_id
+                          actor=DISPATCHER).result().assignment_id
         l1 = other
-    ledger.accept(ticket, a, actor=l1)
+    ledger.accept(ticket, a, actor=l1).result()
     if roll < 0.30:
         return  # accepted, on the way
-    ledger.start(ticket, a, actor=l1)
+    ledger.start(ticket, a, actor=l1).result()
     if roll < 0.40:
         return  # being worked on
     if roll < 0.50:
         other = rng.choice([e for e in by_tier[1] if e != l1])
         a = ledger.reassign(ticket, a, new_engineer_id=other, reason="Shift change handover",
-                            actor=DISPATCHER).assignment_id
-        ledger.accept(ticket, a, actor=other)
-        ledger.start(ticket, a, actor=other)
+                            actor=DISPATCHER).result().assignment_id
+        ledger.accept(ticket, a, actor=other).result()
+        ledger.start(ticket, a, actor=other).result()
         l1 = other
     if roll < 0.70:
         ledger.complete(ticket, a, completion_status="success",
                         time_spent_hours=round(rng.uniform(0.5, 4), 2),
                         diagnosis="Dirty connector", actions_taken="Cleaned and re-terminated",
-                        customer_rating=rng.randint(3, 5), actor=l1)
+                        customer_rating=rng.randint(3, 5), actor=l1).result()
         if rng.random() < 0.5:
-            ledger.close_ticket(ticket, reason="Customer confirmed", actor=DISPATCHER)
+            ledger.close_ticket(ticket, reason="Customer confirmed", actor=DISPATCHER).result()
         return
     # Escalation L1 -> L2 (-> L3)
     l2 = rng.choice(by_tier[2])
     a = ledger.escalate(ticket, next_engineer_id=l2, reason="Fault beyond the drop cable",
-                        actor=DISPATCHER).assignment_id
-    ledger.accept(ticket, a, actor=l2)
-    ledger.start(ticket, a, actor=l2)
+                        actor=DISPATCHER).result().assignment_id
+    ledger.accept(ticket, a, actor=l2).result()
+    ledger.start(ticket, a, actor=l2).result()
     if roll < 0.85:
         ledger.complete(ticket, a, completion_status="success",
                         time_spent_hours=round(rng.uniform(1, 6), 2),
                         diagnosis="Faulty splitter", actions_taken="Replaced splitter",
                         parts_used=[{"part_number": "SPL-1x8", "part_name": "1:8 splitter",
-                                     "quantity": 1, "cost": 42.5}], actor=l2)
+                                     "quantity": 1, "cost": 42.5}], actor=l2).result()
         return
     l3 = rng.choice(by_tier[3])
     a = ledger.escalate(ticket, next_engineer_id=l3, reason="Core network fault suspected",
-                        actor=DISPATCHER).assignment_id
-    ledger.accept(ticket, a, actor=l3)
+                        actor=DISPATCHER).result().assignment_id
+    ledger.accept(ticket, a, actor=l3).result()
     if roll < 0.95:
-        ledger.start(ticket, a, actor=l3)
+        ledger.start(ticket, a, actor=l3).result()
         ledger.complete(ticket, a, completion_status="success",
                         time_spent_hours=round(rng.uniform(2, 8), 2),
                         diagnosis="OLT line card fault", actions_taken="Swapped line card",
-                        actor=l3)
+                        actor=l3).result()

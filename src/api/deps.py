@@ -87,7 +87,7 @@ def expected_version(if_match: str | None) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class RequestContext:
     """What a ticket command's route takes from its request: the app's services,
     the caller (recorded as the events' actor) and the ``If-Match`` version."""
 
@@ -107,16 +107,16 @@ class CommandAccess(RoleAccess):
 
     async def __call__(  # type: ignore[override]
         self, request: Request, if_match: IfMatchHeader = None
-    ) -> Command:
+    ) -> RequestContext:
         principal = await super().__call__(request)
-        return Command(request.app.state.services, principal, expected_version(if_match))
+        return RequestContext(request.app.state.services, principal, expected_version(if_match))
 
 
 _COMMAND_ACCESS = {name: CommandAccess(name) for name in (DISPATCH, WORK)}
 
 
-def command(permission: str) -> Any:
-    """``cmd: Annotated[Command, command(DISPATCH)]``: the route's permission,
+def command_context(permission: str) -> Any:
+    """``ctx: Annotated[RequestContext, command_context(DISPATCH)]``: the route's permission,
     declared in place of ``dependencies=[allow(DISPATCH)]``."""
     return Depends(_COMMAND_ACCESS[permission])
 
@@ -157,49 +157,27 @@ def in_threadpool(route: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return run
 
 
-async def run_command(
-    command: Callable[P, CommandResult], /, *args: P.args, **kwargs: P.kwargs
-) -> CommandResult:
-    """Runs a ticket command of the ledger (``ledger.assign``, ...) from the event
-    loop: queued for the ledger's command thread and awaited, no thread of the
-    pool held while it loads, runs and commits (see ledger.executor)."""
-    ledger = getattr(command, "__self__", None)
-    if not isinstance(ledger, Ledger):
-        msg = "run_command takes a bound command method of a Ledger."
-        raise TypeError(msg)
-    return await asyncio.wrap_future(ledger.submit(command, *args, **kwargs))
-
-
-def committed(services: Services, result: CommandResult, response: Response) -> bool:
-    """Read-your-writes: answer once the read tables include the command's events.
-    Returns whether they do (else the response is marked stale)."""
-    ok = services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
-    _result_headers(result, response)
+async def read_your_writes(services: Services, result: CommandResult, response: Response) -> bool:
+    """Read-your-writes: returns once the read tables include the command's
+    events, True; or False when the wait timed out (the response is then marked
+    stale). Sets the response's ETag and position headers either way."""
+    response.headers["ETag"] = f'"{result.version}"'
+    response.headers["X-Ledger-Position"] = str(result.position)
+    # The positions this process knows (no wait, no query): at or below the
+    # stored ones, so "not known" just means waiting in the threadpool.
+    if services.read_side.live_position() >= result.position:
+        return True
+    ok = await run_in_threadpool(
+        services.read_side.wait_for, result.position, services.settings.read_your_writes_timeout
+    )
     if not ok:
         response.headers["X-Ledger-Consistency"] = "stale"
     return ok
 
 
-def committed_now(services: Services, result: CommandResult, response: Response) -> bool:
-    """``committed`` without waiting (for the event loop): True, with the
-    response's headers set, if the read tables are known to include the command;
-    else False, and the caller waits with ``committed`` in the threadpool."""
-    # The positions this process knows (no wait, no query): at or below the
-    # stored ones, so "not known" just means the caller waits.
-    if services.read_side.live_position() < result.position:
-        return False
-    _result_headers(result, response)
-    return True
-
-
-def _result_headers(result: CommandResult, response: Response) -> None:
-    response.headers["ETag"] = f'"{result.version}"'
-    response.headers["X-Ledger-Position"] = str(result.position)
-
-
 async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
-    """``locate_assignment`` for the event loop: the row this process committed
-    if at hand, else the stored one (looked up with the other requests' on the
+    """The assignment's row (to find its ticket): the row this process committed
+    if at hand (an assignment's ticket and engineer never change), else the stored one (looked up with the other requests' on the
     lookup thread); only when there is none yet, in the threadpool, the stored
     one once a lagging read side has caught up (else 404), without reading
     again what was just read."""
@@ -211,19 +189,6 @@ async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, 
     if row is not None:
         return row
     return await run_in_threadpool(_assignment_after_catching_up, services, assignment_id)
-
-
-def locate_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
-    """The assignment's row (to find its ticket), waiting briefly for a lagging
-    read side before answering 404."""
-    # An assignment's ticket and engineer never change: the row this process
-    # committed last serves as well as the stored one.
-    row = services.read_side.committed_row(ASSIGNMENTS, (str(assignment_id),))
-    if row is None:
-        row = services.queries.assignment(assignment_id)
-    if row is None:
-        row = _assignment_after_catching_up(services, assignment_id)
-    return row
 
 
 def _assignment_after_catching_up(services: Services, assignment_id: UUID) -> dict[str, Any]:

@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -18,32 +17,30 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
+    RecordConflictError,
+    Recording,
+    Transcoder,
 )
 from eventsourcing.persistence import (
     InternalError as PersistenceInternalError,
 )
-from eventsourcing.persistence import (
-    Recording,
-    RecordConflictError,
-    Transcoder,
-)
 
+from ledger import appendonly
 from ledger.autoassign import Pick
 from ledger.cache import DEFAULT_SIZE, AggregateCache
 from ledger.committer import GroupCommitter
-from ledger.executor import CommandExecutor, Job
 from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
 from ledger.errors import (
     ApiKeyNotFoundError,
-    ConcurrentUpdateError,
     EngineerExistsError,
     EngineerNotFoundError,
     InvalidReferenceError,
+    PickOutdatedError,
     StorageUnavailableError,
     TicketExistsError,
     TicketNotFoundError,
 )
-from ledger import appendonly
+from ledger.executor import CommandExecutor, Job
 from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.ids import new_id
 from ledger.keys import ApiKey, new_token
@@ -51,7 +48,6 @@ from ledger.store import StoreConfig, parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 class InlineHooks(Protocol):
@@ -85,20 +81,21 @@ class CommandResult:
     assignment_id: UUID | None = None
 
 
-def _answer(ticket: Ticket, assignment: Assignment | None, recordings: Any) -> CommandResult:
+def _recorded(aggregate: Any, recordings: Sequence[Recording[UUID]]) -> CommandResult:
+    """What saving a new or changed aggregate recorded."""
+    return CommandResult(aggregate.id, aggregate.version, recordings[-1].notification.id)
+
+
+def _ticket_result(
+    ticket: Ticket, assignment: Assignment | None, recordings: Sequence[Recording[UUID]]
+) -> CommandResult:
+    """What a ticket command recorded, with the assignment it acted on."""
     return CommandResult(
         ticket.id,
         ticket.version,
         recordings[-1].notification.id,
         assignment.id if assignment else None,
     )
-
-
-#: Set by ``Ledger.submit`` around a command call: where ``_update_ticket``
-#: puts its job's future instead of waiting for it.
-_submitted: ContextVar[list[Future[CommandResult]] | None] = ContextVar(
-    "ledger_submitted", default=None
-)
 
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -171,8 +168,8 @@ class Ledger(Application[UUID]):
         #: Runs ticket commands on one thread, pipelined into group commit.
         self._executor = CommandExecutor(
             self.get_ticket,
-            self._committer.submit if self._committer is not None else self._save_now,
-            _answer,
+            self._saving,
+            _ticket_result,
             self._tickets,
             retries=CONFLICT_RETRIES,
             errors=_storage_errors,
@@ -289,39 +286,15 @@ class Ledger(Application[UUID]):
             self._committer.close()
         super().close()
 
-    def commit(self, aggregate: Ticket | Engineer | ApiKey) -> list[Recording[UUID]]:
-        """Saves one aggregate durably (``Application.save``), in a transaction
-        shared with concurrent commands when group commit is on."""
-        with _storage_errors():
-            if self._committer is None:
-                return self.save(aggregate)
-            return self._committer.commit(aggregate)
+    def _saving(self, aggregate: Ticket | Engineer | ApiKey) -> Future[list[Recording[UUID]]]:
+        """Saves one aggregate (``Application.save``), in a transaction shared
+        with concurrent commands when group commit is on; the future resolves
+        once it is durable."""
+        if self._committer is None:
+            return self._save_now(aggregate)
+        return self._committer.submit(aggregate)
 
-    def submit(
-        self, command: Callable[P, CommandResult], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[CommandResult]:
-        """Starts a ticket command without waiting for it: ``submit(ledger.assign,
-        ticket_id, ...)`` returns at once with the future of what
-        ``ledger.assign(ticket_id, ...)`` returns (an event loop awaits it with
-        ``asyncio.wrap_future``). Only for the commands that are one
-        ``_update_ticket`` call: every ticket command but ``auto_assign`` (which
-        goes on after it) and ``open_ticket`` (which would run to its end here)."""
-        submitted: list[Future[CommandResult]] = []
-        token = _submitted.set(submitted)
-        try:
-            returned = command(*args, **kwargs)
-        except BaseException as e:
-            failed: Future[CommandResult] = Future()
-            failed.set_exception(e)
-            return failed
-        finally:
-            _submitted.reset(token)
-        if returned is not None or len(submitted) != 1:
-            msg = f"{command.__name__} is not a single ticket command."
-            raise TypeError(msg)
-        return submitted[0]
-
-    def _save_now(self, aggregate: Ticket) -> Future[list[Recording[UUID]]]:
+    def _save_now(self, aggregate: Ticket | Engineer | ApiKey) -> Future[list[Recording[UUID]]]:
         """Without group commit: the save, in its own transaction, done."""
         saved: Future[list[Recording[UUID]]] = Future()
         try:
@@ -384,13 +357,26 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------ API keys
 
-    def create_api_key(self, *, name: str, role: str, actor: str) -> tuple[CommandResult, str]:
-        """Records a new key; returns the result and the raw token (shown once,
-        never stored: the ``Issued`` event holds only its SHA-256)."""
+    def create_api_key(
+        self, *, name: str, role: str, actor: str
+    ) -> Future[tuple[CommandResult, str]]:
+        """Records a new key; its future holds the result and the raw token
+        (shown once, never stored: the ``Issued`` event holds only its SHA-256)."""
         token = new_token()
         key = ApiKey.create(key_id=new_id(), name=name, role=role, token=token, actor=actor)
-        recordings = self.commit(key)
-        return CommandResult(key.id, key.version, recordings[-1].notification.id), token
+        created: Future[tuple[CommandResult, str]] = Future()
+
+        def saved(saving: Future[list[Recording[UUID]]]) -> None:
+            try:
+                with _storage_errors():
+                    recordings = saving.result()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's future
+                created.set_exception(e)
+                return
+            created.set_result((_recorded(key, recordings), token))
+
+        self._saving(key).add_done_callback(saved)
+        return created
 
     def get_api_key(self, key_id: UUID) -> ApiKey:
         try:
@@ -402,11 +388,16 @@ class Ledger(Application[UUID]):
             raise ApiKeyNotFoundError(f"API key {key_id} does not exist.")
         return key
 
-    def revoke_api_key(self, key_id: UUID, *, reason: str | None, actor: str) -> CommandResult:
-        key = self.get_api_key(key_id)
-        key.revoke(reason=reason, actor=actor)
-        recordings = self.commit(key)
-        return CommandResult(key.id, key.version, recordings[-1].notification.id)
+    def revoke_api_key(
+        self, key_id: UUID, *, reason: str | None, actor: str
+    ) -> Future[CommandResult]:
+        return self._executor.submit(Job(
+            key_id,
+            lambda key: key.revoke(reason=reason, actor=actor),
+            load=self.get_api_key,
+            answer=lambda key, _none, recordings: _recorded(key, recordings),
+            label=f"API key {key_id}",
+        ))
 
     def has_api_keys(self) -> bool:
         """Whether any API key was ever created (revoked ones count), from the
@@ -461,16 +452,30 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------ saving
 
-    def _save_new(self, aggregate: Ticket | Engineer, exists: Exception) -> CommandResult:
-        try:
-            recordings = self.commit(aggregate)
-        except RecordConflictError:
-            if self._is_ours(aggregate):
-                # An insert whose commit was in doubt (the connection broke after
-                # COMMIT) was retried by the recorder and met its own row.
-                return CommandResult(aggregate.id, aggregate.version, self.head())
-            raise exists from None
-        return CommandResult(aggregate.id, aggregate.version, recordings[-1].notification.id)
+    def _create(self, aggregate: Ticket | Engineer, exists: Exception) -> Future[CommandResult]:
+        """Saves a new aggregate; ``exists`` is the error if its id is taken."""
+        created: Future[CommandResult] = Future()
+
+        def saved(saving: Future[list[Recording[UUID]]]) -> None:
+            # On the committer's thread; the conflict's check reads the store,
+            # but only an id already taken (or an in-doubt commit) comes here.
+            try:
+                with _storage_errors():
+                    try:
+                        result = _recorded(aggregate, saving.result())
+                    except RecordConflictError:
+                        if not self._is_ours(aggregate):
+                            raise exists from None
+                        # An insert whose commit was in doubt (the connection broke
+                        # after COMMIT) was retried by the recorder and met its own row.
+                        result = CommandResult(aggregate.id, aggregate.version, self.head())
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's future
+                created.set_exception(e)
+                return
+            created.set_result(result)
+
+        self._saving(aggregate).add_done_callback(saved)
+        return created
 
     def _is_ours(self, aggregate: Ticket | Engineer) -> bool:
         """Whether the stored aggregate of this id is the one just created here:
@@ -494,7 +499,7 @@ class Ledger(Application[UUID]):
         command: Callable[[Ticket], Assignment | None],
         expected_version: int | None,
         check: Callable[[], object] | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         """Loads (or takes from the cache), runs the command, saves. A concurrent
         write re-runs the command on the fresh state (its rules decide again),
         unless the client pinned a version with If-Match, which then answers as
@@ -512,12 +517,7 @@ class Ledger(Application[UUID]):
         if self._executor.on_own_thread():
             msg = "A ticket command cannot run inside another one."
             raise RuntimeError(msg)
-        future = self._executor.submit(Job(ticket_id, command, expected_version, check))
-        submitted = _submitted.get()
-        if submitted is not None:
-            submitted.append(future)
-            return None  # type: ignore[return-value]  # see submit()
-        return future.result()  # type: ignore[no-any-return]
+        return self._executor.submit(Job(ticket_id, command, expected_version, check))
 
     # ------------------------------------------------------------ engineers
 
@@ -532,7 +532,7 @@ class Ledger(Application[UUID]):
         capacity: int = 1,
         availability: float = 1.0,
         timestamp: datetime | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         engineer = Engineer.register(
             engineer_id=engineer_id,
             name=name,
@@ -544,23 +544,21 @@ class Ledger(Application[UUID]):
             timestamp=timestamp,
         )
         exists = EngineerExistsError(f"Engineer id {engineer_id!r} is already taken.")
-        return self._save_new(engineer, exists)
+        return self._create(engineer, exists)
 
     def update_engineer(
         self, engineer_id: str, *, changes: dict[str, Any], actor: str
-    ) -> CommandResult | None:
+    ) -> Future[CommandResult | None]:
         """Records an update; ``None`` when nothing actually changed."""
-        for _attempt in range(CONFLICT_RETRIES):
-            engineer = self.get_engineer(engineer_id)
-            if not engineer.update(changes=changes, actor=actor):
-                return None
-            try:
-                recordings = self.commit(engineer)
-            except RecordConflictError:
-                continue
-            return CommandResult(engineer.id, engineer.version, recordings[-1].notification.id)
-        msg = f"Engineer {engineer_id!r} kept changing; the update was not recorded."
-        raise ConcurrentUpdateError(msg)
+        return self._executor.submit(Job(
+            engineer_aggregate_id(engineer_id),
+            lambda engineer: engineer.update(changes=changes, actor=actor),
+            load=lambda _id: self.get_engineer(engineer_id),
+            answer=lambda engineer, _changed, recordings: (
+                _recorded(engineer, recordings) if recordings else None
+            ),
+            label=f"Engineer {engineer_id!r}",
+        ))
 
     # ------------------------------------------------------------ tickets
 
@@ -576,7 +574,7 @@ class Ledger(Application[UUID]):
         equipment_id: str | None = None,
         reference: str | None = None,
         timestamp: datetime | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         ticket = Ticket.open(
             ticket_id=ticket_id or new_id(),
             title=title,
@@ -589,7 +587,7 @@ class Ledger(Application[UUID]):
             timestamp=timestamp,
         )
         exists = TicketExistsError(f"Ticket id {ticket.id} is already taken.")
-        return self._save_new(ticket, exists)
+        return self._create(ticket, exists)
 
     def close_ticket(
         self,
@@ -598,7 +596,7 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
             lambda t: t.close(reason=reason, actor=actor),
@@ -612,7 +610,7 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
             lambda t: t.reopen(reason=reason, actor=actor),
@@ -633,7 +631,7 @@ class Ledger(Application[UUID]):
         assignment_type: str = "manual",
         equipment_id: str | None = None,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         assignment_id = new_id()
         return self._update_ticket(
             ticket_id,
@@ -660,7 +658,7 @@ class Ledger(Application[UUID]):
         actor: str,
         next_tier_name: str | None = None,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
@@ -684,7 +682,7 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
@@ -706,7 +704,7 @@ class Ledger(Application[UUID]):
         *,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id, lambda t: t.accept(assignment_id, actor=actor), expected_version
         )
@@ -719,7 +717,7 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
             lambda t: t.reject(assignment_id, reason=reason, actor=actor),
@@ -733,7 +731,7 @@ class Ledger(Application[UUID]):
         *,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id, lambda t: t.start(assignment_id, actor=actor), expected_version
         )
@@ -752,7 +750,7 @@ class Ledger(Application[UUID]):
         customer_rating: int | None = None,
         customer_feedback: str | None = None,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
             lambda t: t.complete(
@@ -777,7 +775,7 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
-    ) -> CommandResult:
+    ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
             lambda t: t.remove(assignment_id, reason=reason, actor=actor),
@@ -788,25 +786,33 @@ class Ledger(Application[UUID]):
         self,
         ticket_id: UUID,
         *,
-        choose: Callable[[Ticket], Pick],
+        pick: Pick,
+        picked_at_version: int,
         actor: str,
         tier_name: str | None = None,
         expected_version: int | None = None,
-    ) -> tuple[CommandResult, Pick]:
-        """Assigns the engineer ``choose(ticket)`` picks (type ``auto``, the pick's
-        reason recorded). The ticket's own rules run first (closed, resolved, active
-        assignment: 409), then the pick (no one qualifies: 409), then the picked
-        engineer is checked on the write side. A concurrent change re-runs it all."""
+    ) -> Future[CommandResult]:
+        """Assigns the engineer of ``pick`` (type ``auto``, the pick's reason
+        recorded). The pick was made beforehand, off the command thread, on the
+        ticket at ``picked_at_version`` and the read side's roster. The job
+        checks the ticket's rules (closed, resolved, active assignment: 409),
+        then that the pick still stands: the ticket is still at that version and
+        the engineer still active, else ``PickOutdatedError`` (409; the caller
+        may choose again)."""
         assignment_id = new_id()
-        picks: list[Pick] = []
 
         def command(t: Ticket) -> Assignment:
-            t.check_not_closed()
-            t.check_not_resolved()
-            t.check_no_active_assignment()
-            pick = choose(t)
-            self.require_active_engineer(pick.engineer_id)
-            picks.append(pick)
+            t.check_assignable()
+            if t.version != picked_at_version:
+                msg = (
+                    f"Ticket {ticket_id} changed (version {picked_at_version} -> "
+                    f"{t.version}) while its engineer was being chosen."
+                )
+                raise PickOutdatedError(msg)
+            try:
+                self.require_active_engineer(pick.engineer_id)
+            except InvalidReferenceError as e:
+                raise PickOutdatedError(f"The engineer picked is no longer eligible: {e.detail}") from None
             return t.assign(
                 assignment_id=assignment_id,
                 engineer_id=pick.engineer_id,
@@ -817,5 +823,4 @@ class Ledger(Application[UUID]):
                 actor=actor,
             )
 
-        result = self._update_ticket(ticket_id, command, expected_version)
-        return result, picks[-1]
+        return self._update_ticket(ticket_id, command, expected_version)

@@ -311,6 +311,12 @@ class Ticket(Aggregate):
             )
             raise ActiveAssignmentExistsError(msg)
 
+    def check_assignable(self) -> None:
+        """What any new assignment needs: open, not resolved, none active."""
+        self.check_not_closed()
+        self.check_not_resolved()
+        self.check_no_active_assignment()
+
     def check_has_active_assignment(self) -> Assignment:
         active = self.active_assignment
         if active is None:
@@ -349,9 +355,7 @@ class Ticket(Aggregate):
         timestamp: datetime | None = None,
         via: str | None = None,
     ) -> Assignment:
-        self.check_not_closed()
-        self.check_not_resolved()
-        self.check_no_active_assignment()
+        self.check_assignable()
         self._assigned(
             assignment_id=assignment_id,
             sequence=self.next_sequence,

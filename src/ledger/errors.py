@@ -82,6 +82,11 @@ class ConcurrentUpdateError(ConflictError):
     """Raised when a ticket kept changing under a command after several retries."""
 
 
+class PickOutdatedError(ConcurrentUpdateError):
+    """Raised when an auto-assignment's pick was made on a ticket or an engineer
+    that changed before the command ran (the caller may choose again)."""
+
+
 class InvalidReferenceError(LedgerError):
     """Raised when a command names an engineer who is unknown or inactive."""
 

@@ -57,17 +57,29 @@ Answer = Callable[[Any, Any, list[Recording[Any]]], Any]
 
 @dataclass(eq=False)
 class Job:
-    """One ticket command: ``command(ticket)`` returns the assignment it acted on
-    (or None); ``check()`` runs once, after the ticket is known to exist."""
+    """One command on one aggregate: ``command(aggregate)`` changes it and
+    returns what the answer needs (a ticket command: the assignment it acted on,
+    or None); ``check()`` runs once, after the aggregate is known to exist.
 
-    ticket_id: UUID
+    A ticket by default. A job with its own ``load`` (an engineer, an API key)
+    is loaded afresh each time and never cached; its own ``answer`` replaces the
+    executor's."""
+
+    aggregate_id: UUID
     command: Callable[[Any], Any]
     expected_version: int | None = None
     check: Callable[[], object] | None = None
+    load: Load | None = None
+    answer: Answer | None = None
+    #: How messages name the aggregate (default: ``Ticket <id>``).
+    label: str = ""
     future: Future[Any] = field(default_factory=Future)
     conflicts: int = 0
     #: Judge on the stored ticket, not the cached one.
     reload: bool = False
+
+    def named(self) -> str:
+        return self.label or f"Ticket {self.aggregate_id}"
 
 
 class _Again:
@@ -149,22 +161,24 @@ class CommandExecutor(QueueThread):
                     ready.append(item.job)
                 else:
                     with self._busy_lock:
-                        waiting = self._waiting.get(item.ticket_id)
+                        waiting = self._waiting.get(item.aggregate_id)
                         if waiting is None:
-                            self._waiting[item.ticket_id] = deque()
+                            self._waiting[item.aggregate_id] = deque()
                             ready.append(item)
                         else:
                             waiting.append(item)
             loaded = self._preload(ready)
             for job in ready:
-                self._step(job, loaded.pop(job.ticket_id, None))
+                self._step(job, loaded.pop(job.aggregate_id, None))
 
     def _preload(self, jobs: list[Job]) -> dict[UUID, Any]:
         """The stored tickets the jobs need (not cached, or to reload), read
         together when there are several; a failure leaves each job to load its
         own (and meet the failure itself)."""
         wanted = [
-            j.ticket_id for j in jobs if j.reload or self._cache.get(j.ticket_id) is None
+            j.aggregate_id
+            for j in jobs
+            if j.load is None and (j.reload or self._cache.get(j.aggregate_id) is None)
         ]
         if len(wanted) < 2 or self._load_many is None:
             return {}
@@ -179,25 +193,26 @@ class CommandExecutor(QueueThread):
         (whose saves fail through the future, not here); the ticket is busy until
         ``_finish`` frees it."""
         ticket = loaded
-        if ticket is None and not job.reload:
-            ticket = self._cache.get(job.ticket_id)
+        if ticket is None and not job.reload and job.load is None:
+            ticket = self._cache.get(job.aggregate_id)
         fresh = ticket is None or ticket is loaded
         try:
             if ticket is None:
-                ticket = self._load(job.ticket_id)
+                ticket = (job.load or self._load)(job.aggregate_id)
             if job.check is not None:
                 job.check()
                 job.check = None
             if job.expected_version is not None and ticket.version != job.expected_version:
                 msg = (
-                    f"Ticket {job.ticket_id} is at version {ticket.version}, "
+                    f"{job.named()} is at version {ticket.version}, "
                     f"not {job.expected_version}."
                 )
                 raise StaleVersionError(msg, ticket.version)
             assignment = job.command(ticket)
-            saving = self._submit(ticket)
+            # Nothing to record (an update that changes nothing): no save.
+            saving = self._submit(ticket) if ticket.pending_events else None
         except LedgerError as e:
-            self._cache.evict(job.ticket_id)
+            self._cache.evict(job.aggregate_id)
             if fresh or isinstance(e, StorageUnavailableError):
                 self._finish(job, error=e)
             else:
@@ -206,32 +221,39 @@ class CommandExecutor(QueueThread):
                 self._step(job)
             return
         except BaseException as e:  # noqa: BLE001 - the job's caller gets it; the thread goes on
-            self._cache.evict(job.ticket_id)
+            self._cache.evict(job.aggregate_id)
             self._finish(job, error=e)
+            return
+        if saving is None:
+            self._saved(job, ticket, assignment, None)
             return
         saving.add_done_callback(lambda f: self._saved(job, ticket, assignment, f))
 
-    def _saved(self, job: Job, ticket: Any, assignment: Any, saving: Future[Any]) -> None:
-        """On the committer's thread: answers the job, or sends it round again."""
+    def _saved(
+        self, job: Job, ticket: Any, assignment: Any, saving: Future[Any] | None
+    ) -> None:
+        """On the committer's thread (or this one, when nothing was saved):
+        answers the job, or sends it round again."""
         try:
             with self._errors():
-                recordings = saving.result()
+                recordings = saving.result() if saving is not None else []
             # Answered before the ticket is freed: the next command may change it.
-            result = self._answer(ticket, assignment, recordings)
+            result = (job.answer or self._answer)(ticket, assignment, recordings)
         except BaseException as e:
             error = e
         else:
-            self._cache.put(job.ticket_id, ticket)
+            if job.load is None:
+                self._cache.put(job.aggregate_id, ticket)
             self._finish(job, result=result)
             return
-        self._cache.evict(job.ticket_id)
+        self._cache.evict(job.aggregate_id)
         if isinstance(error, RecordConflictError):
             job.conflicts += 1
             if job.conflicts < self._retries:
                 job.reload = True
                 self._queue.put(_Again(job))
                 return
-            msg = f"Ticket {job.ticket_id} kept changing; the command was not recorded."
+            msg = f"{job.named()} kept changing; the command was not recorded."
             error = ConcurrentUpdateError(msg)
         self._finish(job, error=error)
 
@@ -240,11 +262,11 @@ class CommandExecutor(QueueThread):
         # that sends its next command on the ticket as soon as it has the answer
         # finds it queued behind nothing.
         with self._busy_lock:
-            waiting = self._waiting[job.ticket_id]
+            waiting = self._waiting[job.aggregate_id]
             if waiting:
                 self._queue.put(_Again(waiting.popleft()))
             else:
-                del self._waiting[job.ticket_id]
+                del self._waiting[job.aggregate_id]
         if error is None:
             job.future.set_result(result)
         else:

@@ -68,7 +68,7 @@ def _keys(client: Any, *roles: str) -> dict[str, str]:
     tokens = {}
     for role in roles:
         result, token = services.ledger.create_api_key(
-            name=f"{role}-{uuid4().hex[:6]}", role=role, actor="test")
+            name=f"{role}-{uuid4().hex[:6]}", role=role, actor="test").result()
         services.read_side.wait_for(result.position, 5)
         tokens[role] = token
     return tokens
@@ -76,8 +76,8 @@ def _keys(client: Any, *roles: str) -> dict[str, str]:
 
 def _revoked_token(client: Any) -> str:
     services = client.app.state.services
-    result, token = services.ledger.create_api_key(name="gone", role="admin", actor="test")
-    result = services.ledger.revoke_api_key(result.aggregate_id, reason="test", actor="test")
+    result, token = services.ledger.create_api_key(name="gone", role="admin", actor="test").result()
+    result = services.ledger.revoke_api_key(result.aggregate_id, reason="test", actor="test").result()
     services.read_side.wait_for(result.position, 5)
     return token
 
@@ -184,7 +184,7 @@ def dispatcher_and_engineers(api, client):
     services = client.app.state.services
     tokens = _keys(client, "dispatcher", "auditor")
     for name in (eng_a, eng_b):
-        result, token = services.ledger.create_api_key(name=name, role="engineer", actor="t")
+        result, token = services.ledger.create_api_key(name=name, role="engineer", actor="t").result()
         services.read_side.wait_for(result.position, 5)
         tokens[name] = token
     return api, eng_a, eng_b, tokens
@@ -275,10 +275,10 @@ def test_health_and_readiness_need_no_token(client):
 def test_revocation_takes_effect_within_the_cache_bound(open_client):
     with open_client(auth_cache_seconds=0.3) as client:
         services = client.app.state.services
-        result, token = services.ledger.create_api_key(name="temp", role="auditor", actor="t")
+        result, token = services.ledger.create_api_key(name="temp", role="auditor", actor="t").result()
         services.read_side.wait_for(result.position, 5)
         assert client.get("/tickets", headers=_as(token)).status_code == 200  # now cached
-        result = services.ledger.revoke_api_key(result.aggregate_id, reason="x", actor="t")
+        result = services.ledger.revoke_api_key(result.aggregate_id, reason="x", actor="t").result()
         services.read_side.wait_for(result.position, 5)
         time.sleep(0.4)
         _problem(client.get("/tickets", headers=_as(token)), 401)
@@ -286,7 +286,7 @@ def test_revocation_takes_effect_within_the_cache_bound(open_client):
 
 def test_a_new_key_works_at_once(client):
     services = client.app.state.services
-    _result, token = services.ledger.create_api_key(name="fresh", role="auditor", actor="t")
+    _result, token = services.ledger.create_api_key(name="fresh", role="auditor", actor="t").result()
     # No wait for the read side: a miss waits briefly for a lagging read side.
     assert client.get("/tickets", headers=_as(token)).status_code == 200
 

@@ -84,10 +84,10 @@ def test_concurrent_writers_nothing_skipped_nothing_repeated(api: Any) -> None:
     def writer(n: int) -> None:
         try:
             for i in range(12):
-                ticket = ledger.open_ticket(title=f"w{n}-{i}", actor=f"writer-{n}")
+                ticket = ledger.open_ticket(title=f"w{n}-{i}", actor=f"writer-{n}").result()
                 result = ledger.assign(ticket.aggregate_id, engineer_id=engineers[n % 2],
-                                       tier=1, actor=f"writer-{n}")
-                ledger.accept(ticket.aggregate_id, result.assignment_id, actor=f"writer-{n}")
+                                       tier=1, actor=f"writer-{n}").result()
+                ledger.accept(ticket.aggregate_id, result.assignment_id, actor=f"writer-{n}").result()
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -191,7 +191,7 @@ def test_export_needs_the_audit_permission(api: Any) -> None:
     tokens = {}
     for role in ("auditor", "dispatcher", "engineer"):
         result, token = services.ledger.create_api_key(name=f"{role}-{uuid4().hex[:6]}",
-                                                       role=role, actor="t")
+                                                       role=role, actor="t").result()
         services.read_side.wait_for(result.position, 5)
         tokens[role] = {"Authorization": f"Bearer {token}"}
     assert api.get("/events/export", headers=tokens["auditor"]).status_code == 200

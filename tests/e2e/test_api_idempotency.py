@@ -78,7 +78,7 @@ def test_stale_if_match_is_replayed_as_412(api):
 
 def test_keys_are_scoped_per_principal(api):
     services = api.client.app.state.services
-    result, token = services.ledger.create_api_key(name="desk-2", role="dispatcher", actor="t")
+    result, token = services.ledger.create_api_key(name="desk-2", role="dispatcher", actor="t").result()
     services.read_side.wait_for(result.position, 5)
     headers = _key()
     mine = api.post("/tickets", json={"title": "same"}, headers=headers)

@@ -254,7 +254,7 @@ def test_a_stale_command_among_concurrent_ones_answers_alone(server: Server) -> 
         cached_version = int(first.headers["etag"].strip('"'))
     elsewhere = Ledger(server.database_url)
     try:
-        elsewhere.accept(UUID(a), UUID(aid), actor=engineers[0])
+        elsewhere.accept(UUID(a), UUID(aid), actor=engineers[0]).result()
     finally:
         elsewhere.close()
 
@@ -315,7 +315,7 @@ def refused_once_deactivated_anywhere(server: Server) -> None:
 
         elsewhere = Ledger(server.database_url)
         try:
-            result = elsewhere.update_engineer(there, changes={"active": False}, actor="other")
+            result = elsewhere.update_engineer(there, changes={"active": False}, actor="other").result()
             assert result is not None
         finally:
             elsewhere.close()

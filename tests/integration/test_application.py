@@ -49,12 +49,12 @@ T0 = datetime(2024, 3, 1, 9, 30, 15, 123456, tzinfo=timezone.utc)
 def engineer(ledger: Ledger, **kw: Any) -> str:
     """Registers an engineer with a random id; returns the id."""
     engineer_id = f"eng-{uuid4().hex[:12]}"
-    ledger.register_engineer(engineer_id=engineer_id, name=kw.pop("name", "Ada"), actor="hr", **kw)
+    ledger.register_engineer(engineer_id=engineer_id, name=kw.pop("name", "Ada"), actor="hr", **kw).result()
     return engineer_id
 
 
 def open_ticket(ledger: Ledger, **kw: Any) -> UUID:
-    return ledger.open_ticket(title=kw.pop("title", "Printer jams"), actor=ACTOR, **kw).aggregate_id
+    return ledger.open_ticket(title=kw.pop("title", "Printer jams"), actor=ACTOR, **kw).result().aggregate_id
 
 
 def assert_nothing_recorded(ledger: Ledger, head: int, command: Callable[[], object], error: type[Exception]) -> Exception:
@@ -84,7 +84,7 @@ def test_open_ticket(ledger: Ledger) -> None:
         equipment_id="EQ-1",
         reference="EXT-1",
         timestamp=T0,
-    )
+    ).result()
     # then
     assert isinstance(result, CommandResult)
     assert (result.aggregate_id, result.version, result.assignment_id) == (tid, 1, None)
@@ -102,8 +102,8 @@ def test_open_ticket(ledger: Ledger) -> None:
 
 
 def test_open_ticket_generates_an_id(ledger: Ledger) -> None:
-    a = ledger.open_ticket(title="a", actor=ACTOR)
-    b = ledger.open_ticket(title="b", actor=ACTOR)
+    a = ledger.open_ticket(title="a", actor=ACTOR).result()
+    b = ledger.open_ticket(title="b", actor=ACTOR).result()
     assert isinstance(a.aggregate_id, UUID)
     assert a.aggregate_id != b.aggregate_id
     assert b.position > a.position
@@ -112,18 +112,18 @@ def test_open_ticket_generates_an_id(ledger: Ledger) -> None:
 def test_full_lifecycle(ledger: Ledger) -> None:
     # given three engineers and a ticket
     e1, e2, e3 = engineer(ledger), engineer(ledger, tier=2), engineer(ledger)
-    opened = ledger.open_ticket(title="Server down", actor=ACTOR, equipment_id="SRV-1")
+    opened = ledger.open_ticket(title="Server down", actor=ACTOR, equipment_id="SRV-1").result()
     tid = opened.aggregate_id
     results = [opened]
 
     # when the ticket goes through assign / accept / start / complete ...
-    r = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR, reason="on call")
+    r = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR, reason="on call").result()
     results.append(r)
     a1 = r.assignment_id
     assert a1 is not None
-    results.append(ledger.accept(tid, a1, actor=e1))
+    results.append(ledger.accept(tid, a1, actor=e1).result())
     assert results[-1].assignment_id == a1
-    results.append(ledger.start(tid, a1, actor=e1))
+    results.append(ledger.start(tid, a1, actor=e1).result())
     assert ledger.get_ticket(tid).status == "in_progress"
     results.append(
         ledger.complete(
@@ -135,23 +135,23 @@ def test_full_lifecycle(ledger: Ledger) -> None:
             diagnosis="fan",
             parts_used=[{"sku": "FAN-9", "qty": 2}],
             customer_rating=4,
-        )
+        ).result()
     )
     assert ledger.get_ticket(tid).status == "resolved"
     # ... is reopened, escalated, reassigned, removed and closed
-    results.append(ledger.reopen_ticket(tid, reason="back again", actor=ACTOR))
-    r = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR)
+    results.append(ledger.reopen_ticket(tid, reason="back again", actor=ACTOR).result())
+    r = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result()
     results.append(r)
     a2 = r.assignment_id
-    r = ledger.escalate(tid, next_engineer_id=e2, reason="needs L2", actor=ACTOR)
+    r = ledger.escalate(tid, next_engineer_id=e2, reason="needs L2", actor=ACTOR).result()
     results.append(r)
     a3 = r.assignment_id
-    r = ledger.reassign(tid, a3, new_engineer_id=e3, reason="e2 is out", actor=ACTOR)
+    r = ledger.reassign(tid, a3, new_engineer_id=e3, reason="e2 is out", actor=ACTOR).result()
     results.append(r)
     a4 = r.assignment_id
-    results.append(ledger.accept(tid, a4, actor=e3))
-    results.append(ledger.remove(tid, a4, reason="customer cancelled", actor=ACTOR))
-    results.append(ledger.close_ticket(tid, reason="cancelled", actor=ACTOR))
+    results.append(ledger.accept(tid, a4, actor=e3).result())
+    results.append(ledger.remove(tid, a4, reason="customer cancelled", actor=ACTOR).result())
+    results.append(ledger.close_ticket(tid, reason="cancelled", actor=ACTOR).result())
 
     # then positions strictly increase, versions count up by one
     positions = [r.position for r in results]
@@ -190,9 +190,9 @@ def test_full_lifecycle(ledger: Ledger) -> None:
 def test_historical_version(ledger: Ledger) -> None:
     e1 = engineer(ledger)
     tid = open_ticket(ledger)
-    a = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).assignment_id
-    ledger.accept(tid, a, actor=e1)
-    ledger.start(tid, a, actor=e1)
+    a = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result().assignment_id
+    ledger.accept(tid, a, actor=e1).result()
+    ledger.start(tid, a, actor=e1).result()
     at_2 = ledger.get_ticket(tid, version=2)
     assert at_2.version == 2
     assert at_2.assignments[a].status == ASSIGNED
@@ -203,9 +203,9 @@ def test_historical_version(ledger: Ledger) -> None:
 def test_reject_then_assign_again(ledger: Ledger) -> None:
     e1, e2 = engineer(ledger), engineer(ledger)
     tid = open_ticket(ledger)
-    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).assignment_id
-    ledger.reject(tid, a1, reason="on leave", actor=e1)
-    a2 = ledger.assign(tid, engineer_id=e2, tier=1, actor=ACTOR).assignment_id
+    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result().assignment_id
+    ledger.reject(tid, a1, reason="on leave", actor=e1).result()
+    a2 = ledger.assign(tid, engineer_id=e2, tier=1, actor=ACTOR).result().assignment_id
     ticket = ledger.get_ticket(tid)
     assert ticket.assignments[a1].status == REJECTED
     assert ticket.assignments[a2].sequence == 2
@@ -215,10 +215,10 @@ def test_reject_then_assign_again(ledger: Ledger) -> None:
 def test_listeners_hear_each_commit(ledger: Ledger) -> None:
     heard: list[int] = []
     ledger.add_listener(heard.append)
-    r1 = ledger.open_ticket(title="a", actor=ACTOR)
-    r2 = ledger.open_ticket(title="b", actor=ACTOR)
+    r1 = ledger.open_ticket(title="a", actor=ACTOR).result()
+    r2 = ledger.open_ticket(title="b", actor=ACTOR).result()
     ledger.remove_listener(heard.append)
-    ledger.open_ticket(title="c", actor=ACTOR)
+    ledger.open_ticket(title="c", actor=ACTOR).result()
     assert heard == [r1.position, r2.position]
 
 
@@ -229,7 +229,7 @@ def test_register_and_update_engineer(ledger: Ledger) -> None:
     # when
     result = ledger.register_engineer(
         engineer_id="eng-x", name="Grace", actor="hr", skills=["hvac"], tier=2, capacity=3, availability=0.5
-    )
+    ).result()
     # then
     assert (result.aggregate_id, result.version) == (engineer_aggregate_id("eng-x"), 1)
     eng = ledger.get_engineer("eng-x")
@@ -244,10 +244,10 @@ def test_register_and_update_engineer(ledger: Ledger) -> None:
     )
     # an update that changes nothing records nothing
     head = ledger.head()
-    assert ledger.update_engineer("eng-x", changes={"name": "Grace", "tier": 2}, actor="lead") is None
+    assert ledger.update_engineer("eng-x", changes={"name": "Grace", "tier": 2}, actor="lead").result() is None
     assert ledger.head() == head
     # a real change is recorded
-    updated = ledger.update_engineer("eng-x", changes={"tier": 3, "name": "Grace"}, actor="lead")
+    updated = ledger.update_engineer("eng-x", changes={"tier": 3, "name": "Grace"}, actor="lead").result()
     assert updated is not None
     assert updated.version == 2
     assert updated.position > result.position
@@ -261,7 +261,7 @@ def test_duplicate_engineer(ledger: Ledger) -> None:
     eid = engineer(ledger)
     head = ledger.head()
     assert_nothing_recorded(
-        ledger, head, lambda: ledger.register_engineer(engineer_id=eid, name="Other", actor="hr"), EngineerExistsError
+        ledger, head, lambda: ledger.register_engineer(engineer_id=eid, name="Other", actor="hr").result(), EngineerExistsError
     )
     assert ledger.get_engineer(eid).name == "Ada"
 
@@ -270,7 +270,7 @@ def test_unknown_engineer_lookup(ledger: Ledger) -> None:
     with pytest.raises(EngineerNotFoundError):
         ledger.get_engineer("nobody")
     with pytest.raises(EngineerNotFoundError):
-        ledger.update_engineer("nobody", changes={"name": "x"}, actor="x")
+        ledger.update_engineer("nobody", changes={"name": "x"}, actor="x").result()
 
 
 # ------------------------------------------------------------------ refusals
@@ -280,7 +280,7 @@ def test_duplicate_ticket_id(ledger: Ledger) -> None:
     tid = open_ticket(ledger, title="first")
     head = ledger.head()
     assert_nothing_recorded(
-        ledger, head, lambda: ledger.open_ticket(ticket_id=tid, title="second", actor=ACTOR), TicketExistsError
+        ledger, head, lambda: ledger.open_ticket(ticket_id=tid, title="second", actor=ACTOR).result(), TicketExistsError
     )
     assert ledger.get_ticket(tid).title == "first"
 
@@ -289,16 +289,16 @@ def test_duplicate_ticket_id(ledger: Ledger) -> None:
     "command",
     [
         lambda l, t, e: l.get_ticket(t),
-        lambda l, t, e: l.assign(t, engineer_id=e, tier=1, actor=ACTOR),
-        lambda l, t, e: l.escalate(t, next_engineer_id=e, reason="r", actor=ACTOR),
-        lambda l, t, e: l.reassign(t, uuid4(), new_engineer_id=e, reason=None, actor=ACTOR),
-        lambda l, t, e: l.accept(t, uuid4(), actor=ACTOR),
-        lambda l, t, e: l.reject(t, uuid4(), reason=None, actor=ACTOR),
-        lambda l, t, e: l.start(t, uuid4(), actor=ACTOR),
-        lambda l, t, e: l.complete(t, uuid4(), actor=ACTOR, completion_status="success", time_spent_hours=1),
-        lambda l, t, e: l.remove(t, uuid4(), reason=None, actor=ACTOR),
-        lambda l, t, e: l.close_ticket(t, reason=None, actor=ACTOR),
-        lambda l, t, e: l.reopen_ticket(t, reason=None, actor=ACTOR),
+        lambda l, t, e: l.assign(t, engineer_id=e, tier=1, actor=ACTOR).result(),
+        lambda l, t, e: l.escalate(t, next_engineer_id=e, reason="r", actor=ACTOR).result(),
+        lambda l, t, e: l.reassign(t, uuid4(), new_engineer_id=e, reason=None, actor=ACTOR).result(),
+        lambda l, t, e: l.accept(t, uuid4(), actor=ACTOR).result(),
+        lambda l, t, e: l.reject(t, uuid4(), reason=None, actor=ACTOR).result(),
+        lambda l, t, e: l.start(t, uuid4(), actor=ACTOR).result(),
+        lambda l, t, e: l.complete(t, uuid4(), actor=ACTOR, completion_status="success", time_spent_hours=1).result(),
+        lambda l, t, e: l.remove(t, uuid4(), reason=None, actor=ACTOR).result(),
+        lambda l, t, e: l.close_ticket(t, reason=None, actor=ACTOR).result(),
+        lambda l, t, e: l.reopen_ticket(t, reason=None, actor=ACTOR).result(),
     ],
     ids=[
         "get", "assign", "escalate", "reassign", "accept", "reject", "start",
@@ -320,9 +320,9 @@ def test_an_engineer_id_is_not_a_ticket(ledger: Ledger) -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        lambda l, t, e: l.assign(t, engineer_id=e, tier=1, actor=ACTOR),
-        lambda l, t, e: l.escalate(t, next_engineer_id=e, reason="r", actor=ACTOR),
-        lambda l, t, e: l.reassign(t, uuid4(), new_engineer_id=e, reason=None, actor=ACTOR),
+        lambda l, t, e: l.assign(t, engineer_id=e, tier=1, actor=ACTOR).result(),
+        lambda l, t, e: l.escalate(t, next_engineer_id=e, reason="r", actor=ACTOR).result(),
+        lambda l, t, e: l.reassign(t, uuid4(), new_engineer_id=e, reason=None, actor=ACTOR).result(),
     ],
     ids=["assign", "escalate", "reassign"],
 )
@@ -339,20 +339,20 @@ def test_unknown_or_inactive_engineer(ledger: Ledger, command: str, inactive: bo
     # given a ticket with an active assignment (so escalate/reassign would be allowed)
     e1 = engineer(ledger)
     tid = open_ticket(ledger)
-    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).assignment_id
+    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result().assignment_id
     if command == "assign":
-        ledger.reject(tid, a1, reason=None, actor=e1)
+        ledger.reject(tid, a1, reason=None, actor=e1).result()
     target = "nobody"
     if inactive:
         target = engineer(ledger)
-        ledger.update_engineer(target, changes={"active": False}, actor="hr")
+        ledger.update_engineer(target, changes={"active": False}, actor="hr").result()
     head = ledger.head()
     version = ledger.get_ticket(tid).version
     # when / then
     run: dict[str, Callable[[], object]] = {
-        "assign": lambda: ledger.assign(tid, engineer_id=target, tier=1, actor=ACTOR),
-        "escalate": lambda: ledger.escalate(tid, next_engineer_id=target, reason="r", actor=ACTOR),
-        "reassign": lambda: ledger.reassign(tid, a1, new_engineer_id=target, reason=None, actor=ACTOR),
+        "assign": lambda: ledger.assign(tid, engineer_id=target, tier=1, actor=ACTOR).result(),
+        "escalate": lambda: ledger.escalate(tid, next_engineer_id=target, reason="r", actor=ACTOR).result(),
+        "reassign": lambda: ledger.reassign(tid, a1, new_engineer_id=target, reason=None, actor=ACTOR).result(),
     }
     err = assert_nothing_recorded(ledger, head, run[command], InvalidReferenceError)
     assert target in str(err)
@@ -362,23 +362,23 @@ def test_unknown_or_inactive_engineer(ledger: Ledger, command: str, inactive: bo
 def test_domain_refusals_pass_through_and_record_nothing(ledger: Ledger) -> None:
     e1, e2 = engineer(ledger), engineer(ledger)
     tid = open_ticket(ledger)
-    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).assignment_id
+    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result().assignment_id
     head = ledger.head()
     assert_nothing_recorded(
-        ledger, head, lambda: ledger.assign(tid, engineer_id=e2, tier=1, actor=ACTOR), ActiveAssignmentExistsError
+        ledger, head, lambda: ledger.assign(tid, engineer_id=e2, tier=1, actor=ACTOR).result(), ActiveAssignmentExistsError
     )
-    assert_nothing_recorded(ledger, head, lambda: ledger.start(tid, a1, actor=e1), InvalidTransitionError)
+    assert_nothing_recorded(ledger, head, lambda: ledger.start(tid, a1, actor=e1).result(), InvalidTransitionError)
     assert_nothing_recorded(
         ledger,
         head,
-        lambda: ledger.reassign(tid, a1, new_engineer_id=e1, reason=None, actor=ACTOR),
+        lambda: ledger.reassign(tid, a1, new_engineer_id=e1, reason=None, actor=ACTOR).result(),
         SameEngineerError,
     )
-    ledger.remove(tid, a1, reason=None, actor=ACTOR)
-    ledger.close_ticket(tid, reason=None, actor=ACTOR)
+    ledger.remove(tid, a1, reason=None, actor=ACTOR).result()
+    ledger.close_ticket(tid, reason=None, actor=ACTOR).result()
     head = ledger.head()
     assert_nothing_recorded(
-        ledger, head, lambda: ledger.assign(tid, engineer_id=e2, tier=1, actor=ACTOR), TicketClosedError
+        ledger, head, lambda: ledger.assign(tid, engineer_id=e2, tier=1, actor=ACTOR).result(), TicketClosedError
     )
     assert ledger.get_ticket(tid).status == "closed"
 
@@ -390,19 +390,19 @@ def test_if_match(ledger: Ledger) -> None:
     # given a ticket at version 2
     e1 = engineer(ledger)
     tid = open_ticket(ledger)
-    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR, expected_version=1).assignment_id
+    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR, expected_version=1).result().assignment_id
     head = ledger.head()
     # when the client's version is stale
     err = assert_nothing_recorded(
-        ledger, head, lambda: ledger.accept(tid, a1, actor=e1, expected_version=1), StaleVersionError
+        ledger, head, lambda: ledger.accept(tid, a1, actor=e1, expected_version=1).result(), StaleVersionError
     )
     # then the error names the current version
     assert isinstance(err, StaleVersionError)
     assert err.current_version == 2
     # and the matching version goes through
-    assert ledger.accept(tid, a1, actor=e1, expected_version=2).version == 3
+    assert ledger.accept(tid, a1, actor=e1, expected_version=2).result().version == 3
     with pytest.raises(StaleVersionError):
-        ledger.close_ticket(tid, reason=None, actor=ACTOR, expected_version=99)
+        ledger.close_ticket(tid, reason=None, actor=ACTOR, expected_version=99).result()
 
 
 # ------------------------------------------------------------------ durability
@@ -412,9 +412,9 @@ def test_second_instance_sees_the_same_state(ledger: Ledger, database_url: str) 
     # given a ticket with some history, written by the first instance
     e1, e2 = engineer(ledger), engineer(ledger)
     tid = open_ticket(ledger, timestamp=T0)
-    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).assignment_id
-    ledger.accept(tid, a1, actor=e1)
-    ledger.escalate(tid, next_engineer_id=e2, reason="hard", actor=ACTOR)
+    a1 = ledger.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result().assignment_id
+    ledger.accept(tid, a1, actor=e1).result()
+    ledger.escalate(tid, next_engineer_id=e2, reason="hard", actor=ACTOR).result()
     first = ledger.get_ticket(tid)
 
     # when a second instance opens the same store
@@ -432,11 +432,11 @@ def test_second_instance_sees_the_same_state(ledger: Ledger, database_url: str) 
         # and a write through the second is seen by the first (its cache fast-forwards)
         active = second.active_assignment
         assert active is not None
-        r = other.accept(tid, active.id, actor=e2)
+        r = other.accept(tid, active.id, actor=e2).result()
         assert r.version == first.version + 1
         assert ledger.get_ticket(tid).assignments[active.id].status == ACCEPTED
         # and the first can carry on from there without a conflict
-        r2 = ledger.start(tid, active.id, actor=e2)
+        r2 = ledger.start(tid, active.id, actor=e2).result()
         assert r2.version == r.version + 1
         assert r2.position > r.position
     finally:
@@ -448,7 +448,7 @@ def test_state_survives_close_and_reopen(database_url: str) -> None:
     try:
         e1 = engineer(app)
         tid = open_ticket(app)
-        a1 = app.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).assignment_id
+        a1 = app.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result().assignment_id
         head = app.head()
     finally:
         app.close()
@@ -483,9 +483,9 @@ def test_concurrent_assigns_keep_at_most_one_active(ledger: Ledger, database_url
             barrier.wait()
             for _ in range(5):
                 try:
-                    r = apps[i].assign(tid, engineer_id=engineers[i], tier=1, actor=ACTOR)
+                    r = apps[i].assign(tid, engineer_id=engineers[i], tier=1, actor=ACTOR).result()
                     assigned.append(r.assignment_id)
-                    apps[i].remove(tid, r.assignment_id, reason=None, actor=ACTOR)
+                    apps[i].remove(tid, r.assignment_id, reason=None, actor=ACTOR).result()
                 except (ActiveAssignmentExistsError, ConcurrentUpdateError, InvalidTransitionError):
                     pass
         except BaseException as e:  # noqa: BLE001 - reported below
@@ -541,8 +541,8 @@ def test_concurrent_reads_of_a_changing_ticket(ledger: Ledger, database_url: str
     def write() -> None:
         try:
             while not stop.is_set():
-                r = writer.assign(tid, engineer_id=e1, tier=1, actor=ACTOR)
-                writer.remove(tid, r.assignment_id, reason=None, actor=ACTOR)
+                r = writer.assign(tid, engineer_id=e1, tier=1, actor=ACTOR).result()
+                writer.remove(tid, r.assignment_id, reason=None, actor=ACTOR).result()
         finally:
             stop.set()
 

@@ -49,21 +49,21 @@ def audit(ledger: Ledger, signer) -> Iterator[dict[str, Any]]:  # noqa: ANN001
 def history(ledger: Ledger, tickets: int = 6) -> list[UUID]:
     """Tickets with 4 or 6 events each, interleaved in the log (2 + 4n + 2 * ceil(n/2)
     events in all)."""
-    ledger.register_engineer(engineer_id="l1", name="L1", actor="dispatch", tier=1)
-    ledger.register_engineer(engineer_id="l2", name="L2", actor="dispatch", tier=2)
-    ids = [ledger.open_ticket(title=f"ticket {i}", actor="dispatch").aggregate_id
+    ledger.register_engineer(engineer_id="l1", name="L1", actor="dispatch", tier=1).result()
+    ledger.register_engineer(engineer_id="l2", name="L2", actor="dispatch", tier=2).result()
+    ids = [ledger.open_ticket(title=f"ticket {i}", actor="dispatch").result().aggregate_id
            for i in range(tickets)]
     for tid in ids:
-        assignment = ledger.assign(tid, engineer_id="l1", tier=1, actor="dispatch").assignment_id
-        ledger.accept(tid, assignment, actor="l1")
+        assignment = ledger.assign(tid, engineer_id="l1", tier=1, actor="dispatch").result().assignment_id
+        ledger.accept(tid, assignment, actor="l1").result()
     escalated = {
         tid: ledger.escalate(tid, next_engineer_id="l2", reason="needs L2",
-                             actor="dispatch").assignment_id
+                             actor="dispatch").result().assignment_id
         for tid in ids
     }
     for tid in ids[::2]:
-        ledger.remove(tid, escalated[tid], reason="duplicate", actor="dispatch")
-        ledger.close_ticket(tid, reason="done", actor="dispatch")
+        ledger.remove(tid, escalated[tid], reason="duplicate", actor="dispatch").result()
+        ledger.close_ticket(tid, reason="done", actor="dispatch").result()
     return ids
 
 
@@ -127,15 +127,15 @@ def test_every_event_is_chained_to_its_stream_at_append(ledger: Ledger, audit) -
 def test_the_chain_holds_under_concurrent_conflicting_commands(ledger: Ledger, audit) -> None:  # noqa: ANN001
     """Conflicting saves are retried on fresh state; a failed insert's hash must
     never be chained to."""
-    ledger.register_engineer(engineer_id="busy", name="Busy", actor="d", capacity=50)
-    tid = ledger.open_ticket(title="hot", actor="d").aggregate_id
+    ledger.register_engineer(engineer_id="busy", name="Busy", actor="d", capacity=50).result()
+    tid = ledger.open_ticket(title="hot", actor="d").result().aggregate_id
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
         try:
             for _ in range(5):
-                result = ledger.assign(tid, engineer_id="busy", tier=1, actor=f"w{n}")
-                ledger.remove(tid, result.assignment_id, reason="again", actor=f"w{n}")
+                result = ledger.assign(tid, engineer_id="busy", tier=1, actor=f"w{n}").result()
+                ledger.remove(tid, result.assignment_id, reason="again", actor=f"w{n}").result()
         except Exception as e:  # noqa: BLE001 - collected and asserted below
             errors.append(e)
 
@@ -318,8 +318,8 @@ def test_the_sealer_seals_every_n_events_and_after_the_interval(ledger: Ledger, 
     assert [(c.position, c.events) for c in late] == [(head, 22)]
     assert sealer.seal_pending(force=True) == []  # nothing left to seal
     restarted = Sealer(audit["log"], audit["checkpoints"], signer, every=10)
-    ledger.close_ticket(ledger.open_ticket(title="x", actor="d").aggregate_id,
-                        reason=None, actor="d")
+    ledger.close_ticket(ledger.open_ticket(title="x", actor="d").result().aggregate_id,
+                        reason=None, actor="d").result()
     resumed = restarted.seal_pending(force=True)
     assert [c.events for c in resumed] == [24]
     assert audit["verifier"].verify().ok
@@ -358,7 +358,7 @@ def test_checkpoints_verify_across_a_key_rotation(ledger: Ledger, audit, tmp_pat
     history(ledger, tickets=2)
     Sealer(audit["log"], audit["checkpoints"], old, every=5).seal_pending(force=True)
     for _ in range(6):
-        ledger.open_ticket(title="after the rotation", actor="dispatch")
+        ledger.open_ticket(title="after the rotation", actor="dispatch").result()
     Sealer(audit["log"], audit["checkpoints"], new, every=5).seal_pending(force=True)
     both = Verifier(audit["log"], audit["checkpoints"],
                     [old.public_raw.hex(), new.public_raw.hex()]).verify()

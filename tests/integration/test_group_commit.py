@@ -79,9 +79,9 @@ def _wait_queued(committer: GroupCommitter, n: int) -> None:
 def test_a_conflicting_aggregate_fails_alone_and_its_batch_neighbours_commit(
     ledger: Ledger,
 ) -> None:
-    ids = [ledger.open_ticket(title=f"t{i}", actor="a").aggregate_id for i in range(5)]
+    ids = [ledger.open_ticket(title=f"t{i}", actor="a").result().aggregate_id for i in range(5)]
     stale = ledger.get_ticket(ids[2])
-    ledger.close_ticket(ids[2], reason="meanwhile", actor="other")  # version 2 taken
+    ledger.close_ticket(ids[2], reason="meanwhile", actor="other").result()  # version 2 taken
     stale.close(reason="too late", actor="a")  # also wants version 2
 
     gated = GatedSave(ledger.save)
@@ -167,18 +167,18 @@ def test_commands_batched_with_a_stale_cached_ticket(database_url: str) -> None:
     here, there = Ledger(database_url), _second_process(database_url)
     try:
         for e in ("e1", "e2"):
-            here.register_engineer(engineer_id=e, name=e, actor="a", capacity=99)
-        a = here.open_ticket(title="A", actor="a").aggregate_id
-        here.close_ticket(a, reason="x", actor="a")
-        here.reopen_ticket(a, reason="y", actor="a")  # cached here at version 3
-        there.assign(a, engineer_id="e2", tier=1, actor="other")  # version 4, elsewhere
-        others = [here.open_ticket(title=f"o{i}", actor="a").aggregate_id for i in range(6)]
+            here.register_engineer(engineer_id=e, name=e, actor="a", capacity=99).result()
+        a = here.open_ticket(title="A", actor="a").result().aggregate_id
+        here.close_ticket(a, reason="x", actor="a").result()
+        here.reopen_ticket(a, reason="y", actor="a").result()  # cached here at version 3
+        there.assign(a, engineer_id="e2", tier=1, actor="other").result()  # version 4, elsewhere
+        others = [here.open_ticket(title=f"o{i}", actor="a").result().aggregate_id for i in range(6)]
 
-        calls = [lambda t=t: here.assign(t, engineer_id="e1", tier=1, actor="a")
+        calls = [lambda t=t: here.assign(t, engineer_id="e1", tier=1, actor="a").result()
                  for t in others]
-        calls.append(lambda: here.assign(a, engineer_id="e1", tier=1, actor="a"))
+        calls.append(lambda: here.assign(a, engineer_id="e1", tier=1, actor="a").result())
         calls.append(lambda: here.close_ticket(a, reason="pinned", actor="a",
-                                               expected_version=3))
+                                               expected_version=3).result())
         results = _run_all(calls)
         for tid, result in zip(others, results[:6], strict=True):
             assert not isinstance(result, Exception), result
@@ -197,12 +197,12 @@ def test_commands_batched_with_a_stale_cached_ticket(database_url: str) -> None:
 def test_a_stale_cached_ticket_is_reloaded_and_the_command_rerun(database_url: str) -> None:
     here, there = Ledger(database_url), _second_process(database_url)
     try:
-        here.register_engineer(engineer_id="e1", name="e1", actor="a")
-        t = here.open_ticket(title="T", actor="a").aggregate_id
-        first = here.assign(t, engineer_id="e1", tier=1, actor="a")  # cached at 2
-        there.accept(t, first.assignment_id, actor="e1")  # version 3 elsewhere
+        here.register_engineer(engineer_id="e1", name="e1", actor="a").result()
+        t = here.open_ticket(title="T", actor="a").result().aggregate_id
+        first = here.assign(t, engineer_id="e1", tier=1, actor="a").result()  # cached at 2
+        there.accept(t, first.assignment_id, actor="e1").result()  # version 3 elsewhere
         # Here the cached copy says "assigned"; the store says "accepted".
-        result = here.start(t, first.assignment_id, actor="e1")
+        result = here.start(t, first.assignment_id, actor="e1").result()
         assert result.version == 4
         assert [type(e).__name__ for e in _events(here, t)][-2:] == ["Accepted", "Started"]
     finally:
@@ -216,10 +216,10 @@ def test_the_ticket_cache_serialises_commands_on_one_ticket(
 ) -> None:
     ledger = Ledger(database_url, group_commit=group_commit)
     try:
-        tid = ledger.open_ticket(title="busy", actor="a").aggregate_id
+        tid = ledger.open_ticket(title="busy", actor="a").result().aggregate_id
         results = _run_all([
-            (lambda i=i: ledger.close_ticket(tid, reason=f"c{i}", actor="a")
-             if i % 2 == 0 else ledger.reopen_ticket(tid, reason=f"r{i}", actor="a"))
+            (lambda i=i: ledger.close_ticket(tid, reason=f"c{i}", actor="a").result()
+             if i % 2 == 0 else ledger.reopen_ticket(tid, reason=f"r{i}", actor="a").result())
             for i in range(8)
         ])
         succeeded = [r for r in results if not isinstance(r, Exception)]
@@ -245,7 +245,7 @@ def test_a_create_whose_commit_was_in_doubt_is_not_answered_as_taken(ledger) -> 
                        priority="medium", required_skill=None, equipment_id=None,
                        reference=None, actor="d", timestamp=ticket.created_on)
     ledger.save(ticket)  # the first attempt, committed
-    result = ledger._save_new(twin, TicketExistsError("taken"))  # noqa: SLF001 - the retry
+    result = ledger._create(twin, TicketExistsError("taken")).result()  # noqa: SLF001 - the retry
     assert result.aggregate_id == ticket.id and result.position >= 1
     other = Ticket.open(ticket_id=ticket.id, title="someone else", description=None,
                         priority="medium", required_skill=None, equipment_id=None,
@@ -253,17 +253,17 @@ def test_a_create_whose_commit_was_in_doubt_is_not_answered_as_taken(ledger) -> 
     import pytest
 
     with pytest.raises(TicketExistsError):
-        ledger._save_new(other, TicketExistsError("taken"))  # noqa: SLF001
+        ledger._create(other, TicketExistsError("taken")).result()  # noqa: SLF001
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 @pytest.mark.postgres
 def test_tickets_loaded_together_equal_tickets_loaded_one_by_one(ledger: Ledger) -> None:
     """The command thread reads the streams of a round's tickets in one query."""
-    ledger.register_engineer(engineer_id="e1", name="e1", actor="a")
-    ids = [ledger.open_ticket(title=f"t{i}", actor="a").aggregate_id for i in range(4)]
-    ledger.assign(ids[0], engineer_id="e1", tier=1, actor="a")
-    ledger.close_ticket(ids[1], reason="done", actor="a")
+    ledger.register_engineer(engineer_id="e1", name="e1", actor="a").result()
+    ids = [ledger.open_ticket(title=f"t{i}", actor="a").result().aggregate_id for i in range(4)]
+    ledger.assign(ids[0], engineer_id="e1", tier=1, actor="a").result()
+    ledger.close_ticket(ids[1], reason="done", actor="a").result()
     engineer = ledger.get_engineer("e1").id
     missing = uuid4()
     loaded = ledger._load_tickets([*ids, engineer, missing])  # noqa: SLF001
@@ -280,11 +280,11 @@ def test_a_round_of_commands_loads_its_tickets_together(database_url: str) -> No
     its own outcome: success, a refusal, an unknown ticket."""
     writer, ledger = Ledger(database_url), Ledger(database_url)
     try:
-        writer.register_engineer(engineer_id="e1", name="e1", actor="a")
-        ids = [writer.open_ticket(title=f"t{i}", actor="a").aggregate_id for i in range(8)]
-        writer.close_ticket(ids[3], reason="closed", actor="a")
+        writer.register_engineer(engineer_id="e1", name="e1", actor="a").result()
+        ids = [writer.open_ticket(title=f"t{i}", actor="a").result().aggregate_id for i in range(8)]
+        writer.close_ticket(ids[3], reason="closed", actor="a").result()
         unknown = uuid4()
-        calls = [lambda t=t: ledger.assign(t, engineer_id="e1", tier=1, actor="a")
+        calls = [lambda t=t: ledger.assign(t, engineer_id="e1", tier=1, actor="a").result()
                  for t in [*ids, unknown]]
         results = _run_all(calls)
         from ledger.errors import TicketClosedError, TicketNotFoundError

@@ -69,17 +69,17 @@ def inline_of(ledger: Ledger) -> InlineProjection:
 
 def story(ledger: Ledger, engineer: str) -> list[CommandResult]:
     """Open, assign, accept, start, escalate, accept, complete, close: one ticket's life."""
-    out = [ledger.open_ticket(title=f"inline {engineer}", actor=ACTOR)]
+    out = [ledger.open_ticket(title=f"inline {engineer}", actor=ACTOR).result()]
     t = out[0].aggregate_id
-    a = ledger.assign(t, engineer_id=engineer, tier=1, actor=ACTOR)
+    a = ledger.assign(t, engineer_id=engineer, tier=1, actor=ACTOR).result()
     aid: UUID = a.assignment_id  # type: ignore[assignment]
-    out += [a, ledger.accept(t, aid, actor=engineer), ledger.start(t, aid, actor=engineer)]
-    b = ledger.escalate(t, next_engineer_id="sipho.d", reason="up", actor=ACTOR)
+    out += [a, ledger.accept(t, aid, actor=engineer).result(), ledger.start(t, aid, actor=engineer).result()]
+    b = ledger.escalate(t, next_engineer_id="sipho.d", reason="up", actor=ACTOR).result()
     bid: UUID = b.assignment_id  # type: ignore[assignment]
-    out += [b, ledger.accept(t, bid, actor="sipho.d"),
+    out += [b, ledger.accept(t, bid, actor="sipho.d").result(),
             ledger.complete(t, bid, actor="sipho.d", completion_status="success",
-                            time_spent_hours=1.5)]
-    out.append(ledger.close_ticket(t, reason="done", actor=ACTOR))
+                            time_spent_hours=1.5).result()]
+    out.append(ledger.close_ticket(t, reason="done", actor=ACTOR).result())
     return out
 
 
@@ -152,7 +152,7 @@ def test_events_recorded_by_another_process_are_projected_by_the_runner_first(
     # it must not move the positions over them.
     inline = inline_of(ledger)
     deferred = inline.deferred
-    first = ledger.open_ticket(title="inline first", actor=ACTOR)
+    first = ledger.open_ticket(title="inline first", actor=ACTOR).result()
     assert inline.deferred == deferred + 1
     assert read_side.live_position() < theirs[0].position < first.position
     monkeypatch.setattr(read_side, "catch_up", catch_up)
@@ -183,7 +183,7 @@ def assert_recorded_alone_then_projected(
     """A save whose read-side part failed its transaction is made again without
     it: the command succeeds, its event is stored once, the runner projects it,
     and the next commands project inline again."""
-    opened = ledger.open_ticket(title="inline failing", actor=ACTOR)
+    opened = ledger.open_ticket(title="inline failing", actor=ACTOR).result()
     assert [type(e).__name__ for e in ledger.events.get(opened.aggregate_id)] == ["Opened"]
     assert inline.failed == 1
     assert read_side.wait_for(opened.position, 5)
@@ -249,15 +249,15 @@ def test_a_failed_save_keeps_nothing_and_moves_no_position(
 ) -> None:
     """A save that fails on its own (the events' conflict) after the hooks
     queued their reads: no event, no row, no position; the next saves project."""
-    opened = ledger.open_ticket(title="inline once", actor=ACTOR)
+    opened = ledger.open_ticket(title="inline once", actor=ACTOR).result()
     position = read_side.live_position()
     assert position >= opened.position
     ticket = ledger.get_ticket(opened.aggregate_id)
     ticket.close(reason="stale copy", actor=ACTOR)
-    ledger.close_ticket(opened.aggregate_id, reason="first", actor=ACTOR)
+    ledger.close_ticket(opened.aggregate_id, reason="first", actor=ACTOR).result()
     position = read_side.live_position()
     with pytest.raises(RecordConflictError):
-        ledger.commit(ticket)  # version 2 exists already
+        ledger.save(ticket)  # version 2 exists already
     assert read_side.live_position() == position
     assert ledger.head() == position
     assert seeded.failed == 0
@@ -281,7 +281,7 @@ def test_the_runner_catches_up_while_inline_saves_keep_coming(
     def keep_saving() -> None:
         while not stop.is_set():
             try:
-                ledger.open_ticket(title="inline steady", actor=ACTOR)
+                ledger.open_ticket(title="inline steady", actor=ACTOR).result()
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
                 return
@@ -293,7 +293,7 @@ def test_the_runner_catches_up_while_inline_saves_keep_coming(
         time.sleep(0.3)
         other = Ledger(database_url)
         try:
-            theirs = other.open_ticket(title="inline from elsewhere", actor=ACTOR)
+            theirs = other.open_ticket(title="inline from elsewhere", actor=ACTOR).result()
         finally:
             other.close()
         caught_up = read_side.wait_for(theirs.position, 10)
@@ -387,17 +387,17 @@ def test_a_follower_leaves_engineer_changes_to_the_leaders_runner(
     other, other_rs = follower
     seed_demo(ledger, tickets=3)
     assert read_side.wait_for(ledger.head(), 5)
-    first = ledger.open_ticket(title="inline cached", actor=ACTOR)
-    ledger.assign(first.aggregate_id, engineer_id="chen.w", tier=1, actor=ACTOR)  # cached
+    first = ledger.open_ticket(title="inline cached", actor=ACTOR).result()
+    ledger.assign(first.aggregate_id, engineer_id="chen.w", tier=1, actor=ACTOR).result()  # cached
     theirs = inline_of(other)
     deferred = theirs.deferred
-    changed = other.update_engineer("chen.w", changes={"active": False}, actor=ACTOR)
+    changed = other.update_engineer("chen.w", changes={"active": False}, actor=ACTOR).result()
     assert changed is not None
     assert theirs.deferred == deferred + 1
     assert read_side.wait_for(changed.position, 5)
-    second = ledger.open_ticket(title="inline after", actor=ACTOR)
+    second = ledger.open_ticket(title="inline after", actor=ACTOR).result()
     with pytest.raises(InvalidReferenceError):
-        ledger.assign(second.aggregate_id, engineer_id="chen.w", tier=1, actor=ACTOR)
+        ledger.assign(second.aggregate_id, engineer_id="chen.w", tier=1, actor=ACTOR).result()
     # The follower projects its ticket saves again once the runner has caught up.
     projected = theirs.projected
     done = story(other, "maria.g")

@@ -56,14 +56,14 @@ def test_one_runner_leads_the_other_follows_and_takes_over(
 
     # The follower's read-your-writes is satisfied by the leader's runner.
     seed_demo(ledger, tickets=5)
-    result = ledger.open_ticket(title="follower waits", actor=ACTOR)
+    result = ledger.open_ticket(title="follower waits", actor=ACTOR).result()
     assert second.wait_for(result.position, timeout=5)
     assert stores[1].select("SELECT id FROM tickets WHERE id = %s", [str(result.aggregate_id)])
 
     # The leader goes away: the follower takes over and keeps the tables current.
     first.stop()
     wait_until(lambda: second.leading)
-    result = ledger.open_ticket(title="after the takeover", actor=ACTOR)
+    result = ledger.open_ticket(title="after the takeover", actor=ACTOR).result()
     assert second.wait_for(result.position, timeout=5)
     assert stores[1].select("SELECT id FROM tickets WHERE id = %s", [str(result.aggregate_id)])
     second.stop()

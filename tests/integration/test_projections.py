@@ -107,52 +107,52 @@ def drive_mix(ledger: Ledger) -> list[CommandResult]:
     escalated-from-assigned outcomes, removals, close/reopen, reject."""
     results = [
         ledger.register_engineer(engineer_id="zoe.q", name="Zoe Q", skills=["fibre"], tier=1,
-                                 capacity=3, availability=0.5, actor=ACTOR),
+                                 capacity=3, availability=0.5, actor=ACTOR).result(),
     ]
     upd = ledger.update_engineer("thandi.n", changes={"capacity": 9, "skills": ["fibre", "otdr"]},
-                                 actor=ACTOR)
+                                 actor=ACTOR).result()
     assert upd is not None
     results.append(upd)
     t1 = ledger.open_ticket(title="Mixed story", actor=ACTOR, priority="low",
-                            equipment_id="EQ-1", reference="MIX-1")
+                            equipment_id="EQ-1", reference="MIX-1").result()
     results.append(t1)
     t = t1.aggregate_id
     r = ledger.assign(t, engineer_id="zoe.q", tier=1, reason="first", assignment_type="auto",
-                      actor=ACTOR)
+                      actor=ACTOR).result()
     results.append(r)
-    r = ledger.escalate(t, next_engineer_id="sipho.d", reason="straight to L2", actor=ACTOR)
+    r = ledger.escalate(t, next_engineer_id="sipho.d", reason="straight to L2", actor=ACTOR).result()
     results.append(r)
     r = ledger.reassign(t, r.assignment_id, new_engineer_id="maria.g", reason="swap",
-                        actor=ACTOR)
+                        actor=ACTOR).result()
     results.append(r)
     a = r.assignment_id
-    results.append(ledger.accept(t, a, actor="maria.g"))
-    results.append(ledger.start(t, a, actor="maria.g"))
+    results.append(ledger.accept(t, a, actor="maria.g").result())
+    results.append(ledger.start(t, a, actor="maria.g").result())
     results.append(ledger.complete(
         t, a, actor="maria.g", completion_status="failed", time_spent_hours=1.25,
         diagnosis="Could not reach cabinet", parts_used=[
-            {"part_number": "C-1", "part_name": "Connector", "quantity": 3, "cost": 1.5}]))
-    r = ledger.assign(t, engineer_id="chen.w", tier=3, tier_name="Core", actor=ACTOR)
+            {"part_number": "C-1", "part_name": "Connector", "quantity": 3, "cost": 1.5}]).result())
+    r = ledger.assign(t, engineer_id="chen.w", tier=3, tier_name="Core", actor=ACTOR).result()
     results.append(r)
-    results.append(ledger.accept(t, r.assignment_id, actor="chen.w"))
+    results.append(ledger.accept(t, r.assignment_id, actor="chen.w").result())
     results.append(ledger.complete(
         t, r.assignment_id, actor="chen.w", completion_status="success", time_spent_hours=6.5,
-        actions_taken="Swapped card", customer_rating=4, customer_feedback="Thanks"))
-    results.append(ledger.close_ticket(t, reason="done", actor=ACTOR))
-    results.append(ledger.reopen_ticket(t, reason="came back", actor=ACTOR))
-    r = ledger.assign(t, engineer_id="zoe.q", tier=1, actor=ACTOR)
+        actions_taken="Swapped card", customer_rating=4, customer_feedback="Thanks").result())
+    results.append(ledger.close_ticket(t, reason="done", actor=ACTOR).result())
+    results.append(ledger.reopen_ticket(t, reason="came back", actor=ACTOR).result())
+    r = ledger.assign(t, engineer_id="zoe.q", tier=1, actor=ACTOR).result()
     results.append(r)
-    results.append(ledger.reject(t, r.assignment_id, reason="not mine", actor="zoe.q"))
-    r = ledger.assign(t, engineer_id="zoe.q", tier=1, actor=ACTOR)
+    results.append(ledger.reject(t, r.assignment_id, reason="not mine", actor="zoe.q").result())
+    r = ledger.assign(t, engineer_id="zoe.q", tier=1, actor=ACTOR).result()
     results.append(r)
-    results.append(ledger.remove(t, r.assignment_id, reason="dup", actor=ACTOR))
-    deactivated = ledger.update_engineer("zoe.q", changes={"active": False}, actor=ACTOR)
+    results.append(ledger.remove(t, r.assignment_id, reason="dup", actor=ACTOR).result())
+    deactivated = ledger.update_engineer("zoe.q", changes={"active": False}, actor=ACTOR).result()
     assert deactivated is not None
     results.append(deactivated)
-    waiting = ledger.open_ticket(title="Left assigned", actor=ACTOR)
+    waiting = ledger.open_ticket(title="Left assigned", actor=ACTOR).result()
     results.append(waiting)
     results.append(ledger.assign(waiting.aggregate_id, engineer_id="pieter.v", tier=1,
-                                 actor=ACTOR))
+                                 actor=ACTOR).result())
     return results
 
 
@@ -245,7 +245,7 @@ def test_the_first_pass_replays_with_a_relaxed_collector(
     assert read_side.wait_until_led(timeout=10)
     assert read_side.live_position() == head
     assert seen and seen[0] == runner.RELAXED_THRESHOLDS
-    ledger.open_ticket(title="after the first pass", actor=ACTOR)
+    ledger.open_ticket(title="after the first pass", actor=ACTOR).result()
     read_side.catch_up()
     assert seen[-1] == usual
     assert gc.get_threshold() == usual
@@ -273,7 +273,7 @@ def test_status_and_wait_for(ledger: Ledger, store: ReadStore, read_side: ReadSi
     assert read_side.wait_for(head + 3, 0.3) is False
     assert time.monotonic() - started >= 0.3
 
-    result = ledger.open_ticket(title="after", actor=ACTOR)
+    result = ledger.open_ticket(title="after", actor=ACTOR).result()
     assert result.position == head + 1
     assert read_side.wait_for(result.position, 2) is True
     row = store.select("SELECT id, status FROM tickets WHERE id = %s",
@@ -408,7 +408,7 @@ def test_same_read_side_retries_after_a_failed_page(
     with pytest.raises(SimulatedCrash):
         rs.catch_up()
     monkeypatch.undo()
-    ledger.open_ticket(title="arrives after the failure", actor=ACTOR)
+    ledger.open_ticket(title="arrives after the failure", actor=ACTOR).result()
     rs.catch_up()
     retried = snapshot(store)
     assert len(retried["assignment_history"]) == expected_history_rows(ledger)
@@ -451,8 +451,8 @@ def test_rebuild_one_projection_switches_only_that_one(
     assert_same(snapshot(store), before)
 
     # The live runner now maintains the new builds.
-    r = ledger.open_ticket(title="after the switch", actor=ACTOR)
-    a = ledger.assign(r.aggregate_id, engineer_id="chen.w", tier=3, actor=ACTOR)
+    r = ledger.open_ticket(title="after the switch", actor=ACTOR).result()
+    a = ledger.assign(r.aggregate_id, engineer_id="chen.w", tier=3, actor=ACTOR).result()
     assert read_side.wait_for(a.position, 2)
     assert store.select("SELECT status FROM engineer_assignments WHERE id = %s",
                         [str(a.assignment_id)]) == [{"status": "assigned"}]
@@ -493,7 +493,7 @@ def test_interrupted_rebuild_keeps_serving_and_resumes(
     assert_same(snapshot(store), live)  # the public views still show the live build
 
     # The live build keeps following the ledger meanwhile.
-    extra = ledger.open_ticket(title="during the rebuild", actor=ACTOR)
+    extra = ledger.open_ticket(title="during the rebuild", actor=ACTOR).result()
     assert rs.wait_for(extra.position, 2)
     live = snapshot(store)
     assert str(extra.aggregate_id) in {
@@ -576,22 +576,22 @@ def test_read_your_writes_with_the_background_runner(
             waits.append(time.monotonic() - started)
             return result
 
-        t = command(lambda: ledger.open_ticket(title="live", actor=ACTOR)).aggregate_id
-        a = command(lambda: ledger.assign(t, engineer_id="aisha.k", tier=1, actor=ACTOR))
+        t = command(lambda: ledger.open_ticket(title="live", actor=ACTOR).result()).aggregate_id
+        a = command(lambda: ledger.assign(t, engineer_id="aisha.k", tier=1, actor=ACTOR).result())
         assert store.select("SELECT engineer_id, status FROM current_ticket_assignments "
                             "WHERE ticket_id = %s", [str(t)]) == [
             {"engineer_id": "aisha.k", "status": "assigned"}]
         aid: UUID = a.assignment_id  # type: ignore[assignment]
-        command(lambda: ledger.accept(t, aid, actor="aisha.k"))
-        command(lambda: ledger.start(t, aid, actor="aisha.k"))
+        command(lambda: ledger.accept(t, aid, actor="aisha.k").result())
+        command(lambda: ledger.start(t, aid, actor="aisha.k").result())
         b = command(lambda: ledger.escalate(t, next_engineer_id="sipho.d", reason="up",
-                                            actor=ACTOR))
+                                            actor=ACTOR).result())
         assert store.select("SELECT engineer_id FROM current_ticket_assignments "
                             "WHERE ticket_id = %s", [str(t)]) == [{"engineer_id": "sipho.d"}]
         bid: UUID = b.assignment_id  # type: ignore[assignment]
-        command(lambda: ledger.accept(t, bid, actor="sipho.d"))
+        command(lambda: ledger.accept(t, bid, actor="sipho.d").result())
         command(lambda: ledger.complete(t, bid, actor="sipho.d", completion_status="success",
-                                        time_spent_hours=1.0))
+                                        time_spent_hours=1.0).result())
         assert store.select("SELECT status FROM tickets WHERE id = %s", [str(t)]) == [
             {"status": "resolved"}]
         assert store.select("SELECT ticket_id FROM current_ticket_assignments "
@@ -619,7 +619,7 @@ def test_two_read_sides_on_one_store_do_not_double_count(ledger: Ledger, store: 
         server.catch_up()  # ... so this one's page is refused (or silently re-applied)
     except Exception:  # noqa: BLE001 - the background runner would retry
         pass
-    ledger.open_ticket(title="one more", actor=ACTOR)
+    ledger.open_ticket(title="one more", actor=ACTOR).result()
     server.catch_up()
     served = snapshot(store)
     ReadSide(ledger, store).rebuild()

@@ -16,14 +16,14 @@ def test_a_ticket_comes_with_its_current_assignment_in_one_query(
     ledger: Ledger, store: ReadStore, read_side: ReadSide
 ) -> None:
     engineer = f"eng-{uuid4().hex[:8]}"
-    ledger.register_engineer(engineer_id=engineer, name="E", tier=1, actor=ACTOR)
-    assigned = ledger.open_ticket(title="assigned", actor=ACTOR).aggregate_id
-    first = ledger.assign(assigned, engineer_id=engineer, tier=1, actor=ACTOR)
-    ledger.accept(assigned, first.assignment_id, actor=ACTOR)
+    ledger.register_engineer(engineer_id=engineer, name="E", tier=1, actor=ACTOR).result()
+    assigned = ledger.open_ticket(title="assigned", actor=ACTOR).result().aggregate_id
+    first = ledger.assign(assigned, engineer_id=engineer, tier=1, actor=ACTOR).result()
+    ledger.accept(assigned, first.assignment_id, actor=ACTOR).result()
     ledger.complete(assigned, first.assignment_id, completion_status="escalated",
-                    time_spent_hours=1.0, actor=ACTOR)
-    second = ledger.assign(assigned, engineer_id=engineer, tier=2, actor=ACTOR)
-    unassigned = ledger.open_ticket(title="open", actor=ACTOR)
+                    time_spent_hours=1.0, actor=ACTOR).result()
+    second = ledger.assign(assigned, engineer_id=engineer, tier=2, actor=ACTOR).result()
+    unassigned = ledger.open_ticket(title="open", actor=ACTOR).result()
     assert read_side.wait_for(unassigned.position, 5)
     queries = ReadQueries(store)
 

@@ -127,10 +127,10 @@ def test_aggregate_loads_v1_registered_with_a_skills_list(legacy_ledger: Ledger)
     # a real change records an Updated event.
     assert legacy_ledger.update_engineer(
         "legacy.thandi", changes={"skills": ["fibre", "splicing"]}, actor="ops"
-    ) is None
+    ).result() is None
     result = legacy_ledger.update_engineer(
         "legacy.aisha", changes={"skills": ["copper", "dsl", "vdsl"]}, actor="ops"
-    )
+    ).result()
     assert result is not None and result.version == 2
     assert legacy_ledger.get_engineer("legacy.aisha").skills == ["copper", "dsl", "vdsl"]
 
@@ -143,7 +143,7 @@ def test_aggregate_loads_v1_registered_with_a_skills_list(legacy_ledger: Ledger)
 def test_new_events_are_stored_as_v2(legacy_ledger: Ledger) -> None:
     result = legacy_ledger.register_engineer(
         engineer_id="modern.one", name="Modern One", skills=["fibre", "splicing"], actor="hr"
-    )
+    ).result()
     (state,) = stored_states(legacy_ledger, "modern.one")
     assert state["class_version"] == 2
     assert state["skills"] == ["fibre", "splicing"]
@@ -166,7 +166,7 @@ def test_projections_show_skills_as_lists_after_catch_up_and_rebuild(
 ) -> None:
     legacy_ledger.register_engineer(
         engineer_id="modern.one", name="Modern One", skills=["pon"], actor="hr"
-    )
+    ).result()
     store = build_store(legacy_ledger.store, pool_size=4)
     try:
         side = ReadSide(legacy_ledger, store)
@@ -185,8 +185,8 @@ def test_projections_show_skills_as_lists_after_catch_up_and_rebuild(
         )
 
         # A legacy engineer takes work like any other.
-        ticket = legacy_ledger.open_ticket(title="Fibre cut", actor="dispatch").aggregate_id
-        legacy_ledger.assign(ticket, engineer_id="legacy.thandi", tier=3, actor="dispatch")
+        ticket = legacy_ledger.open_ticket(title="Fibre cut", actor="dispatch").result().aggregate_id
+        legacy_ledger.assign(ticket, engineer_id="legacy.thandi", tier=3, actor="dispatch").result()
         side.catch_up()
         caught_up = _engineer_rows(side)
         assert caught_up["legacy.thandi"]["open_assignments"] == 1

@@ -36,6 +36,10 @@ class FakeTicket:
     log: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
 
+    @property
+    def pending_events(self) -> list[str]:
+        return self.pending
+
 
 class FakeStore:
     """Tickets by id; saves are held until ``release`` (so tests can look at

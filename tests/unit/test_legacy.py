@@ -195,7 +195,7 @@ def test_a_stored_event_without_via_still_loads(tmp_path):
 
     app = Ledger(f"sqlite:///{tmp_path}/old.db")
     try:
-        result = app.open_ticket(title="before via", actor="a")
+        result = app.open_ticket(title="before via", actor="a").result()
         (notification,) = app.recorder.select_notifications(start=None, limit=10)
         state = orjson.loads(notification.state)
         assert state.pop("via") is None

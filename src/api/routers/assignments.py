@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 from uuid import UUID
 
@@ -11,18 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import DISPATCH, READ, WORK, allow, require_own_assignment
 from api.command_route import CommandRoute
 from api.deps import (
-    Command,
+    RequestContext,
     Cursor,
     Limit,
     MinPositionDep,
+    Services,
     ServicesDep,
-    command,
-    committed,
-    committed_now,
+    command_context,
     find_assignment,
     in_threadpool,
-    locate_assignment,
-    run_command,
+    read_your_writes,
 )
 from api.schemas import (
     AssignmentCreate,
@@ -43,42 +42,23 @@ from projections.queries import ASSIGNMENTS
 router = APIRouter(prefix="/assignments", tags=["assignments"], route_class=CommandRoute)
 
 
-async def _answer(
-    services: ServicesDep,
+async def assignment_answer(
+    services: Services,
     result: CommandResult,
     response: Response,
     assignment_id: UUID | None = None,
 ) -> EngineerAssignment:
     """The assignment the command produced (or acted on), once it is readable:
-    at once if this process committed it with the command (the usual case), else
-    waited for and read in the threadpool."""
-    if committed_now(services, result, response):
-        row = services.read_side.committed_row(
-            ASSIGNMENTS, (str(result.assignment_id or assignment_id),), result.position
-        )
-        if row is not None:
-            return EngineerAssignment(**row)
-    return await run_in_threadpool(answer_assignment, services, result, response, assignment_id)
-
-
-def answer_assignment(
-    services: ServicesDep,
-    result: CommandResult,
-    response: Response,
-    assignment_id: UUID | None = None,
-) -> EngineerAssignment:
-    """The assignment the command produced (or acted on), once it is readable
-    (blocking: waits for the read side)."""
+    as this process committed it with the command (the usual case, no thread
+    hop), else the stored row."""
     assignment_id = result.assignment_id or assignment_id
     row = None
-    if committed(services, result, response):
-        # The row as this process committed it with (or after) the command's
-        # events, if at hand.
+    if await read_your_writes(services, result, response):
         row = services.read_side.committed_row(
             ASSIGNMENTS, (str(assignment_id),), result.position
         )
     if row is None:
-        row = services.queries.assignment(assignment_id)
+        row = await run_in_threadpool(services.queries.assignment, assignment_id)
     if row is None:  # only if the read side is far behind
         raise AssignmentNotFoundError(f"Assignment {assignment_id} is not readable yet.")
     return EngineerAssignment(**row)
@@ -89,129 +69,121 @@ def answer_assignment(
                         409: {"description": "active assignment exists or ticket closed"},
                         422: {"description": "unknown or inactive engineer"}})
 async def assign(
-    body: AssignmentCreate, cmd: Annotated[Command, command(DISPATCH)], response: Response
+    body: AssignmentCreate, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response
 ) -> EngineerAssignment:
-    result = await run_command(
-        cmd.services.ledger.assign,
+    result = await asyncio.wrap_future(ctx.services.ledger.assign(
         body.ticket_id, engineer_id=body.engineer_id, tier=body.tier,
         tier_name=body.tier_name, reason=body.reason, assignment_type=body.type,
-        equipment_id=body.equipment_id or None, actor=cmd.actor,
-        expected_version=cmd.expected_version,
-    )
+        equipment_id=body.equipment_id or None, actor=ctx.actor,
+        expected_version=ctx.expected_version,
+    ))
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return await _answer(cmd.services, result, response)
+    return await assignment_answer(ctx.services, result, response)
 
 
 @router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
              responses={409: {"description": "the ticket has no active assignment"}})
 async def escalate(
-    body: EscalateBody, cmd: Annotated[Command, command(DISPATCH)], response: Response
+    body: EscalateBody, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response
 ) -> EngineerAssignment:
     """Ends the ticket's active assignment as ``escalated`` and assigns the next
     engineer at tier + 1."""
-    result = await run_command(
-        cmd.services.ledger.escalate,
+    result = await asyncio.wrap_future(ctx.services.ledger.escalate(
         body.ticket_id, next_engineer_id=body.next_engineer_id, reason=body.reason,
-        next_tier_name=body.next_tier_name, actor=cmd.actor,
-        expected_version=cmd.expected_version,
-    )
+        next_tier_name=body.next_tier_name, actor=ctx.actor,
+        expected_version=ctx.expected_version,
+    ))
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return await _answer(cmd.services, result, response)
+    return await assignment_answer(ctx.services, result, response)
 
 
 @router.post("/{assignment_id}/accept", response_model=EngineerAssignment)
 async def accept(
-    assignment_id: UUID, cmd: Annotated[Command, command(WORK)], response: Response,
+    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
 ) -> EngineerAssignment:
-    row = await find_assignment(cmd.services, assignment_id)
-    require_own_assignment(cmd.principal, row)
-    result = await run_command(
-        cmd.services.ledger.accept,
-        UUID(row["ticket_id"]), assignment_id, actor=cmd.actor,
-        expected_version=cmd.expected_version,
-    )
-    return await _answer(cmd.services, result, response, assignment_id)
+    row = await find_assignment(ctx.services, assignment_id)
+    require_own_assignment(ctx.principal, row)
+    result = await asyncio.wrap_future(ctx.services.ledger.accept(
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version,
+    ))
+    return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
 @router.post("/{assignment_id}/reject", response_model=EngineerAssignment)
 async def reject(
-    assignment_id: UUID, cmd: Annotated[Command, command(WORK)], response: Response,
+    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
     body: RejectBody | None = None,
 ) -> EngineerAssignment:
     """The engineer declines; the ticket is open again for the next assignment."""
-    row = await find_assignment(cmd.services, assignment_id)
-    require_own_assignment(cmd.principal, row)
-    result = await run_command(
-        cmd.services.ledger.reject,
+    row = await find_assignment(ctx.services, assignment_id)
+    require_own_assignment(ctx.principal, row)
+    result = await asyncio.wrap_future(ctx.services.ledger.reject(
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=cmd.actor, expected_version=cmd.expected_version,
-    )
-    return await _answer(cmd.services, result, response, assignment_id)
+        actor=ctx.actor, expected_version=ctx.expected_version,
+    ))
+    return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
 @router.post("/{assignment_id}/start", response_model=EngineerAssignment)
 async def start(
-    assignment_id: UUID, cmd: Annotated[Command, command(WORK)], response: Response,
+    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
 ) -> EngineerAssignment:
-    row = await find_assignment(cmd.services, assignment_id)
-    require_own_assignment(cmd.principal, row)
-    result = await run_command(
-        cmd.services.ledger.start,
-        UUID(row["ticket_id"]), assignment_id, actor=cmd.actor,
-        expected_version=cmd.expected_version,
-    )
-    return await _answer(cmd.services, result, response, assignment_id)
+    row = await find_assignment(ctx.services, assignment_id)
+    require_own_assignment(ctx.principal, row)
+    result = await asyncio.wrap_future(ctx.services.ledger.start(
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version,
+    ))
+    return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
 @router.post("/{assignment_id}/complete", response_model=EngineerAssignment)
 async def complete(
-    assignment_id: UUID, body: CompleteBody, cmd: Annotated[Command, command(WORK)],
+    assignment_id: UUID, body: CompleteBody, ctx: Annotated[RequestContext, command_context(WORK)],
     response: Response,
 ) -> EngineerAssignment:
     """``success`` resolves the ticket; any other outcome leaves it open."""
-    row = await find_assignment(cmd.services, assignment_id)
-    require_own_assignment(cmd.principal, row)
-    result = await run_command(
-        cmd.services.ledger.complete,
+    row = await find_assignment(ctx.services, assignment_id)
+    require_own_assignment(ctx.principal, row)
+    result = await asyncio.wrap_future(ctx.services.ledger.complete(
         UUID(row["ticket_id"]), assignment_id,
         completion_status=body.completion_status,
         time_spent_hours=round(body.time_spent_hours, 2),
         diagnosis=body.diagnosis, actions_taken=body.actions_taken,
         parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
         customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
-        actor=cmd.actor, expected_version=cmd.expected_version,
-    )
-    return await _answer(cmd.services, result, response, assignment_id)
+        actor=ctx.actor, expected_version=ctx.expected_version,
+    ))
+    return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
 @router.put("/{assignment_id}/reassign", response_model=EngineerAssignment)
 async def reassign(
-    assignment_id: UUID, body: ReassignBody, cmd: Annotated[Command, command(DISPATCH)],
+    assignment_id: UUID, body: ReassignBody, ctx: Annotated[RequestContext, command_context(DISPATCH)],
     response: Response,
 ) -> EngineerAssignment:
     """Hands the assignment to another engineer at the same tier; returns the new one."""
-    row = await find_assignment(cmd.services, assignment_id)
-    result = await run_command(
-        cmd.services.ledger.reassign,
+    row = await find_assignment(ctx.services, assignment_id)
+    result = await asyncio.wrap_future(ctx.services.ledger.reassign(
         UUID(row["ticket_id"]), assignment_id, new_engineer_id=body.new_engineer_id,
-        reason=body.reason, actor=cmd.actor, expected_version=cmd.expected_version,
-    )
-    return await _answer(cmd.services, result, response)
+        reason=body.reason, actor=ctx.actor, expected_version=ctx.expected_version,
+    ))
+    return await assignment_answer(ctx.services, result, response)
 
 
 @router.delete("/{assignment_id}", response_model=EngineerAssignment)
 async def remove(
-    assignment_id: UUID, cmd: Annotated[Command, command(DISPATCH)], response: Response,
+    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
     body: Annotated[ReasonBody | None, Body()] = None,
 ) -> EngineerAssignment:
     """Soft removal: the assignment becomes ``removed``; nothing is deleted."""
-    row = await find_assignment(cmd.services, assignment_id)
-    result = await run_command(
-        cmd.services.ledger.remove,
+    row = await find_assignment(ctx.services, assignment_id)
+    result = await asyncio.wrap_future(ctx.services.ledger.remove(
         UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=cmd.actor, expected_version=cmd.expected_version,
-    )
-    return await _answer(cmd.services, result, response, assignment_id)
+        actor=ctx.actor, expected_version=ctx.expected_version,
+    ))
+    return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
 @router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep])
@@ -247,7 +219,7 @@ def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssign
 
 @router.get("/{assignment_id}/history", response_model=list[HistoryRow],
             dependencies=[allow(READ), MinPositionDep])
-@in_threadpool
-def assignment_history(assignment_id: UUID, services: ServicesDep) -> list[HistoryRow]:
-    locate_assignment(services, assignment_id)
-    return [HistoryRow(**r) for r in services.queries.history_of_assignment(assignment_id)]
+async def assignment_history(assignment_id: UUID, services: ServicesDep) -> list[HistoryRow]:
+    await find_assignment(services, assignment_id)
+    rows = await run_in_threadpool(services.queries.history_of_assignment, assignment_id)
+    return [HistoryRow(**r) for r in rows]

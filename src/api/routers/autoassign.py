@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import DISPATCH
-from api.deps import Command, command
-from api.routers.assignments import answer_assignment
+from api.deps import RequestContext, Services, command_context
+from api.routers.assignments import assignment_answer
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
-from ledger.domain import COMPLETED, REJECTED, Ticket
+from ledger.domain import COMPLETED, REJECTED
+from ledger.errors import PickOutdatedError, StaleVersionError
 from projections.ops_queries import OpsQueries
 
 router = APIRouter(prefix="/tickets", tags=["assignments"])
+
+#: How often the engineer is chosen again when the ticket or the pick changed
+#: before the command ran.
+PICK_ATTEMPTS = 3
 
 
 class AutoAssignBody(Request):
@@ -37,8 +44,8 @@ class AutoAssignBody(Request):
                                     "engineer qualifies (`candidates` lists each one's reasons)"},
                412: {"description": "If-Match version is stale"}},
 )
-def auto_assign(
-    ticket_id: UUID, cmd: Annotated[Command, command(DISPATCH)], response: Response,
+async def auto_assign(
+    ticket_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
     body: AutoAssignBody | None = None,
 ) -> EngineerAssignment:
     """Assigns the ticket (type ``auto``) to the best qualified engineer at the
@@ -48,35 +55,58 @@ def auto_assign(
     Qualified: active, at that tier, has the ticket's required skill, availability
     above 0, open assignments below capacity, never rejected this ticket. Best:
     highest ``availability x (1 - open/capacity)``; ties go to the least recently
-    assigned, then the smallest id. The recorded ``assignment_reason`` states it."""
-    services = cmd.services
+    assigned, then the smallest id. The recorded ``assignment_reason`` states it.
+
+    The engineer is chosen first, on the read side, and the command then checks
+    that the choice still stands (the ticket unchanged, the engineer active); if
+    not, it is chosen again, up to three times, then 409 ``concurrent-update``."""
+    services = ctx.services
     body = body or AutoAssignBody()
-    queries = OpsQueries(services.store)
+    attempt = 1
+    while True:
+        version, pick = await run_in_threadpool(_pick, services, ticket_id, body, ctx)
+        try:
+            result = await asyncio.wrap_future(services.ledger.auto_assign(
+                ticket_id, pick=pick, picked_at_version=version, actor=ctx.actor,
+                tier_name=body.tier_name, expected_version=ctx.expected_version,
+            ))
+        except PickOutdatedError:
+            if attempt == PICK_ATTEMPTS:
+                raise
+            attempt += 1
+            continue
+        response.headers["Location"] = f"/assignments/{result.assignment_id}"
+        return await assignment_answer(services, result, response)
+
+
+def _pick(
+    services: Services, ticket_id: UUID, body: AutoAssignBody, ctx: RequestContext
+) -> tuple[int, autoassign.Pick]:
+    """The engineer to assign and the ticket version the choice was made on
+    (blocking: reads the ticket's stream and the read side's roster). Refuses
+    as the command would (404, 412, 409) before choosing."""
+    ticket = services.ledger.get_ticket(ticket_id)
+    if ctx.expected_version is not None and ticket.version != ctx.expected_version:
+        msg = f"Ticket {ticket_id} is at version {ticket.version}, not {ctx.expected_version}."
+        raise StaleVersionError(msg, ticket.version)
+    ticket.check_assignable()
     # Decide on a read side that has every event so far (load, last assignments).
     services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-
-    def choose(ticket: Ticket) -> autoassign.Pick:
-        ordered = sorted(ticket.assignments.values(), key=lambda a: a.sequence)
-        previous = []
-        for a in ordered:
-            outcome = None
-            if a is ordered[-1] and a.status == COMPLETED:
-                row = services.queries.assignment(a.id)
-                outcome = row["completion_status"] if row else None
-            previous.append(autoassign.Previous(a.sequence, a.tier, a.status, outcome))
-        tier = body.tier or autoassign.next_tier(previous)
-        pick = autoassign.choose(
-            queries.candidates(tier), tier=tier, required_skill=ticket.required_skill,
-            rejected_by={a.engineer_id for a in ordered if a.status == REJECTED},
-            ticket=f"ticket {ticket.id}",
-        )
-        if body.reason:
-            pick = replace(pick, reason=f"{pick.reason}; note: {body.reason}")
-        return pick
-
-    result, _pick = services.ledger.auto_assign(
-        ticket_id, choose=choose, actor=cmd.actor, tier_name=body.tier_name,
-        expected_version=cmd.expected_version,
+    ordered = sorted(ticket.assignments.values(), key=lambda a: a.sequence)
+    previous = []
+    for a in ordered:
+        outcome = None
+        if a is ordered[-1] and a.status == COMPLETED:
+            row = services.queries.assignment(a.id)
+            outcome = row["completion_status"] if row else None
+        previous.append(autoassign.Previous(a.sequence, a.tier, a.status, outcome))
+    tier = body.tier or autoassign.next_tier(previous)
+    pick = autoassign.choose(
+        OpsQueries(services.store).candidates(tier), tier=tier,
+        required_skill=ticket.required_skill,
+        rejected_by={a.engineer_id for a in ordered if a.status == REJECTED},
+        ticket=f"ticket {ticket.id}",
     )
-    response.headers["Location"] = f"/assignments/{result.assignment_id}"
-    return answer_assignment(services, result, response)
+    if body.reason:
+        pick = replace(pick, reason=f"{pick.reason}; note: {body.reason}")
+    return ticket.version, pick

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import DISPATCH, READ, allow
 from api.deps import (
@@ -10,15 +13,31 @@ from api.deps import (
     Cursor,
     Limit,
     MinPositionDep,
+    Services,
     ServicesDep,
-    committed,
     in_threadpool,
+    read_your_writes,
 )
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
 from ledger.application import CommandResult
 from ledger.errors import EngineerNotFoundError
 
 router = APIRouter(prefix="/engineers", tags=["engineers"])
+
+
+async def engineer_answer(
+    services: Services, engineer_id: str, result: CommandResult | None, response: Response
+) -> Engineer:
+    """The engineer once the read side has the command's events."""
+    if result is None:  # nothing changed: answer with the current version
+        result = await run_in_threadpool(_unchanged, services, engineer_id)
+    await read_your_writes(services, result, response)
+    return await run_in_threadpool(_engineer, services, engineer_id)
+
+
+def _unchanged(services: Services, engineer_id: str) -> CommandResult:
+    engineer = services.ledger.get_engineer(engineer_id)
+    return CommandResult(engineer.id, engineer.version, services.ledger.head())
 
 
 def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
@@ -31,17 +50,15 @@ def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Engineer,
              responses={409: {"description": "id taken"}},
              dependencies=[allow(DISPATCH)])
-@in_threadpool
-def register_engineer(
+async def register_engineer(
     body: EngineerCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Engineer:
-    result = services.ledger.register_engineer(
+    result = await asyncio.wrap_future(services.ledger.register_engineer(
         engineer_id=body.id, name=body.name, skills=body.skills, tier=body.tier,
         capacity=body.capacity, availability=body.availability, actor=actor,
-    )
-    committed(services, result, response)
+    ))
     response.headers["Location"] = f"/engineers/{body.id}"
-    return _engineer(services, body.id)
+    return await engineer_answer(services, body.id, result, response)
 
 
 @router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep])
@@ -63,15 +80,12 @@ def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
 
 
 @router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)])
-@in_threadpool
-def update_engineer(
+async def update_engineer(
     engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
     response: Response,
 ) -> Engineer:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    result = services.ledger.update_engineer(engineer_id, changes=changes, actor=actor)
-    if result is None:  # nothing changed: answer with the current version
-        engineer = services.ledger.get_engineer(engineer_id)
-        result = CommandResult(engineer.id, engineer.version, services.ledger.head())
-    committed(services, result, response)
-    return _engineer(services, engineer_id)
+    result = await asyncio.wrap_future(
+        services.ledger.update_engineer(engineer_id, changes=changes, actor=actor)
+    )
+    return await engineer_answer(services, engineer_id, result, response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -14,16 +15,15 @@ from api.auth import DISPATCH, READ, allow
 from api.command_route import CommandRoute
 from api.deps import (
     ActorDep,
-    Command,
     Cursor,
     Limit,
     MinPositionDep,
+    RequestContext,
     Services,
     ServicesDep,
-    command,
-    committed,
+    command_context,
     in_threadpool,
-    run_command,
+    read_your_writes,
 )
 from api.problems import BadRequestError
 from api.schemas import (
@@ -79,25 +79,25 @@ def ticket_view_or_404(services: Services, ticket_id: UUID) -> Ticket:
     return render_ticket(row, current)
 
 
-def _answer(services: ServicesDep, result: CommandResult, response: Response) -> Ticket:
-    committed(services, result, response)
-    return ticket_view_or_404(services, result.aggregate_id)
+async def ticket_answer(services: Services, result: CommandResult, response: Response) -> Ticket:
+    """The ticket once the read side has the command's events."""
+    await read_your_writes(services, result, response)
+    return await run_in_threadpool(ticket_view_or_404, services, result.aggregate_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Ticket,
              responses={409: {"description": "a client-chosen id that exists"}},
              dependencies=[allow(DISPATCH)])
-@in_threadpool
-def open_ticket(
+async def open_ticket(
     body: TicketCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Ticket:
-    result = services.ledger.open_ticket(
+    result = await asyncio.wrap_future(services.ledger.open_ticket(
         ticket_id=body.id, title=body.title, description=body.description,
         priority=body.priority, required_skill=body.required_skill,
         equipment_id=body.equipment_id, reference=body.reference, actor=actor,
-    )
+    ))
     response.headers["Location"] = f"/tickets/{result.aggregate_id}"
-    return _answer(services, result, response)
+    return await ticket_answer(services, result, response)
 
 
 @router.get("", response_model=Page[Ticket], dependencies=[allow(READ), MinPositionDep])
@@ -157,27 +157,25 @@ def get_ticket(
 
 @router.post("/{ticket_id}/close", response_model=Ticket)
 async def close_ticket(
-    ticket_id: UUID, cmd: Annotated[Command, command(DISPATCH)], response: Response,
+    ticket_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
     body: ReasonBody | None = None,
 ) -> Ticket:
-    result = await run_command(
-        cmd.services.ledger.close_ticket,
-        ticket_id, reason=body.reason if body else None, actor=cmd.actor,
-        expected_version=cmd.expected_version,
-    )
-    return await run_in_threadpool(_answer, cmd.services, result, response)
+    result = await asyncio.wrap_future(ctx.services.ledger.close_ticket(
+        ticket_id, reason=body.reason if body else None, actor=ctx.actor,
+        expected_version=ctx.expected_version,
+    ))
+    return await ticket_answer(ctx.services, result, response)
 
 
 @router.post("/{ticket_id}/reopen", response_model=Ticket)
 async def reopen_ticket(
-    ticket_id: UUID, body: ReopenBody, cmd: Annotated[Command, command(DISPATCH)],
+    ticket_id: UUID, body: ReopenBody, ctx: Annotated[RequestContext, command_context(DISPATCH)],
     response: Response,
 ) -> Ticket:
-    result = await run_command(
-        cmd.services.ledger.reopen_ticket,
-        ticket_id, reason=body.reason, actor=cmd.actor, expected_version=cmd.expected_version
-    )
-    return await run_in_threadpool(_answer, cmd.services, result, response)
+    result = await asyncio.wrap_future(ctx.services.ledger.reopen_ticket(
+        ticket_id, reason=body.reason, actor=ctx.actor, expected_version=ctx.expected_version
+    ))
+    return await ticket_answer(ctx.services, result, response)
 
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
