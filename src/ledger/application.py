@@ -532,6 +532,7 @@ class Ledger(Application[UUID]):
         capacity: int = 1,
         availability: float = 1.0,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         engineer = Engineer.register(
             engineer_id=engineer_id,
@@ -542,17 +543,18 @@ class Ledger(Application[UUID]):
             availability=availability,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         exists = EngineerExistsError(f"Engineer id {engineer_id!r} is already taken.")
         return self._create(engineer, exists)
 
     def update_engineer(
-        self, engineer_id: str, *, changes: dict[str, Any], actor: str
+        self, engineer_id: str, *, changes: dict[str, Any], actor: str, via: str | None = None
     ) -> Future[CommandResult | None]:
         """Records an update; ``None`` when nothing actually changed."""
         return self._executor.submit(Job(
             engineer_aggregate_id(engineer_id),
-            lambda engineer: engineer.update(changes=changes, actor=actor),
+            lambda engineer: engineer.update(changes=changes, actor=actor, via=via),
             load=lambda _id: self.get_engineer(engineer_id),
             answer=lambda engineer, _changed, recordings: (
                 _recorded(engineer, recordings) if recordings else None
@@ -574,6 +576,7 @@ class Ledger(Application[UUID]):
         equipment_id: str | None = None,
         reference: str | None = None,
         timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         ticket = Ticket.open(
             ticket_id=ticket_id or new_id(),
@@ -585,6 +588,7 @@ class Ledger(Application[UUID]):
             reference=reference,
             actor=actor,
             timestamp=timestamp,
+            via=via,
         )
         exists = TicketExistsError(f"Ticket id {ticket.id} is already taken.")
         return self._create(ticket, exists)
@@ -596,10 +600,12 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
+        timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
-            lambda t: t.close(reason=reason, actor=actor),
+            lambda t: t.close(reason=reason, actor=actor, timestamp=timestamp, via=via),
             expected_version,
         )
 
@@ -631,12 +637,17 @@ class Ledger(Application[UUID]):
         assignment_type: str = "manual",
         equipment_id: str | None = None,
         expected_version: int | None = None,
+        assignment_id: UUID | None = None,
+        timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
-        assignment_id = new_id()
+        """``assignment_id``, ``timestamp`` and ``via`` are for imports (a name-based
+        id, the legacy time, ``"import"``); a new id and now otherwise."""
+        new_assignment = assignment_id or new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.assign(
-                assignment_id=assignment_id,
+                assignment_id=new_assignment,
                 engineer_id=engineer_id,
                 tier=tier,
                 tier_name=tier_name,
@@ -644,6 +655,8 @@ class Ledger(Application[UUID]):
                 assignment_type=assignment_type,
                 equipment_id=equipment_id,
                 actor=actor,
+                timestamp=timestamp,
+                via=via,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(engineer_id),
@@ -704,9 +717,13 @@ class Ledger(Application[UUID]):
         *,
         actor: str,
         expected_version: int | None = None,
+        timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
-            ticket_id, lambda t: t.accept(assignment_id, actor=actor), expected_version
+            ticket_id,
+            lambda t: t.accept(assignment_id, actor=actor, timestamp=timestamp, via=via),
+            expected_version,
         )
 
     def reject(
@@ -717,10 +734,14 @@ class Ledger(Application[UUID]):
         reason: str | None,
         actor: str,
         expected_version: int | None = None,
+        timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
-            lambda t: t.reject(assignment_id, reason=reason, actor=actor),
+            lambda t: t.reject(
+                assignment_id, reason=reason, actor=actor, timestamp=timestamp, via=via
+            ),
             expected_version,
         )
 
@@ -731,9 +752,13 @@ class Ledger(Application[UUID]):
         *,
         actor: str,
         expected_version: int | None = None,
+        timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
-            ticket_id, lambda t: t.start(assignment_id, actor=actor), expected_version
+            ticket_id,
+            lambda t: t.start(assignment_id, actor=actor, timestamp=timestamp, via=via),
+            expected_version,
         )
 
     def complete(
@@ -750,6 +775,8 @@ class Ledger(Application[UUID]):
         customer_rating: int | None = None,
         customer_feedback: str | None = None,
         expected_version: int | None = None,
+        timestamp: datetime | None = None,
+        via: str | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
@@ -763,6 +790,8 @@ class Ledger(Application[UUID]):
                 customer_rating=customer_rating,
                 customer_feedback=customer_feedback,
                 actor=actor,
+                timestamp=timestamp,
+                via=via,
             ),
             expected_version,
         )
