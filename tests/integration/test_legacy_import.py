@@ -216,6 +216,41 @@ def test_import_catches_up_a_legacy_row_that_moved_on(
     assert stream[-1].timestamp == at(7)
 
 
+def test_an_import_is_held_to_the_commands_rules(
+    run, database_url: str, postgres_url_factory: Callable[[], str]
+) -> None:
+    """The import records through the Ledger's commands, so their rules hold: an
+    engineer deactivated in the ledger takes no imported assignment (Ticket.assign
+    alone would record it). The row stops after its ticket is opened; once the
+    engineer is active again, a second run carries on from there."""
+    ledger = Ledger(database_url)
+    try:
+        ledger.register_engineer(engineer_id=ENG_B, name="Emeka Okafor", actor="t").result()
+        ledger.update_engineer(ENG_B, changes={"active": False}, actor="t").result()
+    finally:
+        ledger.close()
+    source = postgres_url_factory()
+    make_legacy(source, [LEGACY_ROWS[2]])  # 1003, in progress with ENG_B
+
+    out = run("import", "service-tickets", "--from", source)
+    assert "bad=1" in out and "is inactive and cannot take assignments" in out, out
+    ticket_id = legacy_ticket_id("service_tickets", "1003")
+    stream = [e for e in events_of(database_url) if e.originator_id == ticket_id]
+    assert [type(e).__name__ for e in stream] == ["Opened"]
+
+    ledger = Ledger(database_url)
+    try:
+        ledger.update_engineer(ENG_B, changes={"active": True}, actor="t").result()
+    finally:
+        ledger.close()
+    out = run("import", "service-tickets", "--from", source, "--strict")
+    assert "created=0 updated=1 unchanged=0 diverged=0 bad=0" in out
+    stream = [e for e in events_of(database_url) if e.originator_id == ticket_id]
+    assert [(type(e).__name__, e.timestamp, e.via) for e in stream] == [
+        ("Opened", at(1), "import"), ("Assigned", at(2), "import"),
+        ("Accepted", at(2), "import"), ("Started", at(3), "import")]
+
+
 DEVELOPERS = """name,title,experience_years,current_workload,availability,skills,capacity
 Aisha Khan,Senior Engineer,7,2,0.8,"fibre, ont",5
 Bob Stone,Engineer,2,0,90%,hvac,3.4
