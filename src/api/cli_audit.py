@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
 
 def verify(
     database_url: DatabaseURL = None,
-    ticket: Annotated[UUID | None, typer.Option("--ticket", help="Only this ticket's chain.")] = None,
+    ticket: Annotated[UUID | None, typer.Option(
+        "--ticket", help="Only this ticket's chain.", show_default="every ticket")] = None,
     from_position: Annotated[int, typer.Option(
         "--from", min=0, help="Start at the last checkpoint at or before this position.")] = 0,
     public_key: Annotated[list[str] | None, typer.Option(
@@ -114,7 +115,7 @@ def seal(database_url: DatabaseURL = None) -> None:
 
     A running server seals every N events and at least once a minute by itself."""
     from ledger.signing import load_or_create
-    from projections.audit import CheckpointStore, StoredLog, Sealer
+    from projections.audit import CheckpointStore, Sealer, StoredLog
 
     settings = settings_for(database_url)
     ledger, store = _open(settings)

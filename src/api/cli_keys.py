@@ -10,7 +10,14 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli_common import DatabaseURL, cli_actor, command_group, console, open_services, settings_for
+from api.cli_common import (
+    DatabaseURL,
+    cli_actor,
+    command_group,
+    console,
+    open_services,
+    settings_for,
+)
 from ledger.keys import ROLES
 
 if TYPE_CHECKING:

@@ -18,6 +18,8 @@ projections_app = command_group("Inspect and rebuild the read tables.")
 
 #: What ``--workers`` defaults to, in words (the store decides).
 WORKERS_DEFAULT = "2 on PostgreSQL, 1 on SQLite"
+#: What ``--page-size`` defaults to: the settings' page size.
+PAGE_SIZE_DEFAULT = f"LEDGER_PAGE_SIZE, else {Settings.model_fields['page_size'].default}"
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
@@ -59,8 +61,7 @@ def projections_rebuild(
     keep: Annotated[bool, typer.Option(help="Keep the old tables after the switch.")] = False,
     database_url: DatabaseURL = None,
     page_size: Annotated[int | None, typer.Option(
-        help="Events per page.",
-        show_default=f"LEDGER_PAGE_SIZE, else {Settings.model_fields['page_size'].default}")] = None,
+        help="Events per page.", show_default=PAGE_SIZE_DEFAULT)] = None,
     workers: Annotated[int | None, typer.Option(
         min=1, max=16, help="Processes rebuilding projection groups side by side.",
         show_default=WORKERS_DEFAULT)] = None,

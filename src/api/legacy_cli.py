@@ -18,8 +18,15 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.cli_common import DatabaseURL, cli_actor, command_group, console, open_services, redact
-from api.cli_common import settings_for
+from api.cli_common import (
+    DatabaseURL,
+    cli_actor,
+    command_group,
+    console,
+    open_services,
+    redact,
+    settings_for,
+)
 from api.legacy_report import ImportReport, finish
 
 if TYPE_CHECKING:

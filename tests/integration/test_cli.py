@@ -53,10 +53,10 @@ def test_projections_status_fits_80_columns(run, database_url: str) -> None:
     assert "head: position 1" in out
     for name in ("current_ticket_assignments", "engineer_assignments", "tickets", "api_keys"):
         assert re.search(rf"^\s*{name}\s+1\s+1\s+1\s+catching up\s*$", out,
-                         re.M), out
+                         re.MULTILINE), out
     run("keys", "list")  # catches the read side up
     out = run("projections", "status")
-    assert re.search(r"^\s*engineers\s+1\s+1\s+0\s+live\s*$", out, re.M), out
+    assert re.search(r"^\s*engineers\s+1\s+1\s+0\s+live\s*$", out, re.MULTILINE), out
 
 
 def test_a_build_in_progress_fits_80_columns() -> None:
@@ -121,7 +121,7 @@ def test_demo_hint_runs_as_printed(tmp_path: Path) -> None:
                           check=True)
     hint = [line[2:] for line in demo.stdout.splitlines() if line.startswith("  ")]
     assert any("keys create" in line for line in hint), demo.stdout
-    shown = subprocess.run(["bash", "-c", "\n".join(hint)], cwd=tmp_path, env=env,
+    shown = subprocess.run(["bash", "-c", "\n".join(hint)], cwd=tmp_path, env=env, check=False,
                            capture_output=True, text=True, timeout=90)
     assert shown.returncode == 0, shown.stderr
     assert '"items":' in shown.stdout and "DEMO-00001" in shown.stdout, shown

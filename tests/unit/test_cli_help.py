@@ -21,13 +21,14 @@ from api.cli import app
 NOTHING_APPLIES = {
     ("keys revoke", "reason"),  # no reason recorded
     ("import csv", "engineers"),  # no developers file: assignees must be registered
-    ("verify", "ticket"),  # every ticket
 }
 #: ``serve`` is the web helper's (issue 20): its defaults are checked there.
 NOT_HERE = {"serve"}
 
 
-def commands(group: click.Group | None = None, path: str = "") -> Iterator[tuple[str, click.Command]]:
+def commands(
+    group: click.Group | None = None, path: str = ""
+) -> Iterator[tuple[str, click.Command]]:
     group = group or typer.main.get_command(app)
     for name, command in group.commands.items():
         where = f"{path} {name}".strip()
