@@ -29,6 +29,8 @@ def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Engineer,
+             description="Registers an engineer under an id the caller chooses; 409 when "
+                         "the id is taken.",
              responses={409: {"description": "id taken"}},
              dependencies=[allow(DISPATCH)])
 @in_threadpool
@@ -44,7 +46,10 @@ def register_engineer(
     return _engineer(services, body.id)
 
 
-@router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep])
+@router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep],
+            description="The roster in the order engineers were registered, each with the "
+                        "assignments they hold now; `active` keeps only active (or "
+                        "inactive) engineers.")
 @in_threadpool
 def list_engineers(
     services: ServicesDep, limit: Limit = 100, cursor: Cursor = None, active: bool | None = None
@@ -56,13 +61,16 @@ def list_engineers(
     )
 
 
-@router.get("/{engineer_id}", response_model=Engineer, dependencies=[allow(READ), MinPositionDep])
+@router.get("/{engineer_id}", response_model=Engineer, dependencies=[allow(READ), MinPositionDep],
+            description="One engineer, with the assignments they hold now.")
 @in_threadpool
 def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
     return _engineer(services, engineer_id)
 
 
-@router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)])
+@router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)],
+              description="Changes the fields sent and records what changed; fields left "
+                          "out stay. `active: false` stops new assignments to the engineer.")
 @in_threadpool
 def update_engineer(
     engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
