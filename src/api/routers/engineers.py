@@ -68,14 +68,14 @@ def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
     return _engineer(services, engineer_id)
 
 
-@router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)],
-              description="Changes the fields sent and records what changed; fields left "
-                          "out stay. `active: false` stops new assignments to the engineer.")
+@router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)])
 @in_threadpool
 def update_engineer(
     engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
     response: Response,
 ) -> Engineer:
+    """Changes the fields sent and records what changed; fields left out stay.
+    ``active: false`` stops new assignments to the engineer."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     result = services.ledger.update_engineer(engineer_id, changes=changes, actor=actor)
     if result is None:  # nothing changed: answer with the current version
