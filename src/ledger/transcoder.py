@@ -81,11 +81,17 @@ class OrjsonTranscoder(Transcoder):
         parsed JSON is ours to change)."""
         kind = type(value)
         if kind is dict:
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                data = value["_data_"]
+                if type(data) is dict or type(data) is list:
+                    data = self.untag(data)
+                transcoding = self._by_name.get(value["_type_"])
+                if transcoding is None:
+                    raise _not_deserializable(value["_type_"])
+                return transcoding.decode(data)
             for k, v in value.items():
                 if type(v) is dict or type(v) is list:
                     value[k] = self.untag(v)
-            if len(value) == 2 and "_type_" in value and "_data_" in value:
-                return self._decode_tagged(value["_type_"], value["_data_"])
             return value
         if kind is list:
             for i, v in enumerate(value):
@@ -93,13 +99,9 @@ class OrjsonTranscoder(Transcoder):
                     value[i] = self.untag(v)
         return value
 
-    def _decode_tagged(self, name: str, data: Any) -> Any:
-        try:
-            transcoding = self._by_name[name]
-        except KeyError:
-            msg = (
-                f"Data serialized with name '{name}' is not deserializable. "
-                "Please register a custom transcoding for this type."
-            )
-            raise TranscodingNotRegisteredError(msg) from None
-        return transcoding.decode(data)
+
+def _not_deserializable(name: str) -> TranscodingNotRegisteredError:
+    return TranscodingNotRegisteredError(
+        f"Data serialized with name '{name}' is not deserializable. "
+        "Please register a custom transcoding for this type."
+    )
