@@ -33,6 +33,7 @@ from api.routers import (
 )
 from api.runtime import limit_malloc_arenas, serving_gc
 from api.settings import Settings
+from api.tags import TAGS
 from ledger.application import Ledger
 from ledger.signing import load_or_create
 from projections.audit import Audit
@@ -285,6 +286,7 @@ def create_app(
         title="Assignment ledger",
         version="0.1.0",
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
     )
     problems.install(app)

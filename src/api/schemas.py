@@ -1,4 +1,8 @@
-"""Request and response bodies, with the bounds the contract sets."""
+"""Request and response bodies, with the bounds the contract sets.
+
+Every field says what it holds and every command body carries an example: they
+are what /docs and /openapi.json show (tests/e2e/test_openapi_document.py).
+"""
 
 from __future__ import annotations
 
@@ -46,173 +50,279 @@ class Request(BaseModel):
 # ------------------------------------------------------------------ engineers
 
 
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A model's config with example bodies (shown in the OpenAPI document)."""
+    return ConfigDict(json_schema_extra={"examples": list(bodies)})
+
+
+#: Shared by the engineer fields of requests and responses.
+TIER = "Support tier the engineer works at: 1 is the first line (L1)."
+CAPACITY = "How many open assignments the engineer can hold at once."
+AVAILABILITY = "Share of the engineer's time available for assignments, 0 to 1."
+WHEN = "RFC 3339, UTC."
+
+
 class EngineerCreate(Request):
-    id: EngineerId
-    name: ShortText
-    skills: list[Skill] = Field(default_factory=list, max_length=50)
-    tier: int = Field(1, ge=1, le=10)
-    capacity: int = Field(1, ge=1, le=1000)
-    availability: float = Field(1.0, ge=0, le=1)
+    model_config = examples({
+        "id": "aisha.k", "name": "Aisha Khan", "skills": ["fibre", "ont"],
+        "tier": 1, "capacity": 5, "availability": 1.0,
+    })
+
+    id: EngineerId = Field(description="The engineer's id, chosen by the caller (e.g. a login).")
+    name: ShortText = Field(description="Display name.")
+    skills: list[Skill] = Field(
+        default_factory=list, max_length=50,
+        description="Skills a ticket's `required_skill` is matched against.")
+    tier: int = Field(1, ge=1, le=10, description=TIER)
+    capacity: int = Field(1, ge=1, le=1000, description=CAPACITY)
+    availability: float = Field(1.0, ge=0, le=1, description=AVAILABILITY)
 
 
 class EngineerPatch(Request):
-    name: ShortText | None = None
-    skills: list[Skill] | None = Field(None, max_length=50)
-    tier: int | None = Field(None, ge=1, le=10)
-    capacity: int | None = Field(None, ge=1, le=1000)
-    availability: float | None = Field(None, ge=0, le=1)
-    active: bool | None = None
+    model_config = examples({"skills": ["fibre", "ont", "copper"], "capacity": 6},
+                            {"active": False})
+
+    name: ShortText | None = Field(None, description="New display name.")
+    skills: list[Skill] | None = Field(
+        None, max_length=50, description="The new list of skills (replaces the old one).")
+    tier: int | None = Field(None, ge=1, le=10, description=TIER)
+    capacity: int | None = Field(None, ge=1, le=1000, description=CAPACITY)
+    availability: float | None = Field(None, ge=0, le=1, description=AVAILABILITY)
+    active: bool | None = Field(
+        None, description="`false` stops new assignments to the engineer; open ones stay.")
 
 
 class Engineer(BaseModel):
-    id: str
-    name: str
-    skills: list[str]
-    tier: int
-    capacity: int
-    availability: float
-    active: bool
-    open_assignments: int
-    created_at: str
-    updated_at: str
+    id: str = Field(description="The engineer's id.")
+    name: str = Field(description="Display name.")
+    skills: list[str] = Field(description="Skills a ticket's `required_skill` is matched against.")
+    tier: int = Field(description=TIER)
+    capacity: int = Field(description=CAPACITY)
+    availability: float = Field(description=AVAILABILITY)
+    active: bool = Field(description="Whether the engineer can be given new assignments.")
+    open_assignments: int = Field(
+        description="Assignments the engineer holds now (assigned, accepted or in progress).")
+    created_at: str = Field(description=f"When the engineer was registered; {WHEN}")
+    updated_at: str = Field(description=f"When the engineer last changed; {WHEN}")
 
 
 # ------------------------------------------------------------------ tickets
 
 
+EQUIPMENT = "The equipment worked on, e.g. an ONT's asset tag."
+
+
 class TicketCreate(Request):
-    id: UUID | None = None
-    title: ShortText
-    description: Text | None = None
-    priority: Priority = "medium"
-    required_skill: Skill | None = None
-    equipment_id: Annotated[str, StringConstraints(max_length=100)] | None = None
-    reference: Annotated[str, StringConstraints(max_length=100)] | None = None
+    model_config = examples({
+        "title": "No signal at 14 Harbour Road", "description": "ONT shows LOS since 07:10.",
+        "priority": "high", "required_skill": "fibre", "equipment_id": "EQ-4711",
+        "reference": "CRM-20931",
+    })
+
+    id: UUID | None = Field(
+        None, description="The ticket's id; chosen by the ledger when left out.")
+    title: ShortText = Field(description="One line saying what is wrong.")
+    description: Text | None = Field(None, description="Anything more the engineer should know.")
+    priority: Priority = Field("medium", description="How urgent the ticket is.")
+    required_skill: Skill | None = Field(
+        None, description="A skill the assigned engineer must have (auto-assignment).")
+    equipment_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description=EQUIPMENT)
+    reference: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description="The caller's own reference, e.g. a CRM case number.")
 
 
 class ReasonBody(Request):
-    reason: Reason | None = None
+    model_config = examples({"reason": "Duplicate of CRM-20930"})
+
+    reason: Reason | None = Field(None, description="Why; recorded with the event.")
 
 
 class ReopenBody(Request):
-    reason: Reason
+    model_config = examples({"reason": "The fault came back the next morning"})
+
+    reason: Reason = Field(description="Why the ticket is opened again; recorded with the event.")
 
 
 # ------------------------------------------------------------------ assignments
 
 
+TICKET = "The ticket's id."
+TIER_NAME = "The tier's display name, e.g. L2."
+SEQUENCE = "The assignment's place among its ticket's assignments: 1, 2, 3 and so on."
+STATUS = (
+    "assigned, accepted or in_progress while active; then completed, failed (completed "
+    "with completion_status failed), rejected, escalated, reassigned or removed."
+)
+COMPLETION = (
+    "How the work ended: success (resolves the ticket), failed, escalated, parts_required "
+    "or customer_unavailable (these leave the ticket open)."
+)
+
+
 class AssignmentCreate(Request):
-    ticket_id: UUID
-    engineer_id: EngineerId
-    equipment_id: Annotated[str, StringConstraints(max_length=100)] | None = None
-    tier: int = Field(ge=1, le=10)
-    tier_name: Annotated[str, StringConstraints(max_length=50)] | None = None
-    reason: Reason | None = None
-    type: Literal["manual", "auto"] = "manual"
+    model_config = examples({
+        "ticket_id": "3833dfc5-e45b-413e-8fa8-1bf094fa87e8", "engineer_id": "aisha.k",
+        "tier": 1, "tier_name": "L1", "reason": "On call for the harbour area",
+        "equipment_id": "EQ-4711",
+    })
+
+    ticket_id: UUID = Field(description="The ticket to assign; it must have no active assignment.")
+    engineer_id: EngineerId = Field(description="An active engineer.")
+    equipment_id: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description=EQUIPMENT)
+    tier: int = Field(ge=1, le=10, description="The tier the engineer works the ticket at.")
+    tier_name: Annotated[str, StringConstraints(max_length=50)] | None = Field(
+        None, description=TIER_NAME)
+    reason: Reason | None = Field(None, description="Why this engineer; recorded with the event.")
+    type: Literal["manual", "auto"] = Field(
+        "manual", description="`auto` when a dispatching system chose the engineer.")
 
 
 class EscalateBody(Request):
-    ticket_id: UUID
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    next_engineer_id: EngineerId
-    next_tier_name: Annotated[str, StringConstraints(max_length=50)] | None = None
+    model_config = examples({
+        "ticket_id": "3833dfc5-e45b-413e-8fa8-1bf094fa87e8",
+        "reason": "Fault beyond the drop cable", "next_engineer_id": "sipho.d",
+        "next_tier_name": "L2",
+    })
+
+    ticket_id: UUID = Field(description="The ticket whose active assignment is escalated.")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="Why the next tier is needed; becomes both assignments' reason.")
+    next_engineer_id: EngineerId = Field(description="An active engineer at the next tier.")
+    next_tier_name: Annotated[str, StringConstraints(max_length=50)] | None = Field(
+        None, description="The next tier's display name, e.g. L2.")
 
 
 class RejectBody(Request):
-    reason: Reason | None = None
+    model_config = examples({"reason": "On leave until Monday"})
+
+    reason: Reason | None = Field(None, description="Why the engineer declines.")
 
 
 class Part(Request):
-    part_number: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    part_name: Annotated[str, StringConstraints(max_length=200)] = ""
-    quantity: int = Field(1, ge=1, le=100_000)
-    cost: float = Field(0, ge=0, le=10_000_000)
+    part_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The part's catalogue number.")
+    part_name: Annotated[str, StringConstraints(max_length=200)] = Field(
+        "", description="What the part is.")
+    quantity: int = Field(1, ge=1, le=100_000, description="How many were used.")
+    cost: float = Field(0, ge=0, le=10_000_000, description="Cost of them all.")
 
 
 class CompleteBody(Request):
-    completion_status: CompletionStatus
-    time_spent_hours: float = Field(ge=0, le=999.99)
-    diagnosis: Text | None = None
-    actions_taken: Text | None = None
-    parts_used: list[Part] | None = Field(None, max_length=200)
-    customer_rating: int | None = Field(None, ge=1, le=5)
-    customer_feedback: Text | None = None
+    model_config = examples({
+        "completion_status": "success", "time_spent_hours": 1.5,
+        "diagnosis": "Water in the splice closure", "actions_taken": "Resealed and re-spliced",
+        "parts_used": [{"part_number": "SC-12", "part_name": "Splice closure", "quantity": 1,
+                        "cost": 42.0}],
+        "customer_rating": 5, "customer_feedback": "Quick and tidy",
+    })
+
+    completion_status: CompletionStatus = Field(description=COMPLETION)
+    time_spent_hours: float = Field(ge=0, le=999.99, description="Hours the engineer worked on it.")
+    diagnosis: Text | None = Field(None, description="What the engineer found.")
+    actions_taken: Text | None = Field(None, description="What the engineer did.")
+    parts_used: list[Part] | None = Field(None, max_length=200, description="Parts used.")
+    customer_rating: int | None = Field(None, ge=1, le=5, description="The customer's rating, 1 to 5.")
+    customer_feedback: Text | None = Field(None, description="What the customer said.")
 
 
 class ReassignBody(Request):
-    new_engineer_id: EngineerId
-    reason: Reason | None = None
+    model_config = examples({"new_engineer_id": "sipho.d", "reason": "Closer to the site"})
+
+    new_engineer_id: EngineerId = Field(description="An active engineer; takes over at the same tier.")
+    reason: Reason | None = Field(None, description="Why; recorded with the event.")
 
 
 class EngineerAssignment(BaseModel):
-    id: str
-    ticket_id: str
-    engineer_id: str
-    equipment_id: str | None
-    assignment_sequence: int
-    assignment_tier: int
-    assignment_tier_name: str | None
-    assignment_reason: str | None
-    assignment_type: str
-    status: AssignmentStatus
-    assigned_by: str | None
-    assigned_at: str
-    accepted_at: str | None
-    rejected_at: str | None
-    rejection_reason: str | None
-    started_at: str | None
-    completed_at: str | None
-    completion_status: str | None
-    escalation_reason: str | None
-    time_spent_hours: float | None
-    diagnosis: str | None
-    actions_taken: str | None
-    parts_used: list[dict[str, Any]] | None
-    customer_rating: int | None
-    customer_feedback: str | None
-    created_at: str
-    updated_at: str
+    """A row of ``engineer_assignments``: one engineer's turn on one ticket."""
+
+    id: str = Field(description="The assignment's id.")
+    ticket_id: str = Field(description=TICKET)
+    engineer_id: str = Field(description="The engineer who holds or held it.")
+    equipment_id: str | None = Field(description=EQUIPMENT)
+    assignment_sequence: int = Field(description=SEQUENCE)
+    assignment_tier: int = Field(description="The tier it is worked at: 1 is the first line.")
+    assignment_tier_name: str | None = Field(description=TIER_NAME)
+    assignment_reason: str | None = Field(
+        description="Why it was made (for auto-assignments, the scoring that chose the engineer).")
+    assignment_type: str = Field(description="manual, or auto when a system chose the engineer.")
+    status: AssignmentStatus = Field(description=STATUS)
+    assigned_by: str | None = Field(description="Who made it (the authenticated principal).")
+    assigned_at: str = Field(description=f"When it was made; {WHEN}")
+    accepted_at: str | None = Field(description=f"When the engineer accepted it; {WHEN}")
+    rejected_at: str | None = Field(description=f"When the engineer rejected it; {WHEN}")
+    rejection_reason: str | None = Field(description="Why the engineer rejected it.")
+    started_at: str | None = Field(description=f"When work started; {WHEN}")
+    completed_at: str | None = Field(
+        description=f"When it ended (completed, failed, escalated, reassigned or removed); {WHEN}")
+    completion_status: str | None = Field(description=COMPLETION)
+    escalation_reason: str | None = Field(description="Why it was escalated to the next tier.")
+    time_spent_hours: float | None = Field(description="Hours the engineer worked on it.")
+    diagnosis: str | None = Field(description="What the engineer found.")
+    actions_taken: str | None = Field(description="What the engineer did.")
+    parts_used: list[dict[str, Any]] | None = Field(
+        description="Parts used: `{part_number, part_name, quantity, cost}` each.")
+    customer_rating: int | None = Field(description="The customer's rating, 1 to 5.")
+    customer_feedback: str | None = Field(description="What the customer said.")
+    created_at: str = Field(description=f"When the row was made (as assigned_at); {WHEN}")
+    updated_at: str = Field(description=f"When the row last changed; {WHEN}")
 
 
 class CurrentAssignment(BaseModel):
-    ticket_id: str
-    engineer_id: str
-    assignment_sequence: int
-    assignment_tier: int
-    status: AssignmentStatus
-    assigned_at: str
-    completed_at: str | None
+    """A row of ``current_ticket_assignments``: a ticket's active assignment."""
+
+    ticket_id: str = Field(description=TICKET)
+    engineer_id: str = Field(description="The engineer who holds it.")
+    assignment_sequence: int = Field(description=SEQUENCE)
+    assignment_tier: int = Field(description="The tier it is worked at: 1 is the first line.")
+    status: AssignmentStatus = Field(description="assigned, accepted or in_progress.")
+    assigned_at: str = Field(description=f"When it was made; {WHEN}")
+    completed_at: str | None = Field(description="Null: an active assignment has not ended.")
 
 
 class HistoryRow(BaseModel):
-    id: int
-    assignment_id: str
-    ticket_id: str
-    previous_engineer: str | None
-    new_engineer: str | None
-    action: str
-    reason: str | None
-    changed_by: str | None
-    changed_at: str
+    """A row of ``assignment_history``: one change to one assignment."""
+
+    id: int = Field(description="Orders the rows as the ledger recorded them.")
+    assignment_id: str = Field(description="The assignment that changed.")
+    ticket_id: str = Field(description=TICKET)
+    previous_engineer: str | None = Field(
+        description="Who held the assignment before the change (null when it was created).")
+    new_engineer: str | None = Field(
+        description="Who holds it after the change (null when it ended).")
+    action: str = Field(
+        description="created, accepted, rejected, started, completed, escalated, reassigned "
+                    "or removed.")
+    reason: str | None = Field(
+        description="The reason given (for completed, the completion_status).")
+    changed_by: str | None = Field(description="Who made the change (the authenticated principal).")
+    changed_at: str = Field(description=f"When; {WHEN}")
 
 
 class Ticket(BaseModel):
-    id: str
-    title: str
-    description: str | None
-    priority: str
-    required_skill: str | None
-    equipment_id: str | None
-    reference: str | None
-    status: TicketStatus
-    version: int
-    current_assignment: EngineerAssignment | None
-    assignment_count: int
-    opened_by: str | None
-    created_at: str
-    updated_at: str
-    resolved_at: str | None
-    closed_at: str | None
+    """A row of ``tickets``, with its active assignment."""
+
+    id: str = Field(description=TICKET)
+    title: str = Field(description="One line saying what is wrong.")
+    description: str | None = Field(description="Anything more the engineer should know.")
+    priority: str = Field(description="low, medium, high or critical.")
+    required_skill: str | None = Field(description="A skill the assigned engineer must have.")
+    equipment_id: str | None = Field(description=EQUIPMENT)
+    reference: str | None = Field(description="The caller's own reference.")
+    status: TicketStatus = Field(
+        description="open, assigned (an assignment is active), in_progress, resolved (completed "
+                    "with success) or closed.")
+    version: int = Field(
+        description="The ticket's version: send it as `If-Match` to act only on this state.")
+    current_assignment: EngineerAssignment | None = Field(
+        description="The active assignment, or null.")
+    assignment_count: int = Field(description="How many assignments the ticket has had.")
+    opened_by: str | None = Field(description="Who opened it (the authenticated principal).")
+    created_at: str = Field(description=f"When it was opened; {WHEN}")
+    updated_at: str = Field(description=f"When it last changed; {WHEN}")
+    resolved_at: str | None = Field(description=f"When it was resolved; {WHEN}")
+    closed_at: str | None = Field(description=f"When it was closed; {WHEN}")
 
 
 class Event(BaseModel):

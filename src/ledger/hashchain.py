@@ -179,7 +179,7 @@ class ChainingMapper(Mapper[UUID]):
         if class_version > 1:
             state["class_version"] = class_version
         state["prev_hash"] = self._previous(originator_id, version)
-        tagged = self.transcoder._tag(state)  # noqa: SLF001 - our transcoder's tagging
+        tagged = self.transcoder.tag(state)
         content = orjson.dumps(tagged, option=_SORTED)
         value = event_hash(originator_id, version, topic, content)
         staged = getattr(self._local, "staged", None)

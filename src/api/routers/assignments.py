@@ -65,6 +65,8 @@ async def assignment_answer(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
+             description="Assigns an active engineer to a ticket that has no active "
+                         "assignment; the new assignment's status is `assigned`.",
              responses={404: {"description": "unknown ticket"},
                         409: {"description": "active assignment exists or ticket closed"},
                         422: {"description": "unknown or inactive engineer"}})
@@ -97,7 +99,9 @@ async def escalate(
     return await assignment_answer(ctx.services, result, response)
 
 
-@router.post("/{assignment_id}/accept", response_model=EngineerAssignment)
+@router.post("/{assignment_id}/accept", response_model=EngineerAssignment,
+             description="The engineer takes the assignment on (status `accepted`). An "
+                         "engineer's key may act only on their own assignments.")
 async def accept(
     assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
 ) -> EngineerAssignment:
@@ -125,7 +129,9 @@ async def reject(
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
-@router.post("/{assignment_id}/start", response_model=EngineerAssignment)
+@router.post("/{assignment_id}/start", response_model=EngineerAssignment,
+             description="Work begins (status `in_progress`, the ticket `in_progress`). An "
+                         "engineer's key may act only on their own assignments.")
 async def start(
     assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
 ) -> EngineerAssignment:
@@ -186,7 +192,9 @@ async def remove(
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
-@router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep])
+@router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep],
+            description="Rows of `engineer_assignments`, filtered by status, engineer and "
+                        "tier, paged.")
 @in_threadpool
 def list_assignments(
     services: ServicesDep,
@@ -208,6 +216,7 @@ def list_assignments(
 
 
 @router.get("/{assignment_id}", response_model=EngineerAssignment,
+             description="One assignment, as its row of `engineer_assignments`.",
              dependencies=[allow(READ), MinPositionDep])
 @in_threadpool
 def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssignment:
@@ -218,6 +227,8 @@ def get_assignment(assignment_id: UUID, services: ServicesDep) -> EngineerAssign
 
 
 @router.get("/{assignment_id}/history", response_model=list[HistoryRow],
+            description="Every change to the assignment, in the order recorded (a bare "
+                        "array of `assignment_history` rows).",
             dependencies=[allow(READ), MinPositionDep])
 async def assignment_history(assignment_id: UUID, services: ServicesDep) -> list[HistoryRow]:
     await find_assignment(services, assignment_id)

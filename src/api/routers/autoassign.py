@@ -38,6 +38,8 @@ class AutoAssignBody(Request):
 
 @router.post(
     "/{ticket_id}/auto-assign", status_code=status.HTTP_201_CREATED,
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": {
+        "tier": 2, "tier_name": "L2", "reason": "Customer asked for a specialist"}}}}},
     response_model=EngineerAssignment,
     responses={404: {"description": "unknown ticket"},
                409: {"description": "ticket closed, resolved or already assigned; or no "

@@ -48,6 +48,8 @@ def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Engineer,
+             description="Registers an engineer under an id the caller chooses; 409 when "
+                         "the id is taken.",
              responses={409: {"description": "id taken"}},
              dependencies=[allow(DISPATCH)])
 async def register_engineer(
@@ -61,7 +63,10 @@ async def register_engineer(
     return await engineer_answer(services, body.id, result, response)
 
 
-@router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep])
+@router.get("", response_model=Page[Engineer], dependencies=[allow(READ), MinPositionDep],
+            description="The roster in the order engineers were registered, each with the "
+                        "assignments they hold now; `active` keeps only active (or "
+                        "inactive) engineers.")
 @in_threadpool
 def list_engineers(
     services: ServicesDep, limit: Limit = 100, cursor: Cursor = None, active: bool | None = None
@@ -73,7 +78,8 @@ def list_engineers(
     )
 
 
-@router.get("/{engineer_id}", response_model=Engineer, dependencies=[allow(READ), MinPositionDep])
+@router.get("/{engineer_id}", response_model=Engineer, dependencies=[allow(READ), MinPositionDep],
+            description="One engineer, with the assignments they hold now.")
 @in_threadpool
 def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
     return _engineer(services, engineer_id)
@@ -84,6 +90,8 @@ async def update_engineer(
     engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
     response: Response,
 ) -> Engineer:
+    """Changes the fields sent and records what changed; fields left out stay.
+    ``active: false`` stops new assignments to the engineer."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     result = await asyncio.wrap_future(
         services.ledger.update_engineer(engineer_id, changes=changes, actor=actor)

@@ -21,7 +21,9 @@ router = APIRouter(tags=["operations"])
 READY_LAG = 1000
 
 
-@router.get("/projections", response_model=list[ProjectionStatus], dependencies=[allow(READ)])
+@router.get("/projections", response_model=list[ProjectionStatus], dependencies=[allow(READ)],
+            description="Each projection's build: its position against the log's head, its "
+                        "lag, and a rebuild's progress.")
 def projections(services: ServicesDep) -> list[ProjectionStatus]:
     return [ProjectionStatus(**s) for s in services.read_side.status()]
 
@@ -42,12 +44,16 @@ def rebuild(name: str, services: ServicesDep) -> Any:
     return [ProjectionStatus(**s) for s in services.read_side.status()]
 
 
-@router.get("/healthz", dependencies=[allow(PUBLIC)])
+@router.get("/healthz", dependencies=[allow(PUBLIC)],
+            description="200 while the process is up; no token needed.")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None, dependencies=[allow(PUBLIC)])
+@router.get("/readyz", response_model=None, dependencies=[allow(PUBLIC)],
+            description="200 with the head and the read tables' position when the store "
+                        "answers and the read tables are close behind; else 503 with "
+                        "`Retry-After`. No token needed.")
 def readyz(
     request: Request, services: ServicesDep, response: Response
 ) -> dict[str, object] | JSONResponse:

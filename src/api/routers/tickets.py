@@ -86,6 +86,8 @@ async def ticket_answer(services: Services, result: CommandResult, response: Res
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Ticket,
+             description="Opens a ticket (status `open`, version 1). The id is the ledger's "
+                         "unless the caller sends one; 409 when that one exists.",
              responses={409: {"description": "a client-chosen id that exists"}},
              dependencies=[allow(DISPATCH)])
 async def open_ticket(
@@ -124,7 +126,10 @@ def list_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=Ticket, dependencies=[allow(READ), MinPositionDep])
+@router.get("/{ticket_id}", response_model=Ticket, dependencies=[allow(READ), MinPositionDep],
+            description="The ticket with its active assignment; `ETag` is its version. With "
+                        "`as_of` or `version`, the ticket as it stood then, rebuilt from "
+                        "its events.")
 @in_threadpool
 def get_ticket(
     ticket_id: UUID,
@@ -155,7 +160,9 @@ def get_ticket(
     return ticket
 
 
-@router.post("/{ticket_id}/close", response_model=Ticket)
+@router.post("/{ticket_id}/close", response_model=Ticket,
+             description="Closes the ticket; 409 while it has an active assignment, or "
+                         "when it is closed already. The body (a reason) is optional.")
 async def close_ticket(
     ticket_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
     body: ReasonBody | None = None,
@@ -167,7 +174,9 @@ async def close_ticket(
     return await ticket_answer(ctx.services, result, response)
 
 
-@router.post("/{ticket_id}/reopen", response_model=Ticket)
+@router.post("/{ticket_id}/reopen", response_model=Ticket,
+             description="Opens a resolved or closed ticket again, for a new assignment; "
+                         "the reason is required.")
 async def reopen_ticket(
     ticket_id: UUID, body: ReopenBody, ctx: Annotated[RequestContext, command_context(DISPATCH)],
     response: Response,
@@ -179,6 +188,8 @@ async def reopen_ticket(
 
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
+            description="The ticket's row of `current_ticket_assignments`; 404 when the "
+                        "ticket has no active assignment.",
             dependencies=[allow(READ), MinPositionDep])
 @in_threadpool
 def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignment:
@@ -190,6 +201,8 @@ def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignm
 
 
 @router.get("/{ticket_id}/assignments", response_model=list[EngineerAssignment],
+            description="Every assignment the ticket has had, in `assignment_sequence` "
+                        "order (a bare array).",
             dependencies=[allow(READ), MinPositionDep])
 @in_threadpool
 def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerAssignment]:
@@ -198,6 +211,8 @@ def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerA
 
 
 @router.get("/{ticket_id}/history", response_model=list[HistoryRow],
+            description="Every change to the ticket's assignments, in the order recorded "
+                        "(a bare array of `assignment_history` rows).",
             dependencies=[allow(READ), MinPositionDep])
 @in_threadpool
 def ticket_history(ticket_id: UUID, services: ServicesDep) -> list[HistoryRow]:
