@@ -1,5 +1,9 @@
 # make venv | run | test | clean | distclean
 #
+# `make run` needs the runtime dependencies only (stamp .venv/.runtime); `make test`
+# and `make venv` add the dev extras (stamp .venv/.dev). Each stamp is redone when
+# pyproject.toml changes.
+#
 # `make test` starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), runs the
 # whole suite against SQLite and PostgreSQL, and always stops the server (each run
 # has its own, so parallel runs don't interfere). Without
@@ -10,22 +14,28 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
+DEV := $(VENV)/.dev
 PYTEST_ARGS ?=
+PIP := $(VENV)/bin/pip install --disable-pip-version-check -q
 
 .PHONY: venv run test clean distclean
 
-venv: $(STAMP)
+venv: $(DEV)
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PIP) -e .
 	@touch $@
 
-run: venv
+$(DEV): $(RUNTIME)
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+run: $(RUNTIME)
 	$(VENV)/bin/ledger serve --demo
 
-test: venv
+test: $(DEV)
 	@set -u; pg_warning=""; \
 	if [ -n "$${LEDGER_TEST_POSTGRES_URL:-}" ]; then \
 		echo "make test: using the PostgreSQL at LEDGER_TEST_POSTGRES_URL (no throwaway server)"; \
