@@ -9,13 +9,16 @@
 # has its own, so parallel runs don't interfere). Without
 # PostgreSQL the PostgreSQL half is skipped with a warning -- unless CI=true, where
 # that is a failure. A LEDGER_TEST_POSTGRES_URL already set is used as is (no
-# throwaway server). Extra pytest arguments: make test PYTEST_ARGS='-k escalate -x'.
+# throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (2:
+# this machine has 2 cores; 0 runs it in one process). Extra pytest arguments:
+# make test PYTEST_ARGS='-k escalate -x'.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 PIP := $(VENV)/bin/pip install --disable-pip-version-check -q
 
@@ -62,7 +65,7 @@ test: $(DEV)
 			printf '\n%s\n\n' "$$pg_warning" >&2; \
 		fi; \
 	fi; \
-	rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$$pg_warning" ]; then printf '\n%s\n' "$$pg_warning" >&2; fi; \
 	exit $$rc
 
