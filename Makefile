@@ -1,31 +1,44 @@
 # make venv | run | test | clean | distclean
 #
+# `make run` needs the runtime dependencies only (stamp .venv/.runtime); `make test`
+# and `make venv` add the dev extras (stamp .venv/.dev). Each stamp is redone when
+# pyproject.toml changes.
+#
 # `make test` starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), runs the
 # whole suite against SQLite and PostgreSQL, and always stops the server (each run
 # has its own, so parallel runs don't interfere). Without
 # PostgreSQL the PostgreSQL half is skipped with a warning -- unless CI=true, where
 # that is a failure. A LEDGER_TEST_POSTGRES_URL already set is used as is (no
-# throwaway server). Extra pytest arguments: make test PYTEST_ARGS='-k escalate -x'.
+# throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (2:
+# this machine has 2 cores; 0 runs it in one process). Extra pytest arguments:
+# make test PYTEST_ARGS='-k escalate -x'.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
+DEV := $(VENV)/.dev
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
+PIP := $(VENV)/bin/pip install --disable-pip-version-check -q
 
 .PHONY: venv run test clean distclean
 
-venv: $(STAMP)
+venv: $(DEV)
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PIP) -e .
 	@touch $@
 
-run: venv
+$(DEV): $(RUNTIME)
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+run: $(RUNTIME)
 	$(VENV)/bin/ledger serve --demo
 
-test: venv
+test: $(DEV)
 	@set -u; pg_warning=""; \
 	if [ -n "$${LEDGER_TEST_POSTGRES_URL:-}" ]; then \
 		echo "make test: using the PostgreSQL at LEDGER_TEST_POSTGRES_URL (no throwaway server)"; \
@@ -52,7 +65,7 @@ test: venv
 			printf '\n%s\n\n' "$$pg_warning" >&2; \
 		fi; \
 	fi; \
-	rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$$pg_warning" ]; then printf '\n%s\n' "$$pg_warning" >&2; fi; \
 	exit $$rc
 

@@ -1,6 +1,6 @@
 """What one PostgreSQL transaction costs a thread that shares the interpreter lock.
 
-A diagnostic behind the README's "What a command costs": the ledger's group
+A diagnostic behind "The commit window" in benchmarks/RESULTS.md: the ledger's group
 committer runs its transactions in the same process as the event loop, and every
 time psycopg waits on the socket (begin, each pipelined statement, sync, commit) it
 releases the GIL; to go on it must get it back from whichever thread took it, which

@@ -119,8 +119,8 @@ def fill(database_url: str, events: int, seed: int = 1) -> dict:
                 live[k] = live[-1]
                 live.pop()
         stored = [mapper.to_stored_event(e) for e in ordered]
-        # Inserts of several MB in one pipelined statement can stall psycopg's
-        # pipeline (seen at ~6 MB); 2,000 events a statement is as fast.
+        # One pipelined statement of several MB can stall psycopg's pipeline;
+        # batches of 2,000 events avoid it at no cost (benchmarks/RESULTS.md).
         for i in range(0, len(stored), 2000):
             app.recorder.insert_events(stored[i:i + 2000])
         written += len(ordered)

@@ -17,7 +17,6 @@ engineer id and ticket id made here is random, so tests never clean up.
 from __future__ import annotations
 
 import re
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,46 +60,6 @@ def e2e_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def _nudging_listener(app: Any) -> Iterator[None]:
-    """Speeds up the app's shutdown on PostgreSQL (test-only, harmless).
-
-    ``ReadSide.stop()`` joins the LISTEN thread, which sits in
-    ``conn.notifies(timeout=0.5)`` and only sees the stop flag when that returns:
-    every shutdown takes ~0.5 s (reported to the lead). While the app shuts down,
-    this sends a NOTIFY on the recorder's channel every 10 ms, which makes the
-    listener return at once; the runner treats it as a spurious wake-up.
-    """
-    services = getattr(app.state, "services", None)
-    if services is None or not services.ledger.store.is_postgres:
-        yield
-        return
-    import psycopg
-    from psycopg import sql
-
-    channel = getattr(services.ledger.recorder, "channel_name", None)
-    if not channel:
-        yield
-        return
-    done = threading.Event()
-
-    def nudge() -> None:
-        try:
-            with psycopg.connect(services.ledger.store.conninfo(), autocommit=True) as conn:
-                while not done.wait(0.01):
-                    conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(channel)))
-        except psycopg.Error:
-            pass  # only an optimisation
-
-    thread = threading.Thread(target=nudge, name="e2e-notify-nudger", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(timeout=5)
-
-
-@contextmanager
 def running_client(database_url: str, **overrides: Any) -> Iterator[TestClient]:
     """A TestClient used as a context manager, so the app's lifespan runs."""
     app = create_app(e2e_settings(database_url, **overrides))
@@ -109,8 +68,7 @@ def running_client(database_url: str, **overrides: Any) -> Iterator[TestClient]:
     try:
         yield test_client
     finally:
-        with _nudging_listener(app):
-            test_client.__exit__(None, None, None)
+        test_client.__exit__(None, None, None)
 
 
 def rand_engineer_id(prefix: str = "eng") -> str:

@@ -23,6 +23,10 @@ from hypothesis import HealthCheck, settings
 from api.app import create_app
 from api.settings import Settings
 
+#: One pytest-xdist worker runs the whole module: the last test counts the cases
+#: the others sent, in this process.
+pytestmark = pytest.mark.xdist_group("schemathesis")
+
 TOKEN = "fuzz-admin-token-" + uuid4().hex
 PROBLEM_TYPE = "application/problem+json"
 

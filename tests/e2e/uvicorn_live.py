@@ -37,6 +37,20 @@ def stop_process(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+def is_ready(process: subprocess.Popen, base: str, seconds: float = 60) -> bool:
+    """Waits until the server at ``base`` answers ``/readyz`` with 200; False if
+    its process ends or ``seconds`` pass first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 @contextmanager
 def serving(
     database_url: str, tmp_path: Path, **env_overrides: str
@@ -61,17 +75,7 @@ def serving(
                 cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        ready = False
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    ready = True
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        if ready:
+        if is_ready(process, base):
             break
         stop_process(process)
     else:
