@@ -260,7 +260,7 @@ def _cli_actor() -> str:
 
 
 def _key_rows(services) -> list[dict[str, object]]:  # noqa: ANN001 - Services
-    from projections.folds import ApiKeysProjection
+    from projections.api_keys import ApiKeysProjection
 
     services.read_side.catch_up()
     return services.store.rows(

@@ -448,7 +448,7 @@ def legacy_rows(services: Any) -> Iterator[dict[str, Any]]:
     """Every ticket of the ledger as a legacy ``service_tickets`` row, from the read
     tables (the caller catches them up first)."""
     from ledger.legacy import exported_assignment, legacy_columns
-    from projections.folds import ASSIGNMENT_COLUMNS, EngineerAssignmentsProjection
+    from projections.assignments import ASSIGNMENT_COLUMNS, EngineerAssignmentsProjection
 
     store = services.store
     names = {r["id"]: r["name"] for r in store.select("SELECT id, name FROM engineers")}

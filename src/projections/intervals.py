@@ -17,11 +17,11 @@ refuses it), so ``Ticket.Closed`` never ends an interval and is not folded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ledger.domain import COMPLETED, ESCALATED, FAILED, REASSIGNED, REJECTED, REMOVED, Ticket
-from projections.folds import Handler, Key, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows
 from projections.tables import Column, Table, sid, ts
 
 
@@ -54,7 +54,7 @@ class AssignmentIntervalsProjection(Projection):
     )
     tables = (table,)
 
-    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+    def key_rules(self) -> dict[type, KeyRule]:
         old = lambda e: [(self.table, (sid(e.assignment_id),))]  # noqa: E731
         return {
             cls: old
@@ -62,7 +62,7 @@ class AssignmentIntervalsProjection(Projection):
                         Ticket.Escalated, Ticket.Reassigned)
         }
 
-    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+    def create_rules(self) -> dict[type, KeyRule]:
         new = lambda e: [(self.table, (sid(e.new_assignment_id),))]  # noqa: E731
         return {
             Ticket.Assigned: lambda e: [(self.table, (sid(e.assignment_id),))],

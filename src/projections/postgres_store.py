@@ -15,7 +15,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.errors import UndefinedTable
 
-from projections.folds import Key, Projection
+from projections.base import Key, Projection
 from projections.store import (
     BUILDING,
     CATALOG_TABLE,

@@ -17,17 +17,17 @@ import orjson
 
 from ledger.application import Ledger
 from ledger.domain import ACTIVE_STATUSES
-from projections.folds import (
+from projections.assignments import (
     AssignmentHistoryProjection,
-    Rows,
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
-    EngineersProjection,
-    TicketsProjection,
 )
+from projections.base import Rows
+from projections.engineers import EngineersProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.store import ReadStore
 from projections.tables import Table, ts
+from projections.tickets import TicketsProjection
 
 TICKETS = TicketsProjection.table
 ASSIGNMENTS = EngineerAssignmentsProjection.table

@@ -28,10 +28,12 @@ from eventsourcing.utils import get_topic
 from ledger.application import Ledger
 from ledger.errors import StorageUnavailableError
 from ledger.recorder import HookedPostgresApplicationRecorder
-from projections.folds import ALL_PROJECTIONS, EngineersProjection, Key, Projection, Rows
+from projections.base import Key, Projection, Rows
+from projections.engineers import EngineersProjection
 from projections.gcpolicy import raised_thresholds
 from projections.locks import ProcessLock, SharedLock
 from projections.recent import CommittedRows
+from projections.registry import ALL_PROJECTIONS
 from projections.store import (
     BUILDING,
     LIVE,

@@ -19,12 +19,11 @@ no rebuild and re-judges history with the new ones (docs/operations.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from ledger.domain import FAILED, COMPLETED, ESCALATED, REASSIGNED, REJECTED, REMOVED, Ticket
-from projections.folds import Handler, Key, Projection, Rows
+from ledger.domain import COMPLETED, ESCALATED, FAILED, REASSIGNED, REJECTED, REMOVED, Ticket
+from projections.base import Handler, KeyRule, Projection, Rows
 from projections.tables import Column, Table, parse_ts, sid, ts
 
 
@@ -74,7 +73,7 @@ class SlaProjection(Projection):
     )
     tables = (tickets, clocks)
 
-    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+    def key_rules(self) -> dict[type, KeyRule]:
         ticket = lambda e: [(self.tickets, (sid(e.originator_id),))]  # noqa: E731
         clock = lambda e: [(self.clocks, (sid(e.assignment_id),))]  # noqa: E731
         both = lambda e: [*clock(e), *ticket(e)]  # noqa: E731
@@ -88,7 +87,7 @@ class SlaProjection(Projection):
             Ticket.Reassigned: both,
         }
 
-    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+    def create_rules(self) -> dict[type, KeyRule]:
         new = lambda e: [(self.clocks, (sid(e.new_assignment_id),))]  # noqa: E731
         return {
             Ticket.Opened: lambda e: [(self.tickets, (sid(e.originator_id),))],

@@ -9,7 +9,7 @@ import orjson
 from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from projections.folds import Key, Projection
+from projections.base import Key, Projection
 from projections.store import (
     BUILDING,
     CATALOG_TABLE,

@@ -17,7 +17,7 @@ from eventsourcing.persistence import InfrastructureFactory, IntegrityError
 from eventsourcing.utils import Environment
 
 from ledger.store import StoreConfig
-from projections.folds import Key, Projection, Rows
+from projections.base import Key, Projection, Rows
 from projections.tables import Table, physical_name, ts
 
 CATALOG_TABLE = "ledger_projections"

@@ -17,8 +17,8 @@ from eventsourcing.persistence import RecordConflictError
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from projections import inline as inline_module
-from projections.folds import ALL_PROJECTIONS
 from projections.inline import InlineProjection
+from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
 from projections.store import ReadStore
 

@@ -18,7 +18,8 @@ import pytest
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from ledger.domain import Ticket
-from projections.folds import ALL_PROJECTIONS, EngineersProjection
+from projections.engineers import EngineersProjection
+from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
 from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
 from projections.tables import physical_name

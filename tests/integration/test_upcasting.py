@@ -18,7 +18,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain import Engineer, engineer_aggregate_id
-from projections.folds import EngineersProjection
+from projections.engineers import EngineersProjection
 from projections.runner import ReadSide
 from projections.store import build_store
 

@@ -29,20 +29,18 @@ from ledger.domain import (
     Ticket,
 )
 from ledger.errors import LedgerError
-from projections.folds import (
-    ALL_PROJECTIONS,
+from projections.assignments import (
     AssignmentHistoryProjection,
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
-    EngineersProjection,
-    Key,
-    Projection,
-    Rows,
-    TicketsProjection,
 )
+from projections.base import Key, Projection, Rows
+from projections.engineers import EngineersProjection
+from projections.registry import ALL_PROJECTIONS
 from projections.runner import RowCache, Slot, commit_page, fold_page
 from projections.store import CatalogEntry, PageWrite
 from projections.tables import Table, ts
+from projections.tickets import TicketsProjection
 
 TICKETS = TicketsProjection.table
 ASSIGNMENTS = EngineerAssignmentsProjection.table
@@ -166,7 +164,7 @@ class Harness:
         for projection in self.projections:
             rows = Rows()
             for _position, event in page:
-                if not projection.handles(event):
+                if type(event) not in projection.event_types:
                     continue
                 for table, key in projection.keys(event):
                     # Loaded as the runner does: a copy of the stored row, or None.
@@ -774,7 +772,7 @@ def test_projections_ignore_events_they_do_not_handle(story: Story, roster: dict
     story.do(roster["ana"], "update", changes={"tier": 2})
     for projection in (EngineerAssignmentsProjection(), CurrentAssignmentsProjection(),
                        AssignmentHistoryProjection()):
-        assert not any(projection.handles(e) for e in story.events)
+        assert not any(type(e) in projection.event_types for e in story.events)
     h = Harness().follow(story)
     assert h.rows(ASSIGNMENTS) == h.rows(CURRENT) == h.rows(HISTORY) == []
 
@@ -951,7 +949,7 @@ def test_property_counts_and_current_rows_match_the_aggregates(
     expected_history = sum(
         2 if type(e) in (Ticket.Escalated, Ticket.Reassigned) else 1
         for e in story.events
-        if AssignmentHistoryProjection().handles(e)
+        if type(e) in AssignmentHistoryProjection().event_types
     )
     assert len(h.history()) == expected_history
     for _table, _column, value in h.all_timestamps():
