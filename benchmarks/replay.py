@@ -148,8 +148,8 @@ def measure_library(database_url: str, sample: int) -> dict:
 
     from ledger.application import Ledger
     from ledger.store import parse_database_url
+    from projections.backend import build_store
     from projections.runner import ReadSide, Slot, commit_page, fold_page
-    from projections.store import build_store
 
     config = parse_database_url(database_url)
     prep_app = Ledger(config)
@@ -213,9 +213,9 @@ def measure_rebuild(database_url: str, page_size: int, workers: int) -> dict:
     """What `ledger projections rebuild` does: all projections, in ``workers``
     processes. Peak RSS: this process and the largest worker."""
     from ledger.application import Ledger
+    from projections.backend import build_store
     from projections.parallel import rebuild_in_processes
     from projections.runner import ReadSide
-    from projections.store import build_store
 
     app = Ledger(database_url)
     store = build_store(app.store)

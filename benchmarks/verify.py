@@ -37,7 +37,7 @@ def main() -> None:
     from ledger.application import Ledger
     from ledger.signing import load_or_create
     from projections.audit import CheckpointStore, Sealer, StoredLog, Verifier
-    from projections.store import build_store
+    from projections.backend import build_store
 
     with filled_store(args.database_url, args.events) as (url, filled):
         ledger = Ledger(url, pool_size=2)

@@ -425,7 +425,7 @@ def scan(rows: Iterator[list[tuple[int, str, int, str, bytes]]]) -> Chunk:
 
 def _scan_range(config: StoreConfig, table: str, after: int, until: int) -> Chunk:
     """A worker process's share: the events in (after, until]."""
-    from projections.store import build_store
+    from projections.backend import build_store
 
     store = build_store(config, pool_size=1)
     try:

@@ -22,7 +22,7 @@ from ledger.application import Ledger
 from ledger.hashchain import GENESIS, stored_event_hash
 from ledger.signing import load_or_create
 from projections.audit import CheckpointStore, StoredLog, Sealer, Verifier
-from projections.store import build_store
+from projections.backend import build_store
 
 
 @pytest.fixture

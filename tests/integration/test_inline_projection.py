@@ -313,7 +313,7 @@ def test_the_runner_catches_up_while_inline_saves_keep_coming(
 def follower(database_url: str, read_side: ReadSide) -> Iterator[tuple[Ledger, ReadSide]]:
     """A second serving process on the same store (``uvicorn --workers 2``): its
     runner follows, its saves project inline all the same."""
-    from projections.store import build_store
+    from projections.backend import build_store
 
     app = Ledger(database_url)
     store = build_store(app.store, pool_size=4)

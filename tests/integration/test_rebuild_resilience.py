@@ -40,13 +40,14 @@ from projections.assignments import (
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
 )
+from projections.backend import build_store
 from projections.base import Projection, Rows
 from projections.engineers import EngineersProjection
 from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
-from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore, build_store
-from projections.tickets import TicketsProjection
+from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
 from projections.tables import Column, Table, physical_name, sid
+from projections.tickets import TicketsProjection
 
 ROOT = Path(__file__).resolve().parents[2]
 
