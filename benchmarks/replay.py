@@ -149,7 +149,9 @@ def measure_library(database_url: str, sample: int) -> dict:
     from ledger.application import Ledger
     from ledger.store import parse_database_url
     from projections.backend import build_store
-    from projections.runner import ReadSide, Slot, commit_page, fold_page
+    from projections.builds import new_entry
+    from projections.pages import Slot, fold_page
+    from projections.runner import ReadSide
 
     config = parse_database_url(database_url)
     prep_app = Ledger(config)
@@ -158,7 +160,7 @@ def measure_library(database_url: str, sample: int) -> dict:
     prep.setup()
     entries = []
     for projection in prep.projections.values():
-        entry = prep._new_entry(prep_store.catalog(), projection)  # noqa: SLF001
+        entry = new_entry(prep_store.catalog(), projection)
         prep_store.add_entry(entry)
         prep_store.create_tables(entry, projection)
         entries.append((entry, projection))
@@ -186,7 +188,7 @@ def measure_library(database_url: str, sample: int) -> dict:
         def process_event(self, domain_event, tracking: Tracking) -> None:  # noqa: ANN001
             # The same folds and row cache as ours; one transaction per event.
             event = [(tracking.notification_id, domain_event)]
-            commit_page(self.view, self.slots, fold_page(self.view, self.slots, event))
+            self.view.write(fold_page(self.view, self.slots, event))
 
     prep_store.close()
     started = time.perf_counter()

@@ -84,8 +84,14 @@ def story(ledger: Ledger, engineer: str) -> list[CommandResult]:
 
 
 def test_sqlite_keeps_the_runner(backend: str, ledger: Ledger, store: ReadStore) -> None:
+    """Saves project themselves on PostgreSQL only, while the read side runs."""
     rs = ReadSide(ledger, store)
-    assert rs.inline is (backend == "postgres")
+    rs.start()
+    try:
+        assert isinstance(ledger.inline, InlineProjection) is (backend == "postgres")
+    finally:
+        rs.stop()
+    assert ledger.inline is None
 
 
 @postgres_only
