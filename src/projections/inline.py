@@ -55,7 +55,8 @@ from psycopg import sql
 from ledger.domain import Ticket
 from ledger.errors import StorageUnavailableError
 from projections.pages import PageFold, Slot
-from projections.postgres_store import POSITIONS_MOVED, PostgresReadStore
+from projections.postgres_sql import POSITIONS_MOVED
+from projections.postgres_store import PostgresReadStore
 from projections.store import PageWrite
 
 log = logging.getLogger("ledger.projections.inline")
