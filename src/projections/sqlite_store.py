@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import OperationalError
@@ -260,8 +261,6 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
         )
 
     def uuid_param(self, value: Any) -> Any:
-        from uuid import UUID
-
         return value.hex if isinstance(value, UUID) else value
 
     def close(self) -> None:
