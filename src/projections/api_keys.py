@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.keys import ApiKey
-from projections.base import Handler, KeyRule, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, sid, ts
 
 
@@ -34,7 +34,7 @@ class ApiKeysProjection(Projection):
     tables = (table,)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        return {ApiKey.Revoked: lambda e: [(self.table, (sid(e.originator_id),))]}
+        return {ApiKey.Revoked: row_of(self.table, "originator_id")}
 
     def handlers(self) -> dict[type, Handler]:
         return {ApiKey.Issued: self._created, ApiKey.Revoked: self._revoked}

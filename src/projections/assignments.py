@@ -19,7 +19,7 @@ from ledger.domain import (
     REMOVED,
     Ticket,
 )
-from projections.base import Handler, KeyRule, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, sid, ts
 
 ASSIGNMENT_COLUMNS = (
@@ -73,7 +73,7 @@ class EngineerAssignmentsProjection(Projection):
     tables = (table,)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        old = lambda e: [(self.table, (sid(e.assignment_id),))]  # noqa: E731
+        old = row_of(self.table, "assignment_id")
         return {
             cls: old
             for cls in (
@@ -83,9 +83,9 @@ class EngineerAssignmentsProjection(Projection):
         }
 
     def create_rules(self) -> dict[type, KeyRule]:
-        new = lambda e: [(self.table, (sid(e.new_assignment_id),))]  # noqa: E731
+        new = row_of(self.table, "new_assignment_id")
         return {
-            Ticket.Assigned: lambda e: [(self.table, (sid(e.assignment_id),))],
+            Ticket.Assigned: row_of(self.table, "assignment_id"),
             Ticket.Escalated: new,
             Ticket.Reassigned: new,
         }
@@ -220,11 +220,11 @@ class CurrentAssignmentsProjection(Projection):
     tables = (table,)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        own = lambda e: [(self.table, (sid(e.originator_id),))]  # noqa: E731
+        own = row_of(self.table, "originator_id")
         return {Ticket.Accepted: own, Ticket.Started: own}
 
     def create_rules(self) -> dict[type, KeyRule]:
-        own = lambda e: [(self.table, (sid(e.originator_id),))]  # noqa: E731
+        own = row_of(self.table, "originator_id")
         return {Ticket.Assigned: own, Ticket.Escalated: own, Ticket.Reassigned: own}
 
     def handlers(self) -> dict[type, Handler]:

@@ -11,9 +11,10 @@ byte for byte.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any, ClassVar
 
-from projections.tables import Table
+from projections.tables import Table, sid
 
 Key = tuple[Any, ...]
 
@@ -99,6 +100,13 @@ class Rows:
 Handler = Callable[[Any, int, Rows], None]
 #: The rows (table, key) one event's fold reads or creates.
 KeyRule = Callable[[Any], Iterable[tuple[Table, Key]]]
+
+
+def row_of(table: Table, id_attribute: str) -> KeyRule:
+    """The rule "the row of ``table`` keyed by the event's ``id_attribute``"
+    (``originator_id``, ``assignment_id``, ...: a UUID, keyed as text)."""
+    get = attrgetter(id_attribute)
+    return lambda event: [(table, (sid(get(event)),))]
 
 
 class Projection:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.domain import COMPLETED, ESCALATED, FAILED, REASSIGNED, REJECTED, REMOVED, Ticket
-from projections.base import Handler, KeyRule, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, sid, ts
 
 
@@ -55,7 +55,7 @@ class AssignmentIntervalsProjection(Projection):
     tables = (table,)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        old = lambda e: [(self.table, (sid(e.assignment_id),))]  # noqa: E731
+        old = row_of(self.table, "assignment_id")
         return {
             cls: old
             for cls in (Ticket.Rejected, Ticket.Removed, Ticket.Completed,
@@ -63,9 +63,9 @@ class AssignmentIntervalsProjection(Projection):
         }
 
     def create_rules(self) -> dict[type, KeyRule]:
-        new = lambda e: [(self.table, (sid(e.new_assignment_id),))]  # noqa: E731
+        new = row_of(self.table, "new_assignment_id")
         return {
-            Ticket.Assigned: lambda e: [(self.table, (sid(e.assignment_id),))],
+            Ticket.Assigned: row_of(self.table, "assignment_id"),
             Ticket.Escalated: new,
             Ticket.Reassigned: new,
         }

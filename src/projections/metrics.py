@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain import Ticket
-from projections.base import Handler, Key, KeyRule, Projection, Rows
+from projections.base import Handler, Key, KeyRule, Projection, Rows, row_of
 from projections.sla import seconds_between
 from projections.tables import Column, Table, sid, ts
 
@@ -81,13 +81,13 @@ class TicketMetricsProjection(Projection):
     tables = (metrics, completions)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        own = lambda e: [(self.metrics, (sid(e.originator_id),))]  # noqa: E731
+        own = row_of(self.metrics, "originator_id")
         return {cls: own for cls in self.handlers() if cls is not Ticket.Opened}
 
     def create_rules(self) -> dict[type, KeyRule]:
         return {
-            Ticket.Opened: lambda e: [(self.metrics, (sid(e.originator_id),))],
-            Ticket.Completed: lambda e: [(self.completions, (sid(e.assignment_id),))],
+            Ticket.Opened: row_of(self.metrics, "originator_id"),
+            Ticket.Completed: row_of(self.completions, "assignment_id"),
         }
 
     def handlers(self) -> dict[type, Handler]:

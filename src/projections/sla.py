@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.domain import COMPLETED, ESCALATED, FAILED, REASSIGNED, REJECTED, REMOVED, Ticket
-from projections.base import Handler, KeyRule, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, parse_ts, sid, ts
 
 
@@ -74,8 +74,8 @@ class SlaProjection(Projection):
     tables = (tickets, clocks)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        ticket = lambda e: [(self.tickets, (sid(e.originator_id),))]  # noqa: E731
-        clock = lambda e: [(self.clocks, (sid(e.assignment_id),))]  # noqa: E731
+        ticket = row_of(self.tickets, "originator_id")
+        clock = row_of(self.clocks, "assignment_id")
         both = lambda e: [*clock(e), *ticket(e)]  # noqa: E731
         return {
             Ticket.Assigned: ticket,
@@ -88,10 +88,10 @@ class SlaProjection(Projection):
         }
 
     def create_rules(self) -> dict[type, KeyRule]:
-        new = lambda e: [(self.clocks, (sid(e.new_assignment_id),))]  # noqa: E731
+        new = row_of(self.clocks, "new_assignment_id")
         return {
-            Ticket.Opened: lambda e: [(self.tickets, (sid(e.originator_id),))],
-            Ticket.Assigned: lambda e: [(self.clocks, (sid(e.assignment_id),))],
+            Ticket.Opened: row_of(self.tickets, "originator_id"),
+            Ticket.Assigned: row_of(self.clocks, "assignment_id"),
             Ticket.Escalated: new,
             Ticket.Reassigned: new,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain import Ticket
-from projections.base import Handler, KeyRule, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, sid, ts
 
 
@@ -45,11 +45,11 @@ class TicketsProjection(Projection):
     tables = (table,)
 
     def key_rules(self) -> dict[type, KeyRule]:
-        own = lambda e: [(self.table, (sid(e.originator_id),))]  # noqa: E731
+        own = row_of(self.table, "originator_id")
         return {cls: own for cls in self.handlers() if cls is not Ticket.Opened}
 
     def create_rules(self) -> dict[type, KeyRule]:
-        return {Ticket.Opened: lambda e: [(self.table, (sid(e.originator_id),))]}
+        return {Ticket.Opened: row_of(self.table, "originator_id")}
 
     def handlers(self) -> dict[type, Handler]:
         return {
