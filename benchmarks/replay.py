@@ -148,8 +148,10 @@ def measure_library(database_url: str, sample: int) -> dict:
 
     from ledger.application import Ledger
     from ledger.store import parse_database_url
-    from projections.runner import ReadSide, Slot, commit_page, fold_page
-    from projections.store import build_store
+    from projections.backend import build_store
+    from projections.builds import new_entry
+    from projections.pages import Slot, fold_page
+    from projections.runner import ReadSide
 
     config = parse_database_url(database_url)
     prep_app = Ledger(config)
@@ -158,7 +160,7 @@ def measure_library(database_url: str, sample: int) -> dict:
     prep.setup()
     entries = []
     for projection in prep.projections.values():
-        entry = prep._new_entry(prep_store.catalog(), projection)  # noqa: SLF001
+        entry = new_entry(prep_store.catalog(), projection)
         prep_store.add_entry(entry)
         prep_store.create_tables(entry, projection)
         entries.append((entry, projection))
@@ -186,7 +188,7 @@ def measure_library(database_url: str, sample: int) -> dict:
         def process_event(self, domain_event, tracking: Tracking) -> None:  # noqa: ANN001
             # The same folds and row cache as ours; one transaction per event.
             event = [(tracking.notification_id, domain_event)]
-            commit_page(self.view, self.slots, fold_page(self.view, self.slots, event))
+            self.view.write(fold_page(self.view, self.slots, event))
 
     prep_store.close()
     started = time.perf_counter()
@@ -213,9 +215,9 @@ def measure_rebuild(database_url: str, page_size: int, workers: int) -> dict:
     """What `ledger projections rebuild` does: all projections, in ``workers``
     processes. Peak RSS: this process and the largest worker."""
     from ledger.application import Ledger
+    from projections.backend import build_store
     from projections.parallel import rebuild_in_processes
     from projections.runner import ReadSide
-    from projections.store import build_store
 
     app = Ledger(database_url)
     store = build_store(app.store)

@@ -36,8 +36,10 @@ def main() -> None:
     args = parser.parse_args()
     from ledger.application import Ledger
     from ledger.signing import load_or_create
-    from projections.audit import CheckpointStore, Sealer, StoredLog, Verifier
-    from projections.store import build_store
+    from projections.backend import build_store
+    from projections.checkpoints import CheckpointStore, StoredLog
+    from projections.sealer import Sealer
+    from projections.verification import Verifier
 
     with filled_store(args.database_url, args.events) as (url, filled):
         ledger = Ledger(url, pool_size=2)

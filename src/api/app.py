@@ -40,7 +40,7 @@ from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
-from projections.store import build_store
+from projections.backend import build_store
 
 log = logging.getLogger("ledger.api")
 

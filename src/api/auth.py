@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
 from ledger.keys import ADMIN, AUDITOR, DISPATCHER, ENGINEER, ROLES, hash_token
-from projections.folds import ApiKeysProjection
+from projections.api_keys import ApiKeysProjection
 
 if TYPE_CHECKING:
     from projections.runner import ReadSide

@@ -20,7 +20,7 @@ err = Console(stderr=True)
 
 def _open(settings: Settings):  # noqa: ANN202 - (ledger, store)
     from ledger.application import Ledger
-    from projections.store import build_store
+    from projections.backend import build_store
 
     ledger = Ledger(settings.database_url, pool_size=2)
     return ledger, build_store(ledger.store, pool_size=2)

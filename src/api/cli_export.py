@@ -34,7 +34,7 @@ def export_events(
 
     from ledger.application import Ledger
     from projections.feed import EventFilter, EventLog
-    from projections.store import build_store
+    from projections.backend import build_store
 
     if format not in ("ndjson", "csv"):
         console.print(f"[red]--format must be ndjson or csv, not {escape(repr(format))}.[/]")

@@ -27,7 +27,7 @@ keys_app = command_group("Manage API keys (bearer tokens for the REST API).")
 
 
 def _key_rows(services: Services) -> list[dict[str, Any]]:
-    from projections.folds import ApiKeysProjection
+    from projections.api_keys import ApiKeysProjection
 
     services.read_side.catch_up()
     return services.store.rows(

@@ -1,6 +1,3 @@
-"""Read side: folds, stores, the runner and queries. ``folds`` is imported
-first, whichever submodule is asked for: the projections in their own modules
-(``intervals``, ``sla``, ``metrics``) subclass its base class and it lists them
-in ``ALL_PROJECTIONS``."""
-
-from projections import folds as _folds  # noqa: F401
+"""Read side: projections folded from the ledger's events into read tables,
+the stores that keep them, the runner that keeps them current, and the
+queries the API runs on them (docs/architecture.md, "Read side")."""

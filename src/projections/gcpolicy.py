@@ -2,7 +2,7 @@
 
 Two phases of a process want CPython's collector to run less often: serving
 (``api.runtime.serving_gc``) and replaying many events (catch-up at start,
-rebuilds: ``projections.runner.relaxed_gc``). They overlap -- a server starts
+rebuilds: ``projections.pages.relaxed_gc``). They overlap -- a server starts
 serving while its runner is still catching up, a rebuild runs while serving --
 and they end in any order, so none of them may simply restore "the thresholds
 it found" (it could restore the other's, or the defaults under the other).

@@ -45,21 +45,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-from psycopg import sql
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from eventsourcing.persistence import RecordConflictError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
 
 from ledger.domain import Ticket
 from ledger.errors import StorageUnavailableError
-from projections import runner as _runner
-from projections.postgres_store import POSITIONS_MOVED
-
-if TYPE_CHECKING:
-    from projections.runner import ReadSide, Slot
-    from projections.store import PageWrite
+from projections.pages import PageFold, Slot
+from projections.postgres_sql import POSITIONS_MOVED
+from projections.postgres_store import PostgresReadStore
+from projections.store import PageWrite
 
 log = logging.getLogger("ledger.projections.inline")
 
@@ -70,12 +68,33 @@ _ABANDON = b"SELECT 'ledger: inline projection abandoned'::int"
 LOCK_WAIT = 0.05
 
 
+class LiveReadSide(Protocol):
+    """What inline projection needs of this process's live read side
+    (``projections.runner.ReadSide``)."""
+
+    @property
+    def leading(self) -> bool: ...
+
+    def live_slots(self) -> list[Slot]: ...
+
+    def beside_runner(self, timeout: float) -> AbstractContextManager[bool]: ...
+
+    def inline_written(self, writes: Sequence[PageWrite]) -> None: ...
+
+    def wake(self, position: int = 0) -> None: ...
+
+
 class InlineProjection:
     """Installed on the Ledger (``Ledger.inline``) while this process's read side runs."""
 
-    def __init__(self, read_side: ReadSide) -> None:
+    def __init__(
+        self,
+        read_side: LiveReadSide,
+        recorder: PostgresApplicationRecorder,
+        store: PostgresReadStore,
+    ) -> None:
         self.read_side = read_side
-        recorder = read_side.app.recorder
+        self.store = store
         self._gap = sql.SQL(
             "SELECT 1 FROM {}.{} WHERE notification_id > %s AND notification_id < %s LIMIT 1"
         ).format(
@@ -100,28 +119,28 @@ class InlineProjection:
         rs = self.read_side
         if (
             not events
-            or not rs._live
+            or not rs.live_slots()
             or (not rs.leading and not all(isinstance(e, Ticket.Event) for e in events))
-            or rs._catching_up.is_set()  # the runner has work: let it in first
-            or not rs._lock.acquire_shared(timeout=LOCK_WAIT)
         ):
             self._count("deferred")
             yield None
             return
-        hook = _Hook(self, list(events))
-        try:
-            yield hook
-        except BaseException:
-            hook.forget()
-            raise
-        else:
+        with rs.beside_runner(LOCK_WAIT) as beside:
+            if not beside:  # the runner has work, or holds its lock: it goes first
+                self._count("deferred")
+                yield None
+                return
+            hook = _Hook(self, list(events))
+            try:
+                yield hook
+            except BaseException:
+                hook.forget()
+                raise
             if hook.writes is not None:
                 hook.keep()
                 self._count("projected")
             elif not hook.failed:
                 self._count("deferred")
-        finally:
-            rs._lock.release_shared()
 
 
 class _Hook:
@@ -137,7 +156,7 @@ class _Hook:
         self.events = events
         #: Working copies of the live builds (empty caches; positions as stored).
         self.slots: list[Slot] = []
-        self.fold: _runner.PageFold | None = None
+        self.fold: PageFold | None = None
         self.positions: Any = None
         self.reads: list[Any] = []
         self.writes: list[PageWrite] | None = None
@@ -158,18 +177,18 @@ class _Hook:
         self.forget()
         if self.failed:
             return
-        live = list(rs._live)
+        live = rs.live_slots()
         if not live:
             return
         # Planned with provisional positions (all of them new to the builds);
         # the stored positions and the events' real ones replace them in after().
-        self.slots = [_runner.Slot(s.entry, s.projection, 0) for s in live]
+        self.slots = [Slot(s.entry, s.projection, 0) for s in live]
         provisional = [(1 + i, e) for i, e in enumerate(self.events)]
-        self.fold = _runner.PageFold(self.slots, provisional, len(provisional))
+        self.fold = PageFold(self.slots, provisional, len(provisional))
         self.touched = True
         conn = curs.connection
-        self.positions = rs.store.send_positions(conn, [s.entry for s in self.slots])
-        self.reads = rs.store.send_loads(conn, self.fold.requests)
+        self.positions = self.owner.store.send_positions(conn, [s.entry for s in self.slots])
+        self.reads = self.owner.store.send_loads(conn, self.fold.requests)
 
     def after(self, curs: Any, ids: Sequence[int]) -> None:
         try:
@@ -190,7 +209,7 @@ class _Hook:
         positions, self.positions = self.positions, None
         if fold is None:
             return
-        store = self.owner.read_side.store
+        store = self.owner.store
         stored = store.fetch_positions(positions, [s.entry for s in self.slots])
         loaded = store.fetch_loads(reads, fold.requests)
         position = stored[0]
@@ -248,11 +267,8 @@ class _Hook:
 
     def keep(self) -> None:
         """The save committed: the positions move, waiters are told."""
-        if self.writes is None:
-            return
-        rs = self.owner.read_side
-        rs._on_commit(self.writes)
-        rs._moved(self.writes)
+        if self.writes is not None:
+            self.owner.read_side.inline_written(self.writes)
 
     def forget(self) -> None:
         """Whatever was queued or folded did not (or may not have) committed:

@@ -17,11 +17,11 @@ refuses it), so ``Ticket.Closed`` never ends an interval and is not folded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from ledger.domain import COMPLETED, ESCALATED, FAILED, REASSIGNED, REJECTED, REMOVED, Ticket
-from projections.folds import Handler, Key, Projection, Rows
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, sid, ts
 
 
@@ -54,18 +54,18 @@ class AssignmentIntervalsProjection(Projection):
     )
     tables = (table,)
 
-    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
-        old = lambda e: [(self.table, (sid(e.assignment_id),))]  # noqa: E731
+    def key_rules(self) -> dict[type, KeyRule]:
+        old = row_of(self.table, "assignment_id")
         return {
             cls: old
             for cls in (Ticket.Rejected, Ticket.Removed, Ticket.Completed,
                         Ticket.Escalated, Ticket.Reassigned)
         }
 
-    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
-        new = lambda e: [(self.table, (sid(e.new_assignment_id),))]  # noqa: E731
+    def create_rules(self) -> dict[type, KeyRule]:
+        new = row_of(self.table, "new_assignment_id")
         return {
-            Ticket.Assigned: lambda e: [(self.table, (sid(e.assignment_id),))],
+            Ticket.Assigned: row_of(self.table, "assignment_id"),
             Ticket.Escalated: new,
             Ticket.Reassigned: new,
         }

@@ -19,11 +19,10 @@ Per ticket (exact formulas in docs/operations.md, "Metrics"):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from ledger.domain import Ticket
-from projections.folds import Handler, Key, Projection, Rows
+from projections.base import Handler, Key, KeyRule, Projection, Rows, row_of
 from projections.sla import seconds_between
 from projections.tables import Column, Table, sid, ts
 
@@ -81,14 +80,14 @@ class TicketMetricsProjection(Projection):
     )
     tables = (metrics, completions)
 
-    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
-        own = lambda e: [(self.metrics, (sid(e.originator_id),))]  # noqa: E731
+    def key_rules(self) -> dict[type, KeyRule]:
+        own = row_of(self.metrics, "originator_id")
         return {cls: own for cls in self.handlers() if cls is not Ticket.Opened}
 
-    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
+    def create_rules(self) -> dict[type, KeyRule]:
         return {
-            Ticket.Opened: lambda e: [(self.metrics, (sid(e.originator_id),))],
-            Ticket.Completed: lambda e: [(self.completions, (sid(e.assignment_id),))],
+            Ticket.Opened: row_of(self.metrics, "originator_id"),
+            Ticket.Completed: row_of(self.completions, "assignment_id"),
         }
 
     def handlers(self) -> dict[type, Handler]:

@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.autoassign import Candidate
-from projections.folds import EngineerAssignmentsProjection, EngineersProjection
+from projections.assignments import EngineerAssignmentsProjection
+from projections.engineers import EngineersProjection
 from projections.metrics import TicketMetricsProjection
 from projections.queries import Page, decode_cursor, encode_cursor
 from projections.sla import SlaProjection

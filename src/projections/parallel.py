@@ -43,8 +43,8 @@ def _worker(
     import signal
 
     from ledger.application import Ledger
+    from projections.backend import build_store
     from projections.runner import ReadSide
-    from projections.store import build_store
 
     # Ctrl-C reaches the whole process group; the parent decides, via ``stop``.
     # A parent that dies (even by SIGKILL) stops its workers before they switch.

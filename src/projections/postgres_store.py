@@ -15,7 +15,8 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.errors import UndefinedTable
 
-from projections.folds import Key, Projection
+from projections.base import Key, Projection
+from projections.postgres_sql import COLUMN_SQL_TYPES, Statements
 from projections.store import (
     BUILDING,
     CATALOG_TABLE,
@@ -30,12 +31,6 @@ from projections.store import (
 )
 from projections.tables import Table, ts
 
-_TYPES = {
-    "text": "text", "uuid": "uuid", "int": "bigint", "float": "double precision",
-    "ts": "timestamptz", "json": "jsonb", "bool": "boolean",
-}
-#: In the error of a transaction whose inline read rows found the positions moved.
-POSITIONS_MOVED = "ledger: read positions moved"
 #: Below this many rows a plain multi-row upsert beats COPY + merge.
 COPY_THRESHOLD = 64
 
@@ -51,7 +46,7 @@ def _track_params(writes: Sequence[PageWrite]) -> list[Any]:
 class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._statements: dict[Any, Any] = {}
+        self._statements = Statements(self.tracking_table_name)
 
     def setup(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -111,7 +106,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
                 cols = sql.SQL(", ").join(
                     sql.SQL("{} {}{}").format(
                         _ident(col.name),
-                        sql.SQL(_TYPES[col.type]),
+                        sql.SQL(COLUMN_SQL_TYPES[col.type]),
                         sql.SQL(" NOT NULL" if col.not_null else ""),
                     )
                     for col in table.columns
@@ -225,7 +220,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             return {}
         # One statement on the pool's autocommit connection (see ``select``).
         with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(self._statement("load", table, entry.physical(table)),
+            c.execute(self._statements.rows("load", table, entry.physical(table)),
                       ([k[0] for k in keys],), prepare=True)
             return self._by_key(table, c.fetchall())
 
@@ -256,7 +251,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             for entry, table, keys in requests:
                 c = conn.cursor()
                 cursors.append(c)
-                statement = self._statement("load", table, entry.physical(table))
+                statement = self._statements.rows("load", table, entry.physical(table))
                 c.execute(statement, ([k[0] for k in keys],), prepare=True)
         except BaseException:
             for c in cursors:
@@ -307,7 +302,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         try:
             self._apply(c, changes, copy=False)
             c.execute(
-                self._track_statement(len(writes), or_fail=True), _track_params(writes),
+                self._statements.track(len(writes), or_fail=True), _track_params(writes),
                 prepare=True,
             )
         finally:
@@ -339,10 +334,10 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def _apply(self, c: Any, changes: list[Any], *, copy: bool) -> None:
         for table, phys, inserts, upserts, deletes in changes:
             if deletes:
-                c.execute(self._statement("delete", table, phys), ([k[0] for k in deletes],))
+                c.execute(self._statements.rows("delete", table, phys), ([k[0] for k in deletes],))
             if copy and len(inserts) >= COPY_THRESHOLD:
                 # Rows created in this page: straight into the table, no merge.
-                with c.copy(self._statement("copy_direct", table, phys)) as cp:
+                with c.copy(self._statements.rows("copy_direct", table, phys)) as cp:
                     for row in inserts:
                         cp.write_row(self._to_db(table, row))
             else:
@@ -350,49 +345,26 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             if not upserts:
                 continue
             if copy and len(upserts) >= COPY_THRESHOLD:
-                c.execute(self._statement("stage", table, phys))
-                with c.copy(self._statement("copy", table, phys)) as cp:
+                c.execute(self._statements.rows("stage", table, phys))
+                with c.copy(self._statements.rows("copy", table, phys)) as cp:
                     for row in upserts:
                         cp.write_row(self._to_db(table, row))
-                c.execute(self._statement("merge", table, phys))
+                c.execute(self._statements.rows("merge", table, phys))
             else:
                 # One statement whatever the row count: the rows as one JSON
                 # document (they are folded JSON-ready: ids and times as strings),
                 # turned back into the table's row type by the server. One
                 # parameter, dumped at C speed; one result to process.
                 c.execute(
-                    self._statement("upsert_json", table, phys),
+                    self._statements.rows("upsert_json", table, phys),
                     (orjson.dumps(upserts).decode(),),
                     prepare=True,
                 )
 
-    def _track_statement(self, n: int, *, or_fail: bool) -> bytes:
-        """The compare-and-set of ``n`` builds' positions, composed once per
-        ``n``. It returns the builds it moved; ``or_fail``: it returns nothing
-        and fails (22P02, with POSITIONS_MOVED in the error) unless all moved."""
-        key = ("track_or_fail" if or_fail else "track", n)
-        statement = self._statements.get(key)
-        if statement is None:
-            values = sql.SQL(", ").join(sql.SQL("(%s, %s::bigint, %s::bigint)") for _ in range(n))
-            update = sql.SQL(
-                "UPDATE {0} AS t SET notification_id = v.position "
-                "FROM (VALUES {1}) AS v(name, since, position) "
-                "WHERE t.application_name = v.name AND t.notification_id = v.since"
-            ).format(_ident(self.tracking_table_name), values)
-            if or_fail:
-                composed = sql.SQL(
-                    "WITH moved AS ({0} RETURNING 1) "
-                    "SELECT ({1} || count(*))::int FROM moved HAVING count(*) <> {2}"
-                ).format(update, sql.Literal(f"{POSITIONS_MOVED} of {n}: "), sql.Literal(n))
-            else:
-                composed = sql.SQL("{0} RETURNING t.application_name").format(update)
-            statement = self._statements[key] = composed.as_bytes(None)
-        return statement
-
     def _track(self, c: Any, writes: Sequence[PageWrite], pipeline: Any = None) -> None:
         """Moves every position by compare-and-set in one statement; if any build
         is not where its page was folded from, the whole transaction is refused."""
-        c.execute(self._track_statement(len(writes), or_fail=False), _track_params(writes))
+        c.execute(self._statements.track(len(writes), or_fail=False), _track_params(writes))
         if pipeline is not None:
             pipeline.sync()
         moved = len(c.fetchall())
@@ -400,57 +372,6 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             names = ", ".join(f"{w.entry.tracking_name}@{w.since}" for w in writes)
             msg = f"Positions moved under this write ({moved}/{len(writes)}): {names}"
             raise PositionConflictError(msg)
-
-    def _statement(self, kind: str, table: Table, phys: str, n: int = 0) -> Any:
-        """Statements are composed once per table build (and row count)."""
-        key = (kind, phys, n)
-        cached = self._statements.get(key)
-        if cached is not None:
-            return cached
-        cols = sql.SQL(", ").join(_ident(x) for x in table.column_names)
-        keys = sql.SQL(", ").join(_ident(k) for k in table.key)
-        updates = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(_ident(x))
-            for x in table.column_names
-            if x not in table.key
-        )
-        stage = _ident(f"_stage_{phys}"[:63])
-        if kind == "delete":
-            (key_col,) = table.key
-            statement = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
-                _ident(phys), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
-            )
-        elif kind == "upsert_json":
-            statement = sql.SQL(
-                "INSERT INTO {0} ({1}) SELECT {1} FROM jsonb_populate_recordset(NULL::{0}, %s::jsonb) "
-                "ON CONFLICT ({2}) DO UPDATE SET {3}"
-            ).format(_ident(phys), cols, keys, updates)
-        elif kind == "load":
-            (key_col,) = table.key
-            statement = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s::{}[])").format(
-                _ident(phys), _ident(key_col), sql.SQL(_TYPES[table.types[key_col]])
-            )
-        elif kind == "stage":
-            statement = sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
-            ).format(stage, _ident(phys))
-        elif kind == "copy":
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
-        elif kind == "copy_direct":
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(_ident(phys), cols)
-        elif kind == "merge":
-            statement = sql.SQL(
-                "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}"
-            ).format(_ident(phys), cols, cols, stage, keys, updates)
-        else:
-            msg = f"unknown statement kind {kind!r}"
-            raise ValueError(msg)
-        if len(self._statements) > 512:
-            self._statements.clear()
-        statement = statement.as_string(None).encode()
-        self._statements[key] = statement
-        return statement
 
     def position(self, entry: CatalogEntry) -> int:
         return self.max_tracking_id(entry.tracking_name) or 0
@@ -462,12 +383,7 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def send_positions(self, conn: Any, entries: Sequence[CatalogEntry]) -> Any:
         """Queues the read of ``entries``' positions on ``conn`` (in pipeline
         mode: nothing waits); ``fetch_positions`` reads them later."""
-        statement = self._statements.get("positions")
-        if statement is None:
-            statement = self._statements["positions"] = sql.SQL(
-                "SELECT application_name, notification_id FROM {} "
-                "WHERE application_name = ANY(%s)"
-            ).format(_ident(self.tracking_table_name)).as_bytes(None)
+        statement = self._statements.positions()
         c = conn.cursor()
         try:
             c.execute(statement, ([e.tracking_name for e in entries],), prepare=True)

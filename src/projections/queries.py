@@ -14,20 +14,21 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain import ACTIVE_STATUSES
-from projections.folds import (
+from projections.assignments import (
     AssignmentHistoryProjection,
-    Rows,
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
-    EngineersProjection,
-    TicketsProjection,
 )
+from projections.base import Rows
+from projections.engineers import EngineersProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.store import ReadStore
 from projections.tables import Table, ts
+from projections.tickets import TicketsProjection
 
 TICKETS = TicketsProjection.table
 ASSIGNMENTS = EngineerAssignmentsProjection.table
@@ -328,20 +329,20 @@ class EventQueries:
         known = event_topics()
         return [known.get(t, f"ledger.domain:{t}") for t in types]
 
-    def _render(self, row: dict[str, Any]) -> dict[str, Any]:
-        from eventsourcing.persistence import StoredEvent
-
+    def _event(self, row: dict[str, Any]) -> Any:
+        """A row of the event store, decoded by the application's mapper."""
         originator_id = row["originator_id"]
-        if not isinstance(originator_id, UUID):
-            originator_id = UUID(str(originator_id))
-        state = row["state"]
-        stored = StoredEvent(
-            originator_id=originator_id,
+        return self.app.mapper.to_domain_event(StoredEvent(
+            originator_id=originator_id if isinstance(originator_id, UUID)
+            else UUID(str(originator_id)),
             originator_version=row["originator_version"],
             topic=row["topic"],
-            state=bytes(state),
-        )
-        event = self.app.mapper.to_domain_event(stored)
+            state=bytes(row["state"]),
+        ))
+
+    def _render(self, row: dict[str, Any]) -> dict[str, Any]:
+        event = self._event(row)
+        originator_id = event.originator_id
         attrs = vars(event)
         kind = event_type(row["topic"])
         is_ticket = kind.startswith("Ticket.")
@@ -365,8 +366,6 @@ class EventQueries:
         canonical timestamp) or at ``version``: the ticket's own events folded in
         memory by the same projections that build the tables. None if the ticket
         did not exist yet."""
-        from eventsourcing.persistence import StoredEvent
-
         rows = self.store.select(
             f"{self.store.events_sql(self.app.recorder.events_table_name)} "
             "WHERE originator_id = %s ORDER BY originator_version",
@@ -377,14 +376,7 @@ class EventQueries:
         for r in rows:
             if version is not None and r["originator_version"] > version:
                 break
-            originator_id = r["originator_id"]
-            event = self.app.mapper.to_domain_event(StoredEvent(
-                originator_id=originator_id if isinstance(originator_id, UUID)
-                else UUID(str(originator_id)),
-                originator_version=r["originator_version"],
-                topic=r["topic"],
-                state=bytes(r["state"]),
-            ))
+            event = self._event(r)
             if as_of is not None and ts(event.timestamp) > as_of:
                 break
             tickets.fold(event, r["position"], working)

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from projections.folds import Key
+from projections.base import Key
 from projections.store import PageWrite
 
 #: Rows kept per table (least recently committed ones are dropped beyond this).

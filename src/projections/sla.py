@@ -19,12 +19,11 @@ no rebuild and re-judges history with the new ones (docs/operations.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from ledger.domain import FAILED, COMPLETED, ESCALATED, REASSIGNED, REJECTED, REMOVED, Ticket
-from projections.folds import Handler, Key, Projection, Rows
+from ledger.domain import COMPLETED, ESCALATED, FAILED, REASSIGNED, REJECTED, REMOVED, Ticket
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, parse_ts, sid, ts
 
 
@@ -74,9 +73,9 @@ class SlaProjection(Projection):
     )
     tables = (tickets, clocks)
 
-    def key_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
-        ticket = lambda e: [(self.tickets, (sid(e.originator_id),))]  # noqa: E731
-        clock = lambda e: [(self.clocks, (sid(e.assignment_id),))]  # noqa: E731
+    def key_rules(self) -> dict[type, KeyRule]:
+        ticket = row_of(self.tickets, "originator_id")
+        clock = row_of(self.clocks, "assignment_id")
         both = lambda e: [*clock(e), *ticket(e)]  # noqa: E731
         return {
             Ticket.Assigned: ticket,
@@ -88,11 +87,11 @@ class SlaProjection(Projection):
             Ticket.Reassigned: both,
         }
 
-    def create_rules(self) -> dict[type, Callable[[Any], Iterable[tuple[Table, Key]]]]:
-        new = lambda e: [(self.clocks, (sid(e.new_assignment_id),))]  # noqa: E731
+    def create_rules(self) -> dict[type, KeyRule]:
+        new = row_of(self.clocks, "new_assignment_id")
         return {
-            Ticket.Opened: lambda e: [(self.tickets, (sid(e.originator_id),))],
-            Ticket.Assigned: lambda e: [(self.clocks, (sid(e.assignment_id),))],
+            Ticket.Opened: row_of(self.tickets, "originator_id"),
+            Ticket.Assigned: row_of(self.clocks, "assignment_id"),
             Ticket.Escalated: new,
             Ticket.Reassigned: new,
         }

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from projections.folds import Key, Projection
+from projections.base import Key, Projection
 from projections.store import (
     BUILDING,
     CATALOG_TABLE,
@@ -260,8 +261,6 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
         )
 
     def uuid_param(self, value: Any) -> Any:
-        from uuid import UUID
-
         return value.hex if isinstance(value, UUID) else value
 
     def close(self) -> None:

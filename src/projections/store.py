@@ -1,4 +1,5 @@
-"""What every read-side backend provides, and how to build the right one.
+"""What every read-side backend provides (``projections.backend`` builds the
+configured one).
 
 A store is eventsourcing's own tracking recorder for its backend, extended with
 the read tables: the page of row changes and the projection's position are
@@ -13,11 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import IntegrityError
 
-from ledger.store import StoreConfig
-from projections.folds import Key, Projection, Rows
+from projections.base import Key, Projection, Rows
 from projections.tables import Table, physical_name, ts
 
 CATALOG_TABLE = "ledger_projections"
@@ -167,19 +166,3 @@ class ReadStore(ABC):
     @abstractmethod
     def uuid_param(self, value: Any) -> Any:
         """An originator id as the event store's column expects it."""
-
-
-def build_store(config: StoreConfig, pool_size: int = 10) -> ReadStore:
-    """The read store for the configured backend, on eventsourcing's factory."""
-    env = Environment("projections", config.eventsourcing_env(pool_size=pool_size))
-    factory = InfrastructureFactory.construct(env)
-    if config.is_postgres:
-        from projections.postgres_store import PostgresReadStore
-
-        store: ReadStore = factory.tracking_recorder(PostgresReadStore)
-    else:
-        from projections.sqlite_store import SQLiteReadStore
-
-        store = factory.tracking_recorder(SQLiteReadStore)
-    store.setup()
-    return store

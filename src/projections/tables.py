@@ -14,13 +14,11 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-#: Logical column types: text, uuid, int, float, ts (timestamp), json, bool.
-COLUMN_TYPES = ("text", "uuid", "int", "float", "ts", "json", "bool")
-
-
 @dataclass(frozen=True)
 class Column:
     name: str
+    #: A logical type: text, uuid, int, float, ts (timestamp), json or bool
+    #: (each store maps them to its own column types).
     type: str = "text"
     not_null: bool = False
 

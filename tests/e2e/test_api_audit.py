@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from projections.audit import checkpoint_message
+from projections.checkpoints import checkpoint_message
 
 
 def test_checkpoints_are_signed_by_the_published_key(api, client):

@@ -18,7 +18,8 @@ import pytest
 
 from ledger.application import Ledger
 from projections.runner import ReadSide
-from projections.store import ReadStore, build_store
+from projections.backend import build_store
+from projections.store import ReadStore
 from uvicorn_live import serving
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from ledger.application import Ledger
+from projections.backend import build_store
 from projections.runner import ReadSide
-from projections.store import ReadStore, build_store
+from projections.store import ReadStore
 
 
 @pytest.fixture

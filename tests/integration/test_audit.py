@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 from ledger.application import Ledger
 from ledger.hashchain import GENESIS, stored_event_hash
 from ledger.signing import load_or_create
-from projections.audit import CheckpointStore, StoredLog, Sealer, Verifier
-from projections.store import build_store
+from projections.backend import build_store
+from projections.checkpoints import CheckpointStore, StoredLog
+from projections.sealer import Sealer
+from projections.verification import Verifier
 
 
 @pytest.fixture

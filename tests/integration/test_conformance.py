@@ -30,7 +30,7 @@ from ledger.application import Ledger
 from ledger.recorder import HookedPostgresApplicationRecorder
 from ledger.store import parse_database_url
 from ledger.transcoder import OrjsonTranscoder
-from projections.store import build_store
+from projections.backend import build_store
 
 # ----------------------------------------------------------------- transcoder
 

@@ -17,8 +17,8 @@ from eventsourcing.persistence import RecordConflictError
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from projections import inline as inline_module
-from projections.folds import ALL_PROJECTIONS
 from projections.inline import InlineProjection
+from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
 from projections.store import ReadStore
 
@@ -84,8 +84,14 @@ def story(ledger: Ledger, engineer: str) -> list[CommandResult]:
 
 
 def test_sqlite_keeps_the_runner(backend: str, ledger: Ledger, store: ReadStore) -> None:
+    """Saves project themselves on PostgreSQL only, while the read side runs."""
     rs = ReadSide(ledger, store)
-    assert rs.inline is (backend == "postgres")
+    rs.start()
+    try:
+        assert isinstance(ledger.inline, InlineProjection) is (backend == "postgres")
+    finally:
+        rs.stop()
+    assert ledger.inline is None
 
 
 @postgres_only
@@ -313,7 +319,7 @@ def test_the_runner_catches_up_while_inline_saves_keep_coming(
 def follower(database_url: str, read_side: ReadSide) -> Iterator[tuple[Ledger, ReadSide]]:
     """A second serving process on the same store (``uvicorn --workers 2``): its
     runner follows, its saves project inline all the same."""
-    from projections.store import build_store
+    from projections.backend import build_store
 
     app = Ledger(database_url)
     store = build_store(app.store, pool_size=4)

@@ -12,8 +12,9 @@ import pytest
 
 from api.demo import seed_demo
 from ledger.application import Ledger
+from projections.backend import build_store
 from projections.runner import ReadSide
-from projections.store import ReadStore, build_store
+from projections.store import ReadStore
 
 ACTOR = "it-dispatcher"
 TABLES = {

@@ -18,7 +18,8 @@ import pytest
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from ledger.domain import Ticket
-from projections.folds import ALL_PROJECTIONS, EngineersProjection
+from projections.engineers import EngineersProjection
+from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
 from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
 from projections.tables import physical_name
@@ -225,11 +226,11 @@ def test_the_first_pass_replays_with_a_relaxed_collector(
     ledger: Ledger, store: ReadStore, read_side: ReadSide, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What was recorded while the process was down is a bulk replay: the cyclic
-    # collector runs far less often (measured: 256,600 events caught up at start
-    # in 20-23 s instead of 30 s). Later passes, a few events each, do not.
+    # collector runs far less often (docs/architecture.md, "Waking up"). Later
+    # passes, a few events each, do not.
     import gc
 
-    from projections import runner
+    from projections import pages, runner
 
     head = seed(ledger, tickets=5)
     seen: list[tuple[int, ...]] = []
@@ -244,7 +245,7 @@ def test_the_first_pass_replays_with_a_relaxed_collector(
     read_side.start()
     assert read_side.wait_until_led(timeout=10)
     assert read_side.live_position() == head
-    assert seen and seen[0] == runner.RELAXED_THRESHOLDS
+    assert seen and seen[0] == pages.RELAXED_THRESHOLDS
     ledger.open_ticket(title="after the first pass", actor=ACTOR).result()
     read_side.catch_up()
     assert seen[-1] == usual
@@ -516,42 +517,15 @@ def test_rows_do_not_depend_on_the_row_cache_size(
     ledger: Ledger, store: ReadStore, read_side: ReadSide, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The row cache is an optimisation: a tiny cache (rows evicted between pages)
-    must still give the same rows, however page writes are scheduled."""
+    must still give the same rows from a real store. (However page writes are
+    scheduled: tests/unit/test_folds.py, ``test_run_pages_matches_the_pure_folds``.)"""
     seed(ledger, tickets=15)
     read_side.catch_up()
     expected = snapshot(store)
 
-    from concurrent.futures import Future
+    from projections import pages
 
-    from projections import runner
-
-    class LateWriter:
-        """Runs a submitted page write only when its result is asked for: the
-        slowest legal schedule of the writer thread, made deterministic."""
-
-        def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-            pass
-
-        def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-            future: Future[Any] = Future()
-            result = future.result
-
-            def run_then_result(timeout: float | None = None) -> Any:
-                if not future.done():
-                    try:
-                        future.set_result(fn(*args))
-                    except BaseException as e:  # noqa: BLE001 - handed to the caller
-                        future.set_exception(e)
-                return result(timeout)
-
-            future.result = run_then_result  # type: ignore[method-assign]
-            return future
-
-        def shutdown(self, wait: bool = True) -> None:
-            pass
-
-    monkeypatch.setattr(runner.RowCache.__init__, "__defaults__", (3,))
-    monkeypatch.setattr(runner, "ThreadPoolExecutor", LateWriter, raising=False)
+    monkeypatch.setattr(pages.RowCache.__init__, "__defaults__", (3,))
     ReadSide(ledger, store, page_size=7).rebuild()
     monkeypatch.undo()
     assert_same(snapshot(store), expected)

@@ -34,20 +34,20 @@ import pytest
 import projections.runner
 from api.demo import seed_demo
 from ledger.application import Ledger
-from projections.folds import (
-    ALL_PROJECTIONS,
+from projections.assignments import (
     ASSIGNMENT_COLUMNS,
     AssignmentHistoryProjection,
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
-    EngineersProjection,
-    Projection,
-    Rows,
-    TicketsProjection,
 )
+from projections.backend import build_store
+from projections.base import Projection, Rows
+from projections.engineers import EngineersProjection
+from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
-from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore, build_store
+from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
 from projections.tables import Column, Table, physical_name, sid
+from projections.tickets import TicketsProjection
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain import Engineer, engineer_aggregate_id
-from projections.folds import EngineersProjection
+from projections.backend import build_store
+from projections.engineers import EngineersProjection
 from projections.runner import ReadSide
-from projections.store import build_store
 
 REGISTERED_TOPIC = "ledger.domain:Engineer.Registered"
 UPDATED_TOPIC = "ledger.domain:Engineer.Updated"

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 import pytest
@@ -29,20 +30,19 @@ from ledger.domain import (
     Ticket,
 )
 from ledger.errors import LedgerError
-from projections.folds import (
-    ALL_PROJECTIONS,
+from projections import pages
+from projections.assignments import (
     AssignmentHistoryProjection,
     CurrentAssignmentsProjection,
     EngineerAssignmentsProjection,
-    EngineersProjection,
-    Key,
-    Projection,
-    Rows,
-    TicketsProjection,
 )
-from projections.runner import RowCache, Slot, commit_page, fold_page
+from projections.base import Key, Projection, Rows
+from projections.engineers import EngineersProjection
+from projections.pages import RowCache, Slot, run_pages
+from projections.registry import ALL_PROJECTIONS
 from projections.store import CatalogEntry, PageWrite
 from projections.tables import Table, ts
+from projections.tickets import TicketsProjection
 
 TICKETS = TicketsProjection.table
 ASSIGNMENTS = EngineerAssignmentsProjection.table
@@ -166,7 +166,7 @@ class Harness:
         for projection in self.projections:
             rows = Rows()
             for _position, event in page:
-                if not projection.handles(event):
+                if type(event) not in projection.event_types:
                     continue
                 for table, key in projection.keys(event):
                     # Loaded as the runner does: a copy of the stored row, or None.
@@ -774,7 +774,7 @@ def test_projections_ignore_events_they_do_not_handle(story: Story, roster: dict
     story.do(roster["ana"], "update", changes={"tier": 2})
     for projection in (EngineerAssignmentsProjection(), CurrentAssignmentsProjection(),
                        AssignmentHistoryProjection()):
-        assert not any(projection.handles(e) for e in story.events)
+        assert not any(type(e) in projection.event_types for e in story.events)
     h = Harness().follow(story)
     assert h.rows(ASSIGNMENTS) == h.rows(CURRENT) == h.rows(HISTORY) == []
 
@@ -823,17 +823,25 @@ def test_replay_is_deterministic() -> None:
 
 
 class _MemoryStore:
-    """The two ``ReadStore`` methods ``fold_page``/``commit_page`` use, in memory."""
+    """The ``ReadStore`` methods ``run_pages`` uses, in memory."""
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[Key, dict[str, Any]]] = {}
         self.positions: dict[str, int] = {}
         self.loads = 0
 
-    def load(self, entry: CatalogEntry, table: Table, keys: Sequence[Key]) -> dict[Key, Any]:
+    def load_many(
+        self, requests: Sequence[tuple[CatalogEntry, Table, Sequence[Key]]]
+    ) -> list[dict[Key, Any]]:
         self.loads += 1
-        stored = self.tables.setdefault(table.name, {})
-        return {k: copy.deepcopy(stored[k]) for k in keys if k in stored}
+        found = []
+        for _entry, table, keys in requests:
+            stored = self.tables.setdefault(table.name, {})
+            found.append({k: copy.deepcopy(stored[k]) for k in keys if k in stored})
+        return found
+
+    def position(self, entry: CatalogEntry) -> int:
+        return self.positions.get(entry.tracking_name, 0)
 
     def write(self, writes: Iterable[PageWrite]) -> None:
         for w in writes:
@@ -847,24 +855,84 @@ class _MemoryStore:
             self.positions[w.entry.tracking_name] = w.position
 
 
-@pytest.mark.parametrize("page_size", [1, 4, 1000])
-def test_runner_fold_page_matches_the_pure_folds(page_size: int) -> None:
-    """``fold_page``/``commit_page`` (with their row cache) give the same rows as the
-    harness, whatever the page size; every slot ends at the last position."""
+class _Stored(NamedTuple):
+    id: int
+    event: Any
+
+
+class _MemoryLog:
+    """The parts of a ``Ledger`` ``run_pages`` reads: its notification log (here,
+    the events themselves) and its mapper."""
+
+    def __init__(self, events: Sequence[Any]) -> None:
+        self.log = [_Stored(position, e) for position, e in enumerate(events, 1)]
+        self.recorder = self.mapper = self
+
+    def select_notifications(
+        self, start: int, limit: int, stop: int | None = None, topics: Sequence[str] = (),
+        *, inclusive_of_start: bool = True,
+    ) -> list[_Stored]:
+        assert not topics and not inclusive_of_start
+        return [n for n in self.log if start < n.id <= (stop or n.id)][:limit]
+
+    def max_notification_id(self) -> int:
+        return len(self.log)
+
+    def to_domain_event(self, stored: _Stored) -> Any:
+        return stored.event
+
+
+class _LateWriter:
+    """A page writer that writes a page only when its outcome is asked for: the
+    slowest schedule ``run_pages`` allows (the next page is read and folded
+    before the last one is in the store), made deterministic."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> Future[None]:
+        future: Future[None] = Future()
+        result = future.result
+
+        def write_then_result(timeout: float | None = None) -> None:
+            if not future.done():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as e:  # noqa: BLE001 - handed to the caller
+                    future.set_exception(e)
+            return result(timeout)
+
+        future.result = write_then_result  # type: ignore[method-assign]
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+@pytest.mark.parametrize("late_writes", [False, True])
+@pytest.mark.parametrize("page_size", [1, 4, 7, 1000])
+def test_run_pages_matches_the_pure_folds(
+    page_size: int, late_writes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run_pages`` -- the loop of the live runner and of rebuilds: a tiny row
+    cache, the next full page folded while the last one is written -- gives the
+    same rows as the harness, whatever the page size and however the writes are
+    scheduled; every slot ends at the last position."""
+    if late_writes:
+        monkeypatch.setattr(pages, "ThreadPoolExecutor", _LateWriter)
     story = _busy_story()
     expected = Harness().follow(story).snapshot()
     store = _MemoryStore()
     slots = [
-        Slot(CatalogEntry(cls.name, cls.version, 1, "live", "x"), cls(), 0, RowCache(maxsize=3))
+        Slot(CatalogEntry(cls.name, cls.version, 1, "live", "x"), cls(), 0, RowCache(maxsize=1))
         for cls in ALL_PROJECTIONS
     ]
-    events = list(enumerate(story.events, 1))
-    for i in range(0, len(events), page_size):
-        page = events[i : i + page_size]
-        writes = fold_page(store, slots, page)  # type: ignore[arg-type]
-        commit_page(store, slots, writes)  # type: ignore[arg-type]
+    log = _MemoryLog(story.events)
+    read = run_pages(log, store, slots, page_size=page_size)  # type: ignore[arg-type]
+    assert read == len(story.events)
     assert {name: store.tables.get(name, {}) for name in expected} == expected
-    assert {s.position for s in slots} == {len(events)}
+    assert {s.position for s in slots} == {len(story.events)}
+    assert set(store.positions.values()) == {len(story.events)}
 
 
 # ===================================================================== hypothesis
@@ -951,7 +1019,7 @@ def test_property_counts_and_current_rows_match_the_aggregates(
     expected_history = sum(
         2 if type(e) in (Ticket.Escalated, Ticket.Reassigned) else 1
         for e in story.events
-        if AssignmentHistoryProjection().handles(e)
+        if type(e) in AssignmentHistoryProjection().event_types
     )
     assert len(h.history()) == expected_history
     for _table, _column, value in h.all_timestamps():

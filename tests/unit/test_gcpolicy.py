@@ -8,7 +8,7 @@ import pytest
 
 from api.runtime import SERVING_THRESHOLDS, serving_gc
 from projections.gcpolicy import raised_thresholds
-from projections.runner import RELAXED_THRESHOLDS, relaxed_gc
+from projections.pages import RELAXED_THRESHOLDS, relaxed_gc
 
 
 @pytest.fixture(autouse=True)

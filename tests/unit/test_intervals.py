@@ -12,7 +12,7 @@ import pytest
 from test_folds import CURRENT, Harness, Story, _busy_story, at
 
 from ledger.domain import Engineer
-from projections.folds import ALL_PROJECTIONS
+from projections.registry import ALL_PROJECTIONS
 from projections.intervals import AssignmentIntervalsProjection
 
 INTERVALS = AssignmentIntervalsProjection.table
@@ -164,5 +164,5 @@ def test_open_intervals_are_the_current_assignments() -> None:
 def test_engineer_events_are_not_folded() -> None:
     story = Story()
     story.engineer("zed", tier=1)
-    assert not AssignmentIntervalsProjection().handles(story.last)
+    assert type(story.last) not in AssignmentIntervalsProjection().event_types
     assert isinstance(story.last, Engineer.Registered)

@@ -1,0 +1,28 @@
+"""Every projection the read side maintains, in the order they are set up."""
+
+from __future__ import annotations
+
+from projections.api_keys import ApiKeysProjection
+from projections.assignments import (
+    AssignmentHistoryProjection,
+    CurrentAssignmentsProjection,
+    EngineerAssignmentsProjection,
+)
+from projections.base import Projection
+from projections.engineers import EngineersProjection
+from projections.intervals import AssignmentIntervalsProjection
+from projections.metrics import TicketMetricsProjection
+from projections.sla import SlaProjection
+from projections.tickets import TicketsProjection
+
+ALL_PROJECTIONS: tuple[type[Projection], ...] = (
+    TicketsProjection,
+    EngineerAssignmentsProjection,
+    CurrentAssignmentsProjection,
+    AssignmentHistoryProjection,
+    EngineersProjection,
+    ApiKeysProjection,
+    AssignmentIntervalsProjection,
+    TicketMetricsProjection,
+    SlaProjection,
+)

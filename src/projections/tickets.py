@@ -1,0 +1,152 @@
+"""``tickets``: one row per ticket with its status and current assignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.domain import Ticket
+from projections.base import Handler, KeyRule, Projection, Rows, row_of
+from projections.tables import Column, Table, sid, ts
+
+
+class TicketsProjection(Projection):
+    """``tickets``: one row per ticket with its status and current assignment."""
+
+    name = "tickets"
+    version = 1
+    table = Table(
+        "tickets",
+        (
+            Column("id", "uuid", True),
+            Column("title", "text", True),
+            Column("description"),
+            Column("priority", "text", True),
+            Column("required_skill"),
+            Column("equipment_id"),
+            Column("reference"),
+            Column("status", "text", True),
+            Column("version", "int", True),
+            Column("current_assignment_id", "uuid"),
+            Column("current_engineer_id"),
+            Column("current_tier", "int"),
+            Column("assignment_count", "int", True),
+            Column("opened_by"),
+            Column("opened_position", "int", True),
+            Column("created_at", "ts", True),
+            Column("updated_at", "ts", True),
+            Column("resolved_at", "ts"),
+            Column("closed_at", "ts"),
+        ),
+        key=("id",),
+        indexes=(("opened_position",), ("status", "opened_position"), ("reference",),
+                 ("current_engineer_id",)),
+        fresh_keys=True,
+    )
+    tables = (table,)
+
+    def key_rules(self) -> dict[type, KeyRule]:
+        own = row_of(self.table, "originator_id")
+        return {cls: own for cls in self.handlers() if cls is not Ticket.Opened}
+
+    def create_rules(self) -> dict[type, KeyRule]:
+        return {Ticket.Opened: row_of(self.table, "originator_id")}
+
+    def handlers(self) -> dict[type, Handler]:
+        return {
+            Ticket.Opened: self._opened,
+            Ticket.Assigned: self._assigned,
+            Ticket.Accepted: self._status("assigned"),
+            Ticket.Started: self._status("in_progress"),
+            Ticket.Rejected: self._ended,
+            Ticket.Removed: self._ended,
+            Ticket.Completed: self._completed,
+            Ticket.Escalated: self._handed_over,
+            Ticket.Reassigned: self._handed_over,
+            Ticket.Closed: self._closed,
+            Ticket.Reopened: self._reopened,
+        }
+
+    def _touch(self, e: Any, rows: Rows, **changes: Any) -> None:
+        rows.patch(
+            self.table,
+            (sid(e.originator_id),),
+            version=e.originator_version,
+            updated_at=ts(e.timestamp),
+            **changes,
+        )
+
+    def _opened(self, e: Ticket.Opened, position: int, rows: Rows) -> None:
+        at = ts(e.timestamp)
+        rows.put(
+            self.table,
+            {
+                "id": sid(e.originator_id),
+                "title": e.title,
+                "description": e.description,
+                "priority": e.priority,
+                "required_skill": e.required_skill,
+                "equipment_id": e.equipment_id,
+                "reference": e.reference,
+                "status": "open",
+                "version": e.originator_version,
+                "current_assignment_id": None,
+                "current_engineer_id": None,
+                "current_tier": None,
+                "assignment_count": 0,
+                "opened_by": e.actor,
+                "opened_position": position,
+                "created_at": at,
+                "updated_at": at,
+                "resolved_at": None,
+                "closed_at": None,
+            },
+        )
+
+    def _assigned(self, e: Ticket.Assigned, position: int, rows: Rows) -> None:
+        self._touch(
+            e,
+            rows,
+            status="assigned",
+            current_assignment_id=sid(e.assignment_id),
+            current_engineer_id=e.engineer_id,
+            current_tier=e.tier,
+            assignment_count=e.sequence,
+        )
+
+    def _status(self, status: str) -> Handler:
+        def handler(e: Any, position: int, rows: Rows) -> None:
+            self._touch(e, rows, status=status)
+
+        return handler
+
+    def _ended(self, e: Any, position: int, rows: Rows) -> None:
+        self._touch(
+            e, rows, status="open", current_assignment_id=None,
+            current_engineer_id=None, current_tier=None,
+        )
+
+    def _completed(self, e: Ticket.Completed, position: int, rows: Rows) -> None:
+        if e.completion_status == "success":
+            self._touch(
+                e, rows, status="resolved", resolved_at=ts(e.timestamp),
+                current_assignment_id=None, current_engineer_id=None, current_tier=None,
+            )
+        else:
+            self._ended(e, position, rows)
+
+    def _handed_over(self, e: Any, position: int, rows: Rows) -> None:
+        self._touch(
+            e,
+            rows,
+            status="assigned",
+            current_assignment_id=sid(e.new_assignment_id),
+            current_engineer_id=e.new_engineer_id,
+            current_tier=e.tier,
+            assignment_count=e.sequence,
+        )
+
+    def _closed(self, e: Ticket.Closed, position: int, rows: Rows) -> None:
+        self._touch(e, rows, status="closed", closed_at=ts(e.timestamp))
+
+    def _reopened(self, e: Ticket.Reopened, position: int, rows: Rows) -> None:
+        self._touch(e, rows, status="open", closed_at=None, resolved_at=None)
