@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
@@ -52,7 +51,7 @@ T = TypeVar("T")
 
 class InlineHooks(Protocol):
     def kwargs(self) -> dict[str, Any]:
-        """The recorder's hooks (ledger.recorder), as ``save`` keyword arguments."""
+        """The recorder's hooks (ledger.adapter), as ``save`` keyword arguments."""
         ...
 
     def failed_transaction(self, error: BaseException) -> bool:
@@ -144,7 +143,7 @@ class Ledger(Application[UUID]):
         self._listeners: list[Callable[[int], None]] = []
         #: Writes the read side's rows inside each save's own transaction, while
         #: set (by the read side of this process, on PostgreSQL; see
-        #: ledger.recorder and projections.inline).
+        #: ledger.adapter and projections.inline).
         self.inline: InlineWriter | None = None
         self._listeners_lock = threading.Lock()
         self._tickets: AggregateCache[UUID] = AggregateCache(cache_size)
@@ -154,16 +153,7 @@ class Ledger(Application[UUID]):
         self._engineers_epoch = 0  # counts deactivations seen (see engineer_changed)
         self._engineers_lock = threading.Lock()
         self._committer = (
-            GroupCommitter(
-                self.save,
-                name="ledger-committer",
-                # Two threads take turns on PostgreSQL (one prepares its batch
-                # while the other's COMMIT is made durable); SQLite has one
-                # writer and no wait worth overlapping.
-                threads=2 if self.store.is_postgres else 1,
-            )
-            if group_commit
-            else None
+            GroupCommitter(self.save, name="ledger-committer") if group_commit else None
         )
         #: Runs ticket commands on one thread, pipelined into group commit.
         self._executor = CommandExecutor(
@@ -226,59 +216,44 @@ class Ledger(Application[UUID]):
                 self._listeners.remove(listener)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """``Application.save``, its events collected without runtime Protocol
-        checks: ``ProcessingEvent.collect_events`` tells an aggregate from an
-        event with two ``isinstance`` checks against runtime-checkable protocols,
-        which on Python 3.11 scan the protocols' members every time (14 µs per
-        aggregate, against 0.5 µs here, on the committer's path). Anything but
-        aggregates goes the library's way."""
-        if not all(isinstance(obj, Aggregate) for obj in objs):
-            return super().save(*objs, **kwargs)
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in objs:
-            processing_event.events.extend(aggregate.collect_events())
-            processing_event.aggregates[aggregate.id] = aggregate
-        processing_event.saved_kwargs.update(kwargs)
-        # As Application.save goes on.
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        self.notify(processing_event.events)
-        return recordings
-
-    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
-        # The chain's new heads are kept only if the insert commits.
+        """``Application.save``, in the inline projection's session when one is
+        set (the read side's rows written in the insert's own transaction), then
+        this process's listeners told the new position."""
         inline = self.inline
         if inline is None:
-            recordings = self._record_once(processing_event)
+            recordings = self._save_once(objs, kwargs)
         else:
-            with inline.session(processing_event.events) as hook:
+            events = [e for obj in objs for e in getattr(obj, "pending_events", (obj,))]
+            with inline.session(events) as hook:
                 if hook is None:
-                    recordings = self._record_once(processing_event)
+                    recordings = self._save_once(objs, kwargs)
                 else:
-                    processing_event.saved_kwargs.update(hook.kwargs())
+                    pending = [(obj, list(obj.pending_events)) for obj in objs]
                     try:
-                        recordings = self._record_once(processing_event)
+                        recordings = self._save_once(objs, {**kwargs, **hook.kwargs()})
                     except Exception as e:
                         if not hook.failed_transaction(e):
                             raise
                         # The read side's part failed the transaction, so nothing
                         # was recorded: record the events alone (the hooks stand
                         # down); the runner projects them.
-                        recordings = self._record_once(processing_event)
-        for aggregate in processing_event.aggregates.values():
-            if isinstance(aggregate, Engineer):
-                self.engineer_changed(aggregate.engineer_id, None)
+                        for obj, events in pending:
+                            if not obj.pending_events:
+                                obj.pending_events.extend(events)
+                        recordings = self._save_once(objs, kwargs)
+        for obj in objs:
+            if isinstance(obj, Engineer):
+                self.engineer_changed(obj.engineer_id, None)
         if recordings:
             position = recordings[-1].notification.id
             for listener in list(self._listeners):
                 listener(position)
         return recordings
 
-    def _record_once(self, processing_event: Any) -> list[Recording[UUID]]:
+    def _save_once(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> list[Recording[UUID]]:
         # The chain's new heads are kept only if the insert commits.
         with _storage_errors(), self.mapper.batch():
-            return super()._record(processing_event)
+            return super().save(*objs, **kwargs)
 
     def close(self) -> None:
         self._executor.close()
@@ -329,7 +304,7 @@ class Ledger(Application[UUID]):
 
     def _load_tickets(self, ticket_ids: list[UUID]) -> dict[UUID, Ticket]:
         """The stored tickets of these ids, the streams read in one query where
-        the recorder can (ledger.recorder); rebuilt as ``get_ticket`` rebuilds
+        the recorder can (ledger.adapter); rebuilt as ``get_ticket`` rebuilds
         one (``Repository.get`` without snapshots: we take none). Ids that are
         not tickets are left out."""
         select = getattr(self.recorder, "select_streams", None)

@@ -25,9 +25,9 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
+from ledger.adapter import HookedPostgresApplicationRecorder
 from ledger.application import Ledger
 from ledger.errors import StorageUnavailableError
-from ledger.recorder import HookedPostgresApplicationRecorder
 from projections.folds import ALL_PROJECTIONS, EngineersProjection, Key, Projection, Rows
 from projections.gcpolicy import raised_thresholds
 from projections.locks import ProcessLock, SharedLock
