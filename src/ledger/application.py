@@ -717,28 +717,14 @@ class Ledger(Application[UUID]):
         assignment_id: UUID,
         *,
         actor: str,
-        completion_status: str,
-        time_spent_hours: float,
-        diagnosis: str | None = None,
-        actions_taken: str | None = None,
-        parts_used: list[dict[str, Any]] | None = None,
-        customer_rating: int | None = None,
-        customer_feedback: str | None = None,
         expected_version: int | None = None,
+        **outcome: Any,
     ) -> Future[CommandResult]:
+        """``outcome``: the fields of ``Ticket.Completed`` (completion_status,
+        time_spent_hours, diagnosis, ...), declared there once."""
         return self._update_ticket(
             ticket_id,
-            lambda t: t.complete(
-                assignment_id,
-                completion_status=completion_status,
-                time_spent_hours=time_spent_hours,
-                diagnosis=diagnosis,
-                actions_taken=actions_taken,
-                parts_used=parts_used,
-                customer_rating=customer_rating,
-                customer_feedback=customer_feedback,
-                actor=actor,
-            ),
+            lambda t: t.complete(assignment_id, actor=actor, **outcome),
             expected_version,
         )
 

@@ -146,14 +146,12 @@ async def complete(
     """``success`` resolves the ticket; any other outcome leaves it open."""
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
+    outcome = body.model_dump()
+    outcome["time_spent_hours"] = round(body.time_spent_hours, 2)
+    outcome["parts_used"] = outcome["parts_used"] or None
     result = await asyncio.wrap_future(ctx.services.ledger.complete(
-        UUID(row["ticket_id"]), assignment_id,
-        completion_status=body.completion_status,
-        time_spent_hours=round(body.time_spent_hours, 2),
-        diagnosis=body.diagnosis, actions_taken=body.actions_taken,
-        parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
-        customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
-        actor=ctx.actor, expected_version=ctx.expected_version,
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version, **outcome,
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
