@@ -287,7 +287,8 @@ def keys_create(
         raise typer.Exit(2) from None
     services = _read_side(_settings(database_url))
     try:
-        result, token = services.ledger.create_api_key(name=name, role=role, actor=_cli_actor()).result()
+        created = services.ledger.create_api_key(name=name, role=role, actor=_cli_actor())
+        result, token = created.result()
         services.read_side.catch_up()
     finally:
         services.close()

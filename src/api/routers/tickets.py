@@ -16,12 +16,11 @@ from api.command_route import CommandRoute
 from api.deps import (
     ActorDep,
     Cursor,
+    DispatchContext,
     Limit,
     MinPositionDep,
-    RequestContext,
     Services,
     ServicesDep,
-    command_context,
     in_threadpool,
     read_your_writes,
 )
@@ -157,7 +156,7 @@ def get_ticket(
 
 @router.post("/{ticket_id}/close", response_model=Ticket)
 async def close_ticket(
-    ticket_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
+    ticket_id: UUID, ctx: DispatchContext, response: Response,
     body: ReasonBody | None = None,
 ) -> Ticket:
     result = await asyncio.wrap_future(ctx.services.ledger.close_ticket(
@@ -169,7 +168,7 @@ async def close_ticket(
 
 @router.post("/{ticket_id}/reopen", response_model=Ticket)
 async def reopen_ticket(
-    ticket_id: UUID, body: ReopenBody, ctx: Annotated[RequestContext, command_context(DISPATCH)],
+    ticket_id: UUID, body: ReopenBody, ctx: DispatchContext,
     response: Response,
 ) -> Ticket:
     result = await asyncio.wrap_future(ctx.services.ledger.reopen_ticket(
