@@ -140,7 +140,11 @@ class Ledger(Application[UUID]):
                 if hook is None:
                     recordings = self._save_once(objs, kwargs)
                 else:
-                    pending = [(obj, list(obj.pending_events)) for obj in objs]
+                    pending = [
+                        (obj, list(obj.pending_events))
+                        for obj in objs
+                        if hasattr(obj, "pending_events")
+                    ]
                     try:
                         recordings = self._save_once(objs, {**kwargs, **hook.kwargs()})
                     except Exception as e:
