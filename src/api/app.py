@@ -125,7 +125,8 @@ def bootstrap_admin_key(services: Services) -> str | None:
     admin token (first start); else None."""
     if services.settings.admin_token or services.ledger.has_api_keys():
         return None
-    result, token = services.ledger.create_api_key(name="admin", role="admin", actor="bootstrap").result()
+    created = services.ledger.create_api_key(name="admin", role="admin", actor="bootstrap")
+    result, token = created.result()
     services.read_side.wait_for(result.position, services.settings.read_your_writes_timeout)
     return token
 

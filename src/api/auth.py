@@ -120,10 +120,6 @@ class Authenticator:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
-    def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     def lookup(self, digest: str) -> dict[str, Any] | None:
         """The ``api_keys`` row of a token hash (placeholders only)."""
         rows = self.store.rows(

@@ -25,7 +25,6 @@ from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
 
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -121,6 +120,12 @@ def command_context(permission: str) -> Any:
     return Depends(_COMMAND_ACCESS[permission])
 
 
+#: A command route's request context, for dispatchers (and admins).
+DispatchContext = Annotated[RequestContext, command_context(DISPATCH)]
+#: A command route's request context, for engineers working their assignments.
+WorkContext = Annotated[RequestContext, command_context(WORK)]
+
+
 async def wait_min_position(
     services: ServicesDep,
     response: Response,
@@ -176,11 +181,12 @@ async def read_your_writes(services: Services, result: CommandResult, response: 
 
 
 async def find_assignment(services: Services, assignment_id: UUID) -> dict[str, Any]:
-    """The assignment's row (to find its ticket): the row this process committed
-    if at hand (an assignment's ticket and engineer never change), else the stored one (looked up with the other requests' on the
-    lookup thread); only when there is none yet, in the threadpool, the stored
-    one once a lagging read side has caught up (else 404), without reading
-    again what was just read."""
+    """The assignment's row (to find its ticket): the row this process
+    committed if at hand (an assignment's ticket and engineer never change),
+    else the stored one (looked up with the other requests' on the lookup
+    thread); only when there is none yet, in the threadpool, the stored one
+    once a lagging read side has caught up (else 404), without reading again
+    what was just read."""
     key = str(assignment_id)
     row = services.read_side.committed_row(ASSIGNMENTS, (key,))
     if row is not None:

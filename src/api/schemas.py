@@ -12,6 +12,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.guards import contains_nul
+from ledger.statuses import (
+    AssignmentStatus,
+    AssignmentType,
+    CompletionStatus,
+    Priority,
+    TicketStatus,
+)
 
 EngineerId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -20,19 +27,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 Reason = Annotated[str, StringConstraints(max_length=2000)]
 Skill = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Priority = Literal["low", "medium", "high", "critical"]
-CompletionStatus = Literal[
-    "success", "failed", "escalated", "parts_required", "customer_unavailable"
-]
-AssignmentStatus = Literal[
-    "assigned", "accepted", "in_progress", "completed", "rejected", "escalated",
-    "reassigned", "removed", "failed",
-]
-AssignmentStatusFilter = Literal[
-    "active", "assigned", "accepted", "in_progress", "completed", "rejected", "escalated",
-    "reassigned", "removed", "failed",
-]
-TicketStatus = Literal["open", "assigned", "in_progress", "resolved", "closed"]
+AssignmentStatusFilter = Literal["active", AssignmentStatus]
 
 
 class Request(BaseModel):
@@ -175,7 +170,7 @@ class AssignmentCreate(Request):
     tier_name: Annotated[str, StringConstraints(max_length=50)] | None = Field(
         None, description=TIER_NAME)
     reason: Reason | None = Field(None, description="Why this engineer; recorded with the event.")
-    type: Literal["manual", "auto"] = Field(
+    type: AssignmentType = Field(
         "manual", description="`auto` when a dispatching system chose the engineer.")
 
 

@@ -1,119 +1,50 @@
-"""The service layer: one eventsourcing ``Application`` for tickets and engineers."""
+"""The service layer: one eventsourcing ``Application`` for tickets, engineers
+and API keys. Each write command is one method that returns a future of what it
+recorded (``CommandResult``): a route awaits it (``asyncio.wrap_future``), the
+CLI and tests call ``.result()``. The commands run through the write pipeline
+(``ledger.pipeline``)."""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import (
-    InterfaceError,
-    OperationalError,
-    RecordConflictError,
-    Recording,
-    Transcoder,
-)
-from eventsourcing.persistence import (
-    InternalError as PersistenceInternalError,
-)
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Recording, Transcoder
+from eventsourcing.utils import get_topic
 
 from ledger import appendonly
+from ledger.assignment import Assignment
 from ledger.autoassign import Pick
-from ledger.cache import DEFAULT_SIZE, AggregateCache
-from ledger.committer import GroupCommitter
-from ledger.domain import Assignment, Engineer, Ticket, engineer_aggregate_id
+from ledger.cache import DEFAULT_SIZE
+from ledger.engineer import Engineer, engineer_aggregate_id
+from ledger.engineer_gate import ActiveEngineers
 from ledger.errors import (
     ApiKeyNotFoundError,
     EngineerExistsError,
     EngineerNotFoundError,
     InvalidReferenceError,
     PickOutdatedError,
-    StorageUnavailableError,
     TicketExistsError,
     TicketNotFoundError,
 )
-from ledger.executor import CommandExecutor, Job
+from ledger.executor import Job
 from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.ids import new_id
+from ledger.inline_hooks import InlineHooks, InlineWriter
 from ledger.keys import ApiKey, new_token
+from ledger.pipeline import WritePipeline, then
+from ledger.results import CommandResult, recorded
+from ledger.storage import project, start, storage_errors
 from ledger.store import StoreConfig, parse_database_url
+from ledger.ticket import Ticket
 from ledger.transcoder import OrjsonTranscoder
 
-T = TypeVar("T")
-
-
-class InlineHooks(Protocol):
-    def kwargs(self) -> dict[str, Any]:
-        """The recorder's hooks (ledger.recorder), as ``save`` keyword arguments."""
-        ...
-
-    def failed_transaction(self, error: BaseException) -> bool:
-        """Whether the save may be made again without the hooks (they failed it)."""
-        ...
-
-
-class InlineWriter(Protocol):
-    """What ``Ledger.inline`` holds: around one save, hooks for the recorder's
-    insert transaction, or None."""
-
-    def session(self, events: Sequence[Any]) -> AbstractContextManager[InlineHooks | None]: ...
-
-#: How often a command on a ticket that changed underneath it is re-run.
-CONFLICT_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command recorded: the ticket (or engineer), its new version and the
-    global position of its last event."""
-
-    aggregate_id: UUID
-    version: int
-    position: int
-    assignment_id: UUID | None = None
-
-
-def _recorded(aggregate: Any, recordings: Sequence[Recording[UUID]]) -> CommandResult:
-    """What saving a new or changed aggregate recorded."""
-    return CommandResult(aggregate.id, aggregate.version, recordings[-1].notification.id)
-
-
-def _ticket_result(
-    ticket: Ticket, assignment: Assignment | None, recordings: Sequence[Recording[UUID]]
-) -> CommandResult:
-    """What a ticket command recorded, with the assignment it acted on."""
-    return CommandResult(
-        ticket.id,
-        ticket.version,
-        recordings[-1].notification.id,
-        assignment.id if assignment else None,
-    )
-
-
-def _project(aggregate: Any, events: Iterable[Any]) -> Any:
-    """eventsourcing's ``project_aggregate`` without its per-event
-    ``isinstance`` check against a runtime-checkable Protocol, which costs more
-    than applying the event (every event of ours is an eventsourcing Event)."""
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
-
-
-@contextmanager
-def _storage_errors() -> Iterator[None]:
-    try:
-        yield
-    except (OperationalError, InterfaceError) as e:
-        msg = f"The event store is unavailable: {e}"
-        raise StorageUnavailableError(msg) from e
+__all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
 class Ledger(Application[UUID]):
@@ -142,52 +73,19 @@ class Ledger(Application[UUID]):
         merged = self.store.eventsourcing_env(pool_size=pool_size)
         merged.update(env or {})
         self._listeners: list[Callable[[int], None]] = []
+        self._listeners_lock = threading.Lock()
         #: Writes the read side's rows inside each save's own transaction, while
         #: set (by the read side of this process, on PostgreSQL; see
-        #: ledger.recorder and projections.inline).
+        #: ledger.adapter and projections.inline).
         self.inline: InlineWriter | None = None
-        self._listeners_lock = threading.Lock()
-        self._tickets: AggregateCache[UUID] = AggregateCache(cache_size)
-        #: engineer id -> active, while ``cache_engineers(True)`` (see there).
-        self._engineers: dict[str, bool] = {}
-        self._engineers_cached = False
-        self._engineers_epoch = 0  # counts deactivations seen (see engineer_changed)
-        self._engineers_lock = threading.Lock()
-        self._committer = (
-            GroupCommitter(
-                self.save,
-                name="ledger-committer",
-                # Two threads take turns on PostgreSQL (one prepares its batch
-                # while the other's COMMIT is made durable); SQLite has one
-                # writer and no wait worth overlapping.
-                threads=2 if self.store.is_postgres else 1,
-            )
-            if group_commit
-            else None
+        self._engineers = ActiveEngineers(self.get_engineer)
+        self._pipeline = WritePipeline(
+            self.save, self.get_ticket, self._load_tickets,
+            cache_size=cache_size, group_commit=group_commit,
         )
-        #: Runs ticket commands on one thread, pipelined into group commit.
-        self._executor = CommandExecutor(
-            self.get_ticket,
-            self._saving,
-            _ticket_result,
-            self._tickets,
-            retries=CONFLICT_RETRIES,
-            errors=_storage_errors,
-            load_many=self._load_tickets,
-        )
-        for attempt in range(5):
-            try:
-                with _storage_errors():
-                    super().__init__(env=merged)
-                break
-            except PersistenceInternalError:
-                # Several processes starting at once race in eventsourcing's
-                # CREATE OR REPLACE FUNCTION ("tuple concurrently updated").
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        start(lambda: super(Ledger, self).__init__(env=merged))
         if merged.get("CREATE_TABLE", "y").lower() not in ("n", "no", "false", "0", "off"):
-            with _storage_errors():
+            with storage_errors():
                 appendonly.install(self.recorder, postgres=self.store.is_postgres)
 
     def construct_transcoder(self) -> Transcoder:
@@ -201,7 +99,7 @@ class Ledger(Application[UUID]):
 
     def _stored_hash(self, originator_id: UUID, version: int) -> str | None:
         """The hash of a stored event (its content hash if it was stored unchained)."""
-        with _storage_errors():
+        with storage_errors():
             found = self.recorder.select_events(
                 originator_id, gt=version - 1, lte=version, limit=1
             )
@@ -213,7 +111,11 @@ class Ledger(Application[UUID]):
             originator_id, version, stored.topic, stored.state
         )
 
-    # ------------------------------------------------------------ notifications
+    def close(self) -> None:
+        self._pipeline.close()
+        super().close()
+
+    # ------------------------------------------------------------ saving
 
     def add_listener(self, listener: Callable[[int], None]) -> None:
         """Calls ``listener(position)`` after each commit made by this process."""
@@ -226,102 +128,69 @@ class Ledger(Application[UUID]):
                 self._listeners.remove(listener)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """``Application.save``, its events collected without runtime Protocol
-        checks: ``ProcessingEvent.collect_events`` tells an aggregate from an
-        event with two ``isinstance`` checks against runtime-checkable protocols,
-        which on Python 3.11 scan the protocols' members every time (14 µs per
-        aggregate, against 0.5 µs here, on the committer's path). Anything but
-        aggregates goes the library's way."""
-        if not all(isinstance(obj, Aggregate) for obj in objs):
-            return super().save(*objs, **kwargs)
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in objs:
-            processing_event.events.extend(aggregate.collect_events())
-            processing_event.aggregates[aggregate.id] = aggregate
-        processing_event.saved_kwargs.update(kwargs)
-        # As Application.save goes on.
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        self.notify(processing_event.events)
-        return recordings
-
-    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
-        # The chain's new heads are kept only if the insert commits.
+        """``Application.save``, in the inline projection's session when one is
+        set (the read side's rows written in the insert's own transaction), then
+        this process's listeners told the new position."""
         inline = self.inline
         if inline is None:
-            recordings = self._record_once(processing_event)
+            recordings = self._save_once(objs, kwargs)
         else:
-            with inline.session(processing_event.events) as hook:
+            events = [e for obj in objs for e in getattr(obj, "pending_events", (obj,))]
+            with inline.session(events) as hook:
                 if hook is None:
-                    recordings = self._record_once(processing_event)
+                    recordings = self._save_once(objs, kwargs)
                 else:
-                    processing_event.saved_kwargs.update(hook.kwargs())
+                    pending = [
+                        (obj, list(obj.pending_events))
+                        for obj in objs
+                        if hasattr(obj, "pending_events")
+                    ]
                     try:
-                        recordings = self._record_once(processing_event)
+                        recordings = self._save_once(objs, {**kwargs, **hook.kwargs()})
                     except Exception as e:
                         if not hook.failed_transaction(e):
                             raise
                         # The read side's part failed the transaction, so nothing
                         # was recorded: record the events alone (the hooks stand
                         # down); the runner projects them.
-                        recordings = self._record_once(processing_event)
-        for aggregate in processing_event.aggregates.values():
-            if isinstance(aggregate, Engineer):
-                self.engineer_changed(aggregate.engineer_id, None)
+                        for obj, events in pending:
+                            if not obj.pending_events:
+                                obj.pending_events.extend(events)
+                        recordings = self._save_once(objs, kwargs)
+        for obj in objs:
+            if isinstance(obj, Engineer):
+                self._engineers.changed(obj.engineer_id, None)
         if recordings:
             position = recordings[-1].notification.id
             for listener in list(self._listeners):
                 listener(position)
         return recordings
 
-    def _record_once(self, processing_event: Any) -> list[Recording[UUID]]:
+    def _save_once(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> list[Recording[UUID]]:
         # The chain's new heads are kept only if the insert commits.
-        with _storage_errors(), self.mapper.batch():
-            return super()._record(processing_event)
-
-    def close(self) -> None:
-        self._executor.close()
-        if self._committer is not None:
-            self._committer.close()
-        super().close()
-
-    def _saving(self, aggregate: Ticket | Engineer | ApiKey) -> Future[list[Recording[UUID]]]:
-        """Saves one aggregate (``Application.save``), in a transaction shared
-        with concurrent commands when group commit is on; the future resolves
-        once it is durable."""
-        if self._committer is None:
-            return self._save_now(aggregate)
-        return self._committer.submit(aggregate)
-
-    def _save_now(self, aggregate: Ticket | Engineer | ApiKey) -> Future[list[Recording[UUID]]]:
-        """Without group commit: the save, in its own transaction, done."""
-        saved: Future[list[Recording[UUID]]] = Future()
-        try:
-            saved.set_result(self.save(aggregate))
-        except Exception as e:  # noqa: BLE001 - handed to the command's future
-            saved.set_exception(e)
-        return saved
+        with storage_errors(), self.mapper.batch():
+            return super().save(*objs, **kwargs)
 
     def commit_stats(self) -> dict[str, int] | None:
-        """The group committer's counts (``GroupCommitter.stats``); None without
-        group commit."""
-        return self._committer.stats() if self._committer is not None else None
+        """The group committer's counts; None without group commit."""
+        return self._pipeline.stats()
 
     def head(self) -> int:
         """The position of the last recorded event (0 when empty)."""
-        with _storage_errors():
+        with storage_errors():
             return self.recorder.max_notification_id() or 0
 
     # ------------------------------------------------------------ loading
 
+    def _get(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        with storage_errors():
+            return self.repository.get(aggregate_id, version=version, projector_func=project)
+
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         try:
-            with _storage_errors():
-                ticket = self.repository.get(ticket_id, version=version, projector_func=_project)
+            ticket = self._get(ticket_id, version)
         except AggregateNotFoundError:
-            msg = f"Ticket {ticket_id} does not exist."
-            raise TicketNotFoundError(msg) from None
+            ticket = None
         if not isinstance(ticket, Ticket):
             msg = f"Ticket {ticket_id} does not exist."
             raise TicketNotFoundError(msg)
@@ -329,160 +198,72 @@ class Ledger(Application[UUID]):
 
     def _load_tickets(self, ticket_ids: list[UUID]) -> dict[UUID, Ticket]:
         """The stored tickets of these ids, the streams read in one query where
-        the recorder can (ledger.recorder); rebuilt as ``get_ticket`` rebuilds
+        the recorder can (ledger.adapter); rebuilt as ``get_ticket`` rebuilds
         one (``Repository.get`` without snapshots: we take none). Ids that are
         not tickets are left out."""
         select = getattr(self.recorder, "select_streams", None)
         if select is None:
             return {}
-        with _storage_errors():
+        with storage_errors():
             streams = select(ticket_ids)
         tickets = {}
         for ticket_id, stored in streams.items():
-            ticket = _project(None, map(self.mapper.to_domain_event, stored))
+            ticket = project(None, map(self.mapper.to_domain_event, stored))
             if isinstance(ticket, Ticket):
                 tickets[ticket_id] = ticket
         return tickets
 
     def get_engineer(self, engineer_id: str) -> Engineer:
         try:
-            with _storage_errors():
-                engineer = self.repository.get(
-                    engineer_aggregate_id(engineer_id), projector_func=_project
-                )
+            return self._get(engineer_aggregate_id(engineer_id))  # type: ignore[no-any-return]
         except AggregateNotFoundError:
             msg = f"Engineer {engineer_id!r} is not registered."
             raise EngineerNotFoundError(msg) from None
-        return engineer
-
-    # ------------------------------------------------------------ API keys
-
-    def create_api_key(
-        self, *, name: str, role: str, actor: str
-    ) -> Future[tuple[CommandResult, str]]:
-        """Records a new key; its future holds the result and the raw token
-        (shown once, never stored: the ``Issued`` event holds only its SHA-256)."""
-        token = new_token()
-        key = ApiKey.create(key_id=new_id(), name=name, role=role, token=token, actor=actor)
-        created: Future[tuple[CommandResult, str]] = Future()
-
-        def saved(saving: Future[list[Recording[UUID]]]) -> None:
-            try:
-                with _storage_errors():
-                    recordings = saving.result()
-            except BaseException as e:  # noqa: BLE001 - handed to the caller's future
-                created.set_exception(e)
-                return
-            created.set_result((_recorded(key, recordings), token))
-
-        self._saving(key).add_done_callback(saved)
-        return created
 
     def get_api_key(self, key_id: UUID) -> ApiKey:
         try:
-            with _storage_errors():
-                key = self.repository.get(key_id, projector_func=_project)
+            key = self._get(key_id)
         except AggregateNotFoundError:
-            raise ApiKeyNotFoundError(f"API key {key_id} does not exist.") from None
+            key = None
         if not isinstance(key, ApiKey):
             raise ApiKeyNotFoundError(f"API key {key_id} does not exist.")
         return key
 
-    def revoke_api_key(
-        self, key_id: UUID, *, reason: str | None, actor: str
-    ) -> Future[CommandResult]:
-        return self._executor.submit(Job(
-            key_id,
-            lambda key: key.revoke(reason=reason, actor=actor),
-            load=self.get_api_key,
-            answer=lambda key, _none, recordings: _recorded(key, recordings),
-            label=f"API key {key_id}",
-        ))
-
     def has_api_keys(self) -> bool:
         """Whether any API key was ever created (revoked ones count), from the
         event store itself, so it needs no read tables."""
-        from eventsourcing.utils import get_topic
-
-        with _storage_errors():
+        with storage_errors():
             found = self.recorder.select_notifications(
                 start=None, limit=1, topics=[get_topic(ApiKey.Issued)]
             )
         return bool(found)
 
+    # ------------------------------------------------------------ engineer checks
+
     def cache_engineers(self, enabled: bool) -> None:
-        """Whether ``require_active_engineer`` may answer from memory. Only a
-        process that sees every Engineer change turns it on: the one whose
-        projection runner leads (it calls ``engineer_changed`` for each committed
-        engineer row, whoever recorded the event; this process's own saves
-        evict at once). An engineer changed by another process is thus seen
-        once the runner has folded it (milliseconds with PostgreSQL's
-        LISTEN/NOTIFY; within the runner's poll interval on SQLite), the same
-        kind of window as between a check and the save that follows it."""
-        with self._engineers_lock:
-            self._engineers_cached = enabled
-            self._engineers.clear()
+        """Whether ``require_active_engineer`` may answer from memory (see
+        ``ActiveEngineers.cache``: only the process whose runner leads)."""
+        self._engineers.cache(enabled)
 
     def engineer_changed(self, engineer_id: str, active: bool | None) -> None:
-        """An engineer's committed state: forgets a cached flag that differs
-        (``None``: forget it anyway)."""
-        with self._engineers_lock:
-            if active is not True:
-                # A load that began before this must not fill the cache.
-                self._engineers_epoch += 1
-            if self._engineers.get(engineer_id, active) != active or active is None:
-                self._engineers.pop(engineer_id, None)
+        """An engineer's committed state, as the leading runner folded it."""
+        self._engineers.changed(engineer_id, active)
 
     def require_active_engineer(self, engineer_id: str) -> None:
-        with self._engineers_lock:
-            if self._engineers.get(engineer_id):
-                return
-            cached, epoch = self._engineers_cached, self._engineers_epoch
-        try:
-            engineer = self.get_engineer(engineer_id)
-        except EngineerNotFoundError as e:
-            raise InvalidReferenceError(e.detail) from None
-        if not engineer.active:
-            msg = f"Engineer {engineer_id!r} is inactive and cannot take assignments."
-            raise InvalidReferenceError(msg)
-        if cached:
-            with self._engineers_lock:
-                if self._engineers_cached and self._engineers_epoch == epoch:
-                    self._engineers[engineer_id] = True
+        """Refuses (``InvalidReferenceError``) an unknown or inactive engineer."""
+        self._engineers.require(engineer_id)
 
-    # ------------------------------------------------------------ saving
+    # ------------------------------------------------------------ writing
 
     def _create(self, aggregate: Ticket | Engineer, exists: Exception) -> Future[CommandResult]:
-        """Saves a new aggregate; ``exists`` is the error if its id is taken."""
-        created: Future[CommandResult] = Future()
-
-        def saved(saving: Future[list[Recording[UUID]]]) -> None:
-            # On the committer's thread; the conflict's check reads the store,
-            # but only an id already taken (or an in-doubt commit) comes here.
-            try:
-                with _storage_errors():
-                    try:
-                        result = _recorded(aggregate, saving.result())
-                    except RecordConflictError:
-                        if not self._is_ours(aggregate):
-                            raise exists from None
-                        # An insert whose commit was in doubt (the connection broke
-                        # after COMMIT) was retried by the recorder and met its own row.
-                        result = CommandResult(aggregate.id, aggregate.version, self.head())
-            except BaseException as e:  # noqa: BLE001 - handed to the caller's future
-                created.set_exception(e)
-                return
-            created.set_result(result)
-
-        self._saving(aggregate).add_done_callback(saved)
-        return created
+        return self._pipeline.create(aggregate, exists=exists, is_ours=self._is_ours,
+                                     head=self.head)
 
     def _is_ours(self, aggregate: Ticket | Engineer) -> bool:
         """Whether the stored aggregate of this id is the one just created here:
         same type and version, created at the same microsecond with the same name."""
         try:
-            with _storage_errors():
-                stored = self.repository.get(aggregate.id, projector_func=_project)
+            stored = self._get(aggregate.id)
         except AggregateNotFoundError:
             return False
         return (
@@ -500,105 +281,80 @@ class Ledger(Application[UUID]):
         expected_version: int | None,
         check: Callable[[], object] | None = None,
     ) -> Future[CommandResult]:
-        """Loads (or takes from the cache), runs the command, saves. A concurrent
-        write re-runs the command on the fresh state (its rules decide again),
-        unless the client pinned a version with If-Match, which then answers as
-        stale.
+        """Loads (or takes from the cache), runs the command, saves, on the
+        command thread (ledger.executor). A concurrent write re-runs the command
+        on the fresh state (its rules decide again), unless the client pinned a
+        version with If-Match, which then answers as stale. ``check`` runs
+        once, after the ticket is known to exist and before the version check:
+        an unknown ticket answers 404 before an unknown engineer's 422."""
+        return self._pipeline.submit(Job(ticket_id, command, expected_version, check))
 
-        Runs on the command thread (ledger.executor): commands on one ticket run
-        one at a time in this process, until the save is durable. Only the stored
-        state answers a refusal:
-        a refusal (or a stale If-Match) judged on a cached ticket is judged again
-        on a fresh load, in case another process changed the ticket.
+    # ------------------------------------------------------------ API keys
 
-        ``check`` runs once, after the ticket is known to exist and before the
-        version check: an unknown ticket answers 404 before an unknown engineer's
-        422, without the ticket being read twice."""
-        if self._executor.on_own_thread():
-            msg = "A ticket command cannot run inside another one."
-            raise RuntimeError(msg)
-        return self._executor.submit(Job(ticket_id, command, expected_version, check))
+    def create_api_key(
+        self, *, name: str, role: str, actor: str
+    ) -> Future[tuple[CommandResult, str]]:
+        """Records a new key; its future holds the result and the raw token
+        (shown once, never stored: the ``Issued`` event holds only its SHA-256)."""
+        token = new_token()
+        key = ApiKey.create(key_id=new_id(), name=name, role=role, token=token, actor=actor)
+        return then(self._pipeline.saving(key), lambda saved: (recorded(key, saved), token))
+
+    def revoke_api_key(
+        self, key_id: UUID, *, reason: str | None, actor: str
+    ) -> Future[CommandResult]:
+        return self._pipeline.submit(Job(
+            key_id, lambda key: key.revoke(reason=reason, actor=actor),
+            load=self.get_api_key, answer=lambda key, _none, saved: recorded(key, saved),
+            label=f"API key {key_id}",
+        ))
 
     # ------------------------------------------------------------ engineers
 
     def register_engineer(
-        self,
-        *,
-        engineer_id: str,
-        name: str,
-        actor: str,
-        skills: list[str] | None = None,
-        tier: int = 1,
-        capacity: int = 1,
-        availability: float = 1.0,
+        self, *, engineer_id: str, name: str, actor: str, skills: list[str] | None = None,
+        tier: int = 1, capacity: int = 1, availability: float = 1.0,
         timestamp: datetime | None = None,
         via: str | None = None,
     ) -> Future[CommandResult]:
         engineer = Engineer.register(
-            engineer_id=engineer_id,
-            name=name,
-            skills=skills,
-            tier=tier,
-            capacity=capacity,
-            availability=availability,
-            actor=actor,
-            timestamp=timestamp,
-            via=via,
+            engineer_id=engineer_id, name=name, skills=skills, tier=tier, capacity=capacity,
+            availability=availability, actor=actor, timestamp=timestamp, via=via,
         )
-        exists = EngineerExistsError(f"Engineer id {engineer_id!r} is already taken.")
-        return self._create(engineer, exists)
+        return self._create(
+            engineer, EngineerExistsError(f"Engineer id {engineer_id!r} is already taken.")
+        )
 
     def update_engineer(
         self, engineer_id: str, *, changes: dict[str, Any], actor: str, via: str | None = None
     ) -> Future[CommandResult | None]:
         """Records an update; ``None`` when nothing actually changed."""
-        return self._executor.submit(Job(
+        return self._pipeline.submit(Job(
             engineer_aggregate_id(engineer_id),
             lambda engineer: engineer.update(changes=changes, actor=actor, via=via),
             load=lambda _id: self.get_engineer(engineer_id),
-            answer=lambda engineer, _changed, recordings: (
-                _recorded(engineer, recordings) if recordings else None
-            ),
+            answer=lambda engineer, _changed, saved: recorded(engineer, saved) if saved else None,
             label=f"Engineer {engineer_id!r}",
         ))
 
     # ------------------------------------------------------------ tickets
 
     def open_ticket(
-        self,
-        *,
-        title: str,
-        actor: str,
-        ticket_id: UUID | None = None,
-        description: str | None = None,
-        priority: str = "medium",
-        required_skill: str | None = None,
-        equipment_id: str | None = None,
-        reference: str | None = None,
-        timestamp: datetime | None = None,
+        self, *, title: str, actor: str, ticket_id: UUID | None = None,
+        description: str | None = None, priority: str = "medium",
+        required_skill: str | None = None, equipment_id: str | None = None,
+        reference: str | None = None, timestamp: datetime | None = None,
         via: str | None = None,
     ) -> Future[CommandResult]:
         ticket = Ticket.open(
-            ticket_id=ticket_id or new_id(),
-            title=title,
-            description=description,
-            priority=priority,
-            required_skill=required_skill,
-            equipment_id=equipment_id,
-            reference=reference,
-            actor=actor,
-            timestamp=timestamp,
-            via=via,
+            ticket_id=ticket_id or new_id(), title=title, description=description,
+            priority=priority, required_skill=required_skill, equipment_id=equipment_id,
+            reference=reference, actor=actor, timestamp=timestamp, via=via,
         )
-        exists = TicketExistsError(f"Ticket id {ticket.id} is already taken.")
-        return self._create(ticket, exists)
+        return self._create(ticket, TicketExistsError(f"Ticket id {ticket.id} is already taken."))
 
     def close_ticket(
-        self,
-        ticket_id: UUID,
-        *,
-        reason: str | None,
-        actor: str,
+        self, ticket_id: UUID, *, reason: str | None, actor: str,
         expected_version: int | None = None,
         timestamp: datetime | None = None,
         via: str | None = None,
@@ -610,32 +366,19 @@ class Ledger(Application[UUID]):
         )
 
     def reopen_ticket(
-        self,
-        ticket_id: UUID,
-        *,
-        reason: str | None,
-        actor: str,
+        self, ticket_id: UUID, *, reason: str | None, actor: str,
         expected_version: int | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
-            ticket_id,
-            lambda t: t.reopen(reason=reason, actor=actor),
-            expected_version,
+            ticket_id, lambda t: t.reopen(reason=reason, actor=actor), expected_version
         )
 
     # ------------------------------------------------------------ assignments
 
     def assign(
-        self,
-        ticket_id: UUID,
-        *,
-        engineer_id: str,
-        tier: int,
-        actor: str,
-        tier_name: str | None = None,
-        reason: str | None = None,
-        assignment_type: str = "manual",
-        equipment_id: str | None = None,
+        self, ticket_id: UUID, *, engineer_id: str, tier: int, actor: str,
+        tier_name: str | None = None, reason: str | None = None,
+        assignment_type: str = "manual", equipment_id: str | None = None,
         expected_version: int | None = None,
         assignment_id: UUID | None = None,
         timestamp: datetime | None = None,
@@ -647,75 +390,46 @@ class Ledger(Application[UUID]):
         return self._update_ticket(
             ticket_id,
             lambda t: t.assign(
-                assignment_id=new_assignment,
-                engineer_id=engineer_id,
-                tier=tier,
-                tier_name=tier_name,
-                reason=reason,
-                assignment_type=assignment_type,
-                equipment_id=equipment_id,
-                actor=actor,
-                timestamp=timestamp,
-                via=via,
+                assignment_id=new_assignment, engineer_id=engineer_id, tier=tier,
+                tier_name=tier_name, reason=reason, assignment_type=assignment_type,
+                equipment_id=equipment_id, actor=actor, timestamp=timestamp, via=via,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(engineer_id),
         )
 
     def escalate(
-        self,
-        ticket_id: UUID,
-        *,
-        next_engineer_id: str,
-        reason: str,
-        actor: str,
-        next_tier_name: str | None = None,
-        expected_version: int | None = None,
+        self, ticket_id: UUID, *, next_engineer_id: str, reason: str, actor: str,
+        next_tier_name: str | None = None, expected_version: int | None = None,
     ) -> Future[CommandResult]:
         new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.escalate(
-                new_assignment_id=new_assignment,
-                next_engineer_id=next_engineer_id,
-                reason=reason,
-                next_tier_name=next_tier_name,
-                actor=actor,
+                new_assignment_id=new_assignment, next_engineer_id=next_engineer_id,
+                reason=reason, next_tier_name=next_tier_name, actor=actor,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(next_engineer_id),
         )
 
     def reassign(
-        self,
-        ticket_id: UUID,
-        assignment_id: UUID,
-        *,
-        new_engineer_id: str,
-        reason: str | None,
-        actor: str,
-        expected_version: int | None = None,
+        self, ticket_id: UUID, assignment_id: UUID, *, new_engineer_id: str,
+        reason: str | None, actor: str, expected_version: int | None = None,
     ) -> Future[CommandResult]:
         new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.reassign(
-                assignment_id,
-                new_assignment_id=new_assignment,
-                new_engineer_id=new_engineer_id,
-                reason=reason,
-                actor=actor,
+                assignment_id, new_assignment_id=new_assignment,
+                new_engineer_id=new_engineer_id, reason=reason, actor=actor,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(new_engineer_id),
         )
 
     def accept(
-        self,
-        ticket_id: UUID,
-        assignment_id: UUID,
-        *,
-        actor: str,
+        self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
         expected_version: int | None = None,
         timestamp: datetime | None = None,
         via: str | None = None,
@@ -727,12 +441,7 @@ class Ledger(Application[UUID]):
         )
 
     def reject(
-        self,
-        ticket_id: UUID,
-        assignment_id: UUID,
-        *,
-        reason: str | None,
-        actor: str,
+        self, ticket_id: UUID, assignment_id: UUID, *, reason: str | None, actor: str,
         expected_version: int | None = None,
         timestamp: datetime | None = None,
         via: str | None = None,
@@ -746,11 +455,7 @@ class Ledger(Application[UUID]):
         )
 
     def start(
-        self,
-        ticket_id: UUID,
-        assignment_id: UUID,
-        *,
-        actor: str,
+        self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
         expected_version: int | None = None,
         timestamp: datetime | None = None,
         via: str | None = None,
@@ -762,64 +467,32 @@ class Ledger(Application[UUID]):
         )
 
     def complete(
-        self,
-        ticket_id: UUID,
-        assignment_id: UUID,
-        *,
-        actor: str,
-        completion_status: str,
-        time_spent_hours: float,
-        diagnosis: str | None = None,
-        actions_taken: str | None = None,
-        parts_used: list[dict[str, Any]] | None = None,
-        customer_rating: int | None = None,
-        customer_feedback: str | None = None,
-        expected_version: int | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **outcome: Any,
     ) -> Future[CommandResult]:
+        """``outcome``: the fields of ``Ticket.Completed`` (completion_status,
+        time_spent_hours, diagnosis, ...), declared there once."""
         return self._update_ticket(
             ticket_id,
             lambda t: t.complete(
-                assignment_id,
-                completion_status=completion_status,
-                time_spent_hours=time_spent_hours,
-                diagnosis=diagnosis,
-                actions_taken=actions_taken,
-                parts_used=parts_used,
-                customer_rating=customer_rating,
-                customer_feedback=customer_feedback,
-                actor=actor,
-                timestamp=timestamp,
-                via=via,
+                assignment_id, actor=actor, timestamp=timestamp, via=via, **outcome
             ),
             expected_version,
         )
 
     def remove(
-        self,
-        ticket_id: UUID,
-        assignment_id: UUID,
-        *,
-        reason: str | None,
-        actor: str,
+        self, ticket_id: UUID, assignment_id: UUID, *, reason: str | None, actor: str,
         expected_version: int | None = None,
     ) -> Future[CommandResult]:
         return self._update_ticket(
-            ticket_id,
-            lambda t: t.remove(assignment_id, reason=reason, actor=actor),
+            ticket_id, lambda t: t.remove(assignment_id, reason=reason, actor=actor),
             expected_version,
         )
 
     def auto_assign(
-        self,
-        ticket_id: UUID,
-        *,
-        pick: Pick,
-        picked_at_version: int,
-        actor: str,
-        tier_name: str | None = None,
-        expected_version: int | None = None,
+        self, ticket_id: UUID, *, pick: Pick, picked_at_version: int, actor: str,
+        tier_name: str | None = None, expected_version: int | None = None,
     ) -> Future[CommandResult]:
         """Assigns the engineer of ``pick`` (type ``auto``, the pick's reason
         recorded). The pick was made beforehand, off the command thread, on the
@@ -841,15 +514,11 @@ class Ledger(Application[UUID]):
             try:
                 self.require_active_engineer(pick.engineer_id)
             except InvalidReferenceError as e:
-                raise PickOutdatedError(f"The engineer picked is no longer eligible: {e.detail}") from None
+                msg = f"The engineer picked is no longer eligible: {e.detail}"
+                raise PickOutdatedError(msg) from None
             return t.assign(
-                assignment_id=assignment_id,
-                engineer_id=pick.engineer_id,
-                tier=pick.tier,
-                tier_name=tier_name,
-                reason=pick.reason,
-                assignment_type="auto",
-                actor=actor,
+                assignment_id=assignment_id, engineer_id=pick.engineer_id, tier=pick.tier,
+                tier_name=tier_name, reason=pick.reason, assignment_type="auto", actor=actor,
             )
 
         return self._update_ticket(ticket_id, command, expected_version)

@@ -5,8 +5,8 @@ recorder serialises commits with a table lock (so notification ids are issued in
 commit order): one fsync after another. The committer turns N concurrent
 commits into one. Callers hand it an aggregate and wait; one thread takes
 whatever has queued up while the previous transaction was committing and saves
-it all with one ``Application.save(*aggregates)``, so every save still goes
-through ``Application._record``. No artificial delay: under light load a batch
+it all with one ``Application.save(*aggregates)`` (``Ledger.save``, with its
+inline projection and listeners). No artificial delay: under light load a batch
 is one aggregate.
 
 A batch that raises ``RecordConflictError`` (one of its aggregates was changed
@@ -15,23 +15,16 @@ alone, so only the conflicting command sees the conflict and its neighbours
 commit. Any other failure (storage unavailable, ...) fails the whole batch:
 none of it was recorded, and each caller answers as it would alone.
 
-With ``threads=2`` (PostgreSQL) two threads take turns, so that one batch's
-Python work overlaps the other's wait on the database: a thread takes the next
-batch once the transaction before it has queued its last statement before the
-COMMIT (the recorder calls ``window_closed()`` there), and prepares it (events
-mapped and chained, the insert built) while that COMMIT is being made durable;
-its own LOCK then reaches PostgreSQL while the events table is still locked by
-the earlier transaction, and runs as soon as that one commits. The table lock
-still orders the commits; only the client's share of the cycle overlaps. A batch
-that splits after a conflict keeps the turn until its last save has returned.
+One thread: a second one taking turns (preparing its batch while the other's
+COMMIT is made durable) did not measurably pay on the commands benchmark, and
+needed the recorder to hand the turn over from inside its transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -46,43 +39,6 @@ MAX_BATCH = 256
 
 Save = Callable[..., list[Recording[Any]]]
 
-#: The committer thread's turn, while it has one (see ``window_closed``).
-_turn = threading.local()
-
-
-def window_closed() -> None:
-    """Called (by the recorder) once a transaction has queued everything it
-    sends before its COMMIT: on a committer thread, the next thread may take
-    its batch. Anywhere else, and a second time, it does nothing."""
-    turn: _Turn | None = getattr(_turn, "current", None)
-    if turn is not None:
-        turn.close()
-
-
-class _Turn:
-    """A committer thread's turn to take and save a batch; ``close()`` passes
-    it on (once), unless ``held()``."""
-
-    __slots__ = ("_baton", "_holds", "_open")
-
-    def __init__(self, baton: threading.Lock) -> None:
-        self._baton = baton
-        self._open = True
-        self._holds = 0
-
-    def close(self) -> None:
-        if self._open and not self._holds:
-            self._open = False
-            self._baton.release()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self._holds += 1
-        try:
-            yield
-        finally:
-            self._holds -= 1
-
 
 class _Request:
     __slots__ = ("aggregate", "future", "pending")
@@ -96,34 +52,25 @@ class _Request:
 
 
 class GroupCommitter(QueueThread):
-    """Saves aggregates handed in by concurrent callers, batched; ``commit()``
-    returns the aggregate's recordings once they are durably stored, or raises
-    what saving it raised."""
+    """Saves aggregates handed in by concurrent callers, batched, on one thread;
+    ``commit()`` returns the aggregate's recordings once they are durably
+    stored, or raises what saving it raised."""
 
-    def __init__(
-        self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer", threads: int = 1
-    ) -> None:
-        super().__init__(name, threads)
+    def __init__(self, save: Save, *, max_batch: int = MAX_BATCH, name: str = "committer") -> None:
+        super().__init__(name)
         self._save = save
         self.max_batch = max_batch
-        #: Held by the thread whose turn it is to take a batch (see _Turn).
-        self._baton = threading.Lock()
         self._stats = threading.Lock()
         #: (batches, aggregates) saved so far; batches split after a conflict.
         self.batches = 0
         self.saved = 0
         self.splits = 0
-        #: Turns that took their batch while another thread's was still saving.
-        self.overlaps = 0
-        self._saving = 0
 
     def stats(self) -> dict[str, int]:
         """Counts so far: transactions (``batches``), aggregates ``saved``,
-        batches that conflicted and were saved one by one (``splits``), turns
-        taken while another thread's save was in flight (``overlaps``)."""
+        batches that conflicted and were saved one by one (``splits``)."""
         with self._stats:
-            return {"batches": self.batches, "saved": self.saved,
-                    "splits": self.splits, "overlaps": self.overlaps}
+            return {"batches": self.batches, "saved": self.saved, "splits": self.splits}
 
     def commit(self, aggregate: Any) -> list[Recording[Any]]:
         return self.submit(aggregate).result()
@@ -136,35 +83,15 @@ class GroupCommitter(QueueThread):
             self._alone(request)
         return request.future
 
-    # ------------------------------------------------------------ the threads
+    # ------------------------------------------------------------ the thread
 
     def _run(self) -> None:
         while True:
-            self._baton.acquire()
-            turn = _Turn(self._baton)
-            _turn.current = turn
-            try:
-                if not self._take_turn():
-                    return
-            finally:
-                _turn.current = None
-                turn.close()
-
-    def _take_turn(self) -> bool:
-        """Takes what has queued (waiting for the first) and saves it; False
-        once this thread has taken its STOP."""
-        batch, stop = self._take(self.max_batch)
-        if not batch:
-            return False
-        with self._stats:
-            self.overlaps += self._saving > 0
-            self._saving += 1
-        try:
-            self._commit(batch)
-        finally:
-            with self._stats:
-                self._saving -= 1
-        return not stop
+            batch, stop = self._take(self.max_batch)
+            if batch:
+                self._commit(batch)
+            if stop:
+                return
 
     def _commit(self, batch: Sequence[_Request]) -> None:
         if len(batch) == 1:
@@ -177,11 +104,9 @@ class GroupCommitter(QueueThread):
             with self._stats:
                 self.splits += 1
             log.debug("batch of %d conflicted; saving each alone", len(batch))
-            turn: _Turn | None = getattr(_turn, "current", None)
-            with turn.held() if turn is not None else nullcontext():
-                for r in batch:
-                    _restore(r)
-                    self._alone(r)
+            for r in batch:
+                _restore(r)
+                self._alone(r)
             return
         except BaseException as e:
             for r in batch:

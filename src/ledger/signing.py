@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-ALGORITHM = "Ed25519"
-
 
 def key_id(public_raw: bytes) -> str:
     """A short, stable name for a public key: the first 16 hex digits of its SHA-256."""

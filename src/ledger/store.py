@@ -70,8 +70,8 @@ class StoreConfig:
             "POSTGRES_CONNECT_TIMEOUT": "2",
             "POSTGRES_LOCK_TIMEOUT": "5",
             # eventsourcing's recorder with a hook in its insert transaction
-            # (ledger.recorder; used for inline projections).
-            "APPLICATION_RECORDER_TOPIC": "ledger.recorder:HookedPostgresApplicationRecorder",
+            # (ledger.adapter; used for inline projections).
+            "APPLICATION_RECORDER_TOPIC": "ledger.adapter:HookedPostgresApplicationRecorder",
         }
 
 

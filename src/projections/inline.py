@@ -4,7 +4,7 @@ Left to the live runner, a command costs two durable commits one after the
 other -- its events, then, in the runner's next pass, the read tables -- plus
 reading its events back and a thread hand-off; the response (read-your-writes)
 waits for all of it. Here the events of a save are folded and written on the
-insert's own cursor (``ledger.recorder``): one transaction holds the events, the
+insert's own cursor (``ledger.adapter``): one transaction holds the events, the
 read rows and the new positions, so the response can be sent as soon as it
 commits.
 
@@ -23,7 +23,7 @@ which every insert takes and holds until it commits:
 * the positions move by the usual compare-and-set, here a statement that fails
   if any build was not where the fold started (a runner pass that committed
   meanwhile); if that or anything else of the read side's fails the
-  transaction, the save is made again without it (``Ledger._record``): the
+  transaction, the save is made again without it (``Ledger.save``): the
   events commit alone and the leading runner projects them as it always did;
 * a process whose runner does not lead leaves Engineer events to the runner
   (the leader's engineer cache learns of changes from what its runner folds).
@@ -145,7 +145,7 @@ class InlineProjection:
 
 class _Hook:
     """Called by the recorder inside the insert's transaction (see
-    ledger.recorder): ``before`` (the events table locked) queues the reads of
+    ledger.adapter): ``before`` (the events table locked) queues the reads of
     the stored positions and of the rows the folds need, ``after`` (the events
     inserted, their positions known) folds and queues the writes. Nothing of it
     is awaited before the COMMIT: two round trips for the whole save, as

@@ -293,6 +293,7 @@ def _jsonable(value: Any) -> Any:
 def event_topics() -> dict[str, str]:
     """Every event type name this ledger records, mapped to its stored topic."""
     from eventsourcing.domain import CanMutateAggregate
+    from eventsourcing.utils import get_topic
 
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
@@ -305,7 +306,7 @@ def event_topics() -> dict[str, str]:
                 and issubclass(attr, CanMutateAggregate)
                 and name not in ("Event", "Created")
             ):
-                topic = f"{attr.__module__}:{attr.__qualname__}"
+                topic = get_topic(attr)  # explicit TOPICs included
                 known[f"{cls.__name__}.{name}"] = topic
                 known.setdefault(name, topic)
     return known

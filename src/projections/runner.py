@@ -20,7 +20,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ledger.application import Ledger
-from ledger.recorder import HookedPostgresApplicationRecorder
+from ledger.adapter import HookedPostgresApplicationRecorder
 from projections import builds
 from projections.base import Key, Projection
 from projections.engineers import EngineersProjection

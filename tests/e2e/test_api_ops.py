@@ -316,3 +316,48 @@ def test_new_engineers_without_assignments_come_first(api: Api) -> None:
     api.assign(api.ticket()["id"], new)
     ticket = api.ticket(required_skill=skill)["id"]
     assert api.ok(_auto(api, ticket), 201)["engineer_id"] == old  # least recently assigned
+
+
+def test_auto_assign_chooses_again_when_its_pick_left_before_the_command(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engineer is chosen before the command runs; the command finds the
+    pick outdated (here: the engineer was deactivated in between) and the
+    route chooses again, from the roster as it now is."""
+    skill = "re-" + uuid4().hex[:6]
+    first = api.engineer(id="a-" + rand_engineer_id(), skills=[skill], capacity=10)["id"]
+    second = api.engineer(id="b-" + rand_engineer_id(), skills=[skill], capacity=10)["id"]
+    ticket = api.ticket(required_skill=skill)["id"]
+    ledger = api.client.app.state.services.ledger
+    real = ledger.auto_assign
+    picks: list[str] = []
+
+    def deactivating_the_first_pick(*args: Any, pick: Any, **kw: Any) -> Any:
+        picks.append(pick.engineer_id)
+        if len(picks) == 1:  # on the event loop: straight to the ledger
+            ledger.update_engineer(pick.engineer_id, changes={"active": False}, actor="t").result()
+        return real(*args, pick=pick, **kw)
+
+    monkeypatch.setattr(ledger, "auto_assign", deactivating_the_first_pick)
+    body = api.ok(_auto(api, ticket), 201)
+    assert picks == [first, second]
+    assert body["engineer_id"] == second
+
+
+def test_auto_assign_answers_409_when_its_pick_keeps_going_stale(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    skill = "st-" + uuid4().hex[:6]
+    api.engineer(skills=[skill], capacity=10)
+    ticket = api.ticket(required_skill=skill)["id"]
+    ledger = api.client.app.state.services.ledger
+    real = ledger.auto_assign
+
+    def always_stale(*args: Any, picked_at_version: int, **kw: Any) -> Any:
+        return real(*args, picked_at_version=picked_at_version - 1, **kw)
+
+    monkeypatch.setattr(ledger, "auto_assign", always_stale)
+    with api.records_nothing():
+        body = api.problem(_auto(api, ticket), 409)
+    assert body["type"].endswith("/concurrent-update")
+    assert "while its engineer was being chosen" in body["detail"]

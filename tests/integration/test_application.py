@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from ledger.application import CommandResult, Ledger
+from ledger.autoassign import Pick
 from ledger.domain import (
     ACCEPTED,
     ASSIGNED,
@@ -35,6 +36,7 @@ from ledger.errors import (
     EngineerNotFoundError,
     InvalidReferenceError,
     InvalidTransitionError,
+    PickOutdatedError,
     SameEngineerError,
     StaleVersionError,
     TicketClosedError,
@@ -403,6 +405,62 @@ def test_if_match(ledger: Ledger) -> None:
     assert ledger.accept(tid, a1, actor=e1, expected_version=2).result().version == 3
     with pytest.raises(StaleVersionError):
         ledger.close_ticket(tid, reason=None, actor=ACTOR, expected_version=99).result()
+
+
+# ------------------------------------------------------------------ auto-assign
+
+
+def _pick(engineer_id: str) -> Pick:
+    return Pick(engineer_id, 1, 1.0, "auto: test pick", 1, 1)
+
+
+def test_auto_assign_records_the_pick_made_beforehand(ledger: Ledger) -> None:
+    e1 = engineer(ledger)
+    tid = open_ticket(ledger)
+    result = ledger.auto_assign(tid, pick=_pick(e1), picked_at_version=1, actor=ACTOR).result()
+    assert result.version == 2
+    active = ledger.get_ticket(tid).active_assignment
+    assert active is not None and (active.id, active.engineer_id) == (result.assignment_id, e1)
+    (_, assigned) = list(ledger.events.get(tid))
+    assert (assigned.assignment_type, assigned.reason) == ("auto", "auto: test pick")
+
+
+def test_auto_assign_refuses_a_pick_made_on_an_older_ticket(ledger: Ledger) -> None:
+    # given a pick made at version 1, and the ticket changed since
+    e1 = engineer(ledger)
+    tid = open_ticket(ledger)
+    ledger.close_ticket(tid, reason=None, actor=ACTOR).result()
+    ledger.reopen_ticket(tid, reason=None, actor=ACTOR).result()
+    # then the pick is outdated (a 409 the route answers by choosing again)
+    err = assert_nothing_recorded(
+        ledger, ledger.head(),
+        lambda: ledger.auto_assign(tid, pick=_pick(e1), picked_at_version=1, actor=ACTOR).result(),
+        PickOutdatedError,
+    )
+    assert isinstance(err, ConcurrentUpdateError)
+    assert "version 1 -> 3" in err.detail
+
+
+def test_auto_assign_refuses_a_pick_whose_engineer_left(ledger: Ledger) -> None:
+    e1 = engineer(ledger)
+    tid = open_ticket(ledger)
+    ledger.update_engineer(e1, changes={"active": False}, actor="hr").result()
+    assert_nothing_recorded(
+        ledger, ledger.head(),
+        lambda: ledger.auto_assign(tid, pick=_pick(e1), picked_at_version=1, actor=ACTOR).result(),
+        PickOutdatedError,
+    )
+
+
+def test_auto_assign_checks_the_tickets_rules_first(ledger: Ledger) -> None:
+    e1 = engineer(ledger)
+    tid = open_ticket(ledger)
+    ledger.close_ticket(tid, reason=None, actor=ACTOR).result()
+    assert_nothing_recorded(
+        ledger, ledger.head(),
+        lambda: ledger.auto_assign(tid, pick=_pick(e1), picked_at_version=1, actor=ACTOR).result(),
+        TicketClosedError,
+    )
 
 
 # ------------------------------------------------------------------ durability

@@ -36,13 +36,13 @@ class GatedSave:
         self.calls: list[tuple[int, str]] = []
         self._first = True
 
-    def __call__(self, *aggregates: Any) -> Any:
+    def __call__(self, *aggregates: Any, **kwargs: Any) -> Any:
         if self._first:
             self._first = False
             self.entered.set()
             assert self.gate.wait(30)
         try:
-            result = self.save(*aggregates)
+            result = self.save(*aggregates, **kwargs)
         except RecordConflictError:
             self.calls.append((len(aggregates), "conflict"))
             raise

@@ -340,3 +340,23 @@ def test_a_rounds_tickets_are_loaded_together_and_a_failed_batch_falls_back(
         assert len(batches) == 2
     finally:
         ex.close()
+
+
+def test_a_job_with_its_own_loader_is_never_cached(
+    executor: CommandExecutor, store: FakeStore
+) -> None:
+    tid = _ticket(store)
+    job = Job(tid, _append("a"), load=store.load, answer=lambda t, a, r: ("own", a, r))
+    assert _saved(executor, store, job) == ("own", "a", [1])
+    second = Job(tid, _append("b"), load=store.load, answer=lambda t, a, r: list(t.log))
+    assert _saved(executor, store, second) == ["a", "b"]
+    assert store.loads == [tid, tid]  # loaded afresh each time
+
+
+def test_a_command_that_records_nothing_is_answered_without_a_save(
+    executor: CommandExecutor, store: FakeStore
+) -> None:
+    tid = _ticket(store)
+    future = executor.submit(Job(tid, lambda t: "nothing"))
+    assert future.result(10) == (1, [], "nothing")
+    assert store.in_flight == []

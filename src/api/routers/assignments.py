@@ -9,16 +9,16 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import DISPATCH, READ, WORK, allow, require_own_assignment
+from api.auth import READ, allow, require_own_assignment
 from api.command_route import CommandRoute
 from api.deps import (
-    RequestContext,
     Cursor,
+    DispatchContext,
     Limit,
     MinPositionDep,
     Services,
     ServicesDep,
-    command_context,
+    WorkContext,
     find_assignment,
     in_threadpool,
     read_your_writes,
@@ -31,8 +31,8 @@ from api.schemas import (
     EscalateBody,
     HistoryRow,
     Page,
-    ReassignBody,
     ReasonBody,
+    ReassignBody,
     RejectBody,
 )
 from ledger.application import CommandResult
@@ -71,7 +71,7 @@ async def assignment_answer(
                         409: {"description": "active assignment exists or ticket closed"},
                         422: {"description": "unknown or inactive engineer"}})
 async def assign(
-    body: AssignmentCreate, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response
+    body: AssignmentCreate, ctx: DispatchContext, response: Response
 ) -> EngineerAssignment:
     result = await asyncio.wrap_future(ctx.services.ledger.assign(
         body.ticket_id, engineer_id=body.engineer_id, tier=body.tier,
@@ -86,7 +86,7 @@ async def assign(
 @router.post("/escalate", status_code=status.HTTP_201_CREATED, response_model=EngineerAssignment,
              responses={409: {"description": "the ticket has no active assignment"}})
 async def escalate(
-    body: EscalateBody, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response
+    body: EscalateBody, ctx: DispatchContext, response: Response
 ) -> EngineerAssignment:
     """Ends the ticket's active assignment as ``escalated`` and assigns the next
     engineer at tier + 1."""
@@ -103,7 +103,7 @@ async def escalate(
              description="The engineer takes the assignment on (status `accepted`). An "
                          "engineer's key may act only on their own assignments.")
 async def accept(
-    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
+    assignment_id: UUID, ctx: WorkContext, response: Response,
 ) -> EngineerAssignment:
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
@@ -116,7 +116,7 @@ async def accept(
 
 @router.post("/{assignment_id}/reject", response_model=EngineerAssignment)
 async def reject(
-    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
+    assignment_id: UUID, ctx: WorkContext, response: Response,
     body: RejectBody | None = None,
 ) -> EngineerAssignment:
     """The engineer declines; the ticket is open again for the next assignment."""
@@ -133,7 +133,7 @@ async def reject(
              description="Work begins (status `in_progress`, the ticket `in_progress`). An "
                          "engineer's key may act only on their own assignments.")
 async def start(
-    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(WORK)], response: Response,
+    assignment_id: UUID, ctx: WorkContext, response: Response,
 ) -> EngineerAssignment:
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
@@ -146,27 +146,25 @@ async def start(
 
 @router.post("/{assignment_id}/complete", response_model=EngineerAssignment)
 async def complete(
-    assignment_id: UUID, body: CompleteBody, ctx: Annotated[RequestContext, command_context(WORK)],
+    assignment_id: UUID, body: CompleteBody, ctx: WorkContext,
     response: Response,
 ) -> EngineerAssignment:
     """``success`` resolves the ticket; any other outcome leaves it open."""
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
+    outcome = body.model_dump()
+    outcome["time_spent_hours"] = round(body.time_spent_hours, 2)
+    outcome["parts_used"] = outcome["parts_used"] or None
     result = await asyncio.wrap_future(ctx.services.ledger.complete(
-        UUID(row["ticket_id"]), assignment_id,
-        completion_status=body.completion_status,
-        time_spent_hours=round(body.time_spent_hours, 2),
-        diagnosis=body.diagnosis, actions_taken=body.actions_taken,
-        parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
-        customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
-        actor=ctx.actor, expected_version=ctx.expected_version,
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version, **outcome,
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
 @router.put("/{assignment_id}/reassign", response_model=EngineerAssignment)
 async def reassign(
-    assignment_id: UUID, body: ReassignBody, ctx: Annotated[RequestContext, command_context(DISPATCH)],
+    assignment_id: UUID, body: ReassignBody, ctx: DispatchContext,
     response: Response,
 ) -> EngineerAssignment:
     """Hands the assignment to another engineer at the same tier; returns the new one."""
@@ -180,7 +178,7 @@ async def reassign(
 
 @router.delete("/{assignment_id}", response_model=EngineerAssignment)
 async def remove(
-    assignment_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
+    assignment_id: UUID, ctx: DispatchContext, response: Response,
     body: Annotated[ReasonBody | None, Body()] = None,
 ) -> EngineerAssignment:
     """Soft removal: the assignment becomes ``removed``; nothing is deleted."""

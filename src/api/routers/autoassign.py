@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import DISPATCH
-from api.deps import RequestContext, Services, command_context
+from api.deps import DispatchContext, RequestContext, Services
 from api.routers.assignments import assignment_answer
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
@@ -47,7 +45,7 @@ class AutoAssignBody(Request):
                412: {"description": "If-Match version is stale"}},
 )
 async def auto_assign(
-    ticket_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
+    ticket_id: UUID, ctx: DispatchContext, response: Response,
     body: AutoAssignBody | None = None,
 ) -> EngineerAssignment:
     """Assigns the ticket (type ``auto``) to the best qualified engineer at the

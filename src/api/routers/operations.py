@@ -98,8 +98,6 @@ _COMMIT_COUNTERS = (
     ("ledger_commit_transactions_total", "batches", "Transactions the group committer made."),
     ("ledger_commit_aggregates_total", "saved", "Aggregates saved by the group committer."),
     ("ledger_commit_splits_total", "splits", "Batches that conflicted and were saved one by one."),
-    ("ledger_commit_overlaps_total", "overlaps",
-     "Batches taken while another batch was still being saved."),
 )
 
 

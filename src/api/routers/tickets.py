@@ -16,12 +16,11 @@ from api.command_route import CommandRoute
 from api.deps import (
     ActorDep,
     Cursor,
+    DispatchContext,
     Limit,
     MinPositionDep,
-    RequestContext,
     Services,
     ServicesDep,
-    command_context,
     in_threadpool,
     read_your_writes,
 )
@@ -164,7 +163,7 @@ def get_ticket(
              description="Closes the ticket; 409 while it has an active assignment, or "
                          "when it is closed already. The body (a reason) is optional.")
 async def close_ticket(
-    ticket_id: UUID, ctx: Annotated[RequestContext, command_context(DISPATCH)], response: Response,
+    ticket_id: UUID, ctx: DispatchContext, response: Response,
     body: ReasonBody | None = None,
 ) -> Ticket:
     result = await asyncio.wrap_future(ctx.services.ledger.close_ticket(
@@ -178,7 +177,7 @@ async def close_ticket(
              description="Opens a resolved or closed ticket again, for a new assignment; "
                          "the reason is required.")
 async def reopen_ticket(
-    ticket_id: UUID, body: ReopenBody, ctx: Annotated[RequestContext, command_context(DISPATCH)],
+    ticket_id: UUID, body: ReopenBody, ctx: DispatchContext,
     response: Response,
 ) -> Ticket:
     result = await asyncio.wrap_future(ctx.services.ledger.reopen_ticket(

@@ -1,18 +1,26 @@
-"""eventsourcing's PostgreSQL recorder, with two hooks inside its insert transaction.
+"""The one place that leans on eventsourcing's private names, under its exact pin.
 
-``Application.save(*aggregates, before_insert=first, after_insert=then)``
-passes the hooks down to the recorder (eventsourcing hands save's keyword
-arguments to ``insert_events``). ``first`` is called with the insert's cursor
-once the insert has queued its lock of the events table, before the INSERT (in
-pipeline mode, so what it queues travels in the insert's round trip and runs
-holding the lock: it reads what every other writer committed before); ``then`` with the cursor and the new notification ids
-once the events are inserted -- still inside the transaction, still holding the
-events table's EXCLUSIVE lock, before the commit -- so whatever it writes on
-that connection commits, or not, with the events. The read side uses it to write the
-projections of a command's events in the command's own transaction (see
-``projections.inline``). Without the keyword argument it is eventsourcing's
-recorder, unchanged. Once the hooks have run (all but the COMMIT queued) it
-tells the group committer, whose next thread may then take its batch.
+The ledger's PostgreSQL recorder is eventsourcing's, with two additions:
+
+* ``select_streams`` reads several whole streams in one query (the command
+  thread loads the tickets of the commands that queued up together);
+* two hooks inside its insert transaction. ``Application.save(*aggregates,
+  before_insert=first, after_insert=then)`` passes them down (eventsourcing
+  hands save's keyword arguments to ``insert_events``). ``first(cursor)`` is
+  called once the insert has queued its lock of the events table, before the
+  INSERT (in pipeline mode, so what it queues travels in the insert's round trip
+  and runs holding the lock: it reads what every other writer committed before);
+  ``then(cursor, notification_ids)`` once the events are inserted, still inside
+  the transaction and still holding the lock, so whatever it writes on that
+  connection commits, or not, with the events. The read side writes the
+  projections of a command's events in the command's own transaction with them
+  (see ``projections.inline``).
+
+Without the keyword arguments it is eventsourcing's recorder, unchanged. The
+methods overridden here are private to eventsourcing, so this module is written
+against one version (``PINNED``, pyproject's exact pin); ``RELIED_ON`` lists
+them with their signatures, and ``tests/unit/test_adapter.py`` fails if the
+installed library differs.
 """
 
 from __future__ import annotations
@@ -25,7 +33,20 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from ledger.committer import window_closed
+#: The eventsourcing release this module is written against.
+PINNED = "9.5.6"
+
+#: eventsourcing's private methods used here: (class, name) -> parameter names.
+RELIED_ON: dict[tuple[type, str], tuple[str, ...]] = {
+    (PostgresApplicationRecorder, "_insert_stored_events"):
+        ("self", "curs", "stored_events", "kwargs"),
+    (PostgresAggregateRecorder, "_insert_stored_events"):
+        ("self", "curs", "stored_events", "_"),
+    (PostgresApplicationRecorder, "_lock_table"): ("self", "curs"),
+    (PostgresApplicationRecorder, "_notify_channel"): ("self", "curs"),
+    (PostgresApplicationRecorder, "_fetch_ids_after_insert_events"):
+        ("self", "curs", "stored_events", "_"),
+}
 
 #: ``hook(cursor)``, called in the insert's transaction once the events table's
 #: lock is queued (pipeline mode: what it sends travels with the insert).
@@ -36,9 +57,8 @@ AfterInsert = Callable[[Any, Sequence[int]], None]
 
 class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def select_streams(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
-        """Several whole streams in one query (``select_events`` reads one):
-        the command thread loads the tickets of the commands that queued up
-        together. Streams with no events are left out."""
+        """Several whole streams in one query (``select_events`` reads one).
+        Streams with no events are left out."""
         statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
@@ -77,13 +97,8 @@ class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        try:
-            ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-            hook: AfterInsert | None = kwargs.get("after_insert")
-            if hook is not None and ids:
-                hook(curs, ids)
-        finally:
-            # All but the COMMIT is queued: the group committer's next thread
-            # may take its batch (see ledger.committer).
-            window_closed()
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        hook: AfterInsert | None = kwargs.get("after_insert")
+        if hook is not None and ids:
+            hook(curs, ids)
         return ids
