@@ -14,10 +14,6 @@ from rich.table import Table
 
 from api.settings import Settings
 
-#: uvicorn's httptools protocol, writing each response's head with its body
-#: (one write per response, not two; see api/onewrite.py).
-HTTP_PROTOCOL = "api.onewrite:OneWriteHttpProtocol"
-
 app = typer.Typer(help="An event-sourced ledger of service-ticket assignments.",
                   no_args_is_help=True, add_completion=False)
 projections_app = typer.Typer(help="Inspect and rebuild the read tables.", no_args_is_help=True)
@@ -105,7 +101,7 @@ def serve(
     web = create_app(settings, announce_admin_token=announce)
     server = uvicorn.Server(uvicorn.Config(
         web, host=settings.host, port=settings.port, log_level="info", access_log=False,
-        timeout_graceful_shutdown=10, http=HTTP_PROTOCOL))
+        timeout_graceful_shutdown=10))
     handle_exit = server.handle_exit
 
     def shutting_down(sig: int, frame: object) -> None:
@@ -136,7 +132,7 @@ def _serve_workers(settings: Settings, workers: int, announce: Callable[[str], N
     os.environ["LEDGER_BOOTSTRAP_ADMIN_KEY"] = "false"
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=workers, log_level="info", access_log=False,
-                timeout_graceful_shutdown=10, http=HTTP_PROTOCOL)
+                timeout_graceful_shutdown=10)
 
 
 def _read_side(settings: Settings):  # noqa: ANN202 - local helper
