@@ -11,13 +11,14 @@ from pydantic import Field
 
 from api.auth import DISPATCH
 from api.deps import Command, command
+from api.json_route import JsonRoute
 from api.routers.assignments import answer_assignment
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
 from ledger.domain import COMPLETED, REJECTED, Ticket
 from projections.ops_queries import OpsQueries
 
-router = APIRouter(prefix="/tickets", tags=["assignments"])
+router = APIRouter(prefix="/tickets", tags=["assignments"], route_class=JsonRoute)
 
 
 class AutoAssignBody(Request):

@@ -14,11 +14,12 @@ from api.deps import (
     committed,
     in_threadpool,
 )
+from api.json_route import JsonRoute
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
 from ledger.application import CommandResult
 from ledger.errors import EngineerNotFoundError
 
-router = APIRouter(prefix="/engineers", tags=["engineers"])
+router = APIRouter(prefix="/engineers", tags=["engineers"], route_class=JsonRoute)
 
 
 def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
