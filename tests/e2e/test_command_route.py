@@ -105,8 +105,8 @@ def refused_requests(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/assignments", {"json": good, "headers": {"If-Match": "three"}}),
         ("POST", "/assignments", {"json": good, "headers": stranger}),
         ("POST", "/assignments", {"json": good, "headers": {"Authorization": "Basic x"}}),
-        # Which comes first: malformed JSON (422) before authentication, and
-        # authentication (401) before validation.
+        # Which comes first: authentication (401, at the front door) before
+        # malformed JSON (400), and If-Match (400) before validation (422).
         ("POST", "/assignments", {"content": b"{", "headers": {**raw_json, **stranger}}),
         ("POST", "/assignments", {"json": {"tier": 0}, "headers": stranger}),
         ("POST", "/assignments", {"json": {"tier": 0}, "headers": {"If-Match": "three"}}),

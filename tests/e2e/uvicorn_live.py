@@ -37,6 +37,20 @@ def stop_process(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+def wait_ready(base: str, process: subprocess.Popen, seconds: float = 60) -> bool:
+    """Whether the server at ``base`` answers ``/readyz`` with 200 within
+    ``seconds`` (False at once if its process ends)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 @contextmanager
 def serving(
     database_url: str, tmp_path: Path, **env_overrides: str
@@ -61,17 +75,7 @@ def serving(
                 cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        ready = False
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    ready = True
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        if ready:
+        if wait_ready(base, process):
             break
         stop_process(process)
     else:
