@@ -19,6 +19,8 @@ from api.deps import Services
 from api.frontdoor import FrontDoor
 from api.guards import RejectNulInUrl
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
+from api.metrics import Metrics
+from api.observe import Observe
 from api.outage import StorageGate, StorageGateMiddleware
 from api.routers import (
     assignments,
@@ -242,12 +244,14 @@ def create_app(
     without keys creates an admin key and hands its token to
     ``announce_admin_token`` (by default: logged at WARNING)."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_malloc_arenas()
         services = build_services(settings)
         app.state.services = services
+        metrics.follow(services)
         if settings.run_projections:
             # One process of all serving this store runs the projections (it
             # catches up before serving); the others follow and can take over.
@@ -261,6 +265,7 @@ def create_app(
                 yield
         finally:
             feed.stop_streams(app)
+            metrics.forget()
             services.close()
 
     # /docs and /redoc with their scripts and styles served from here, not a CDN.
@@ -273,13 +278,14 @@ def create_app(
         lifespan=lifespan,
         dependencies=[allow(PUBLIC)],
     )
+    app.state.metrics = metrics
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
                sla, reports, autoassign)
     match_first(app)
     check_policy(app)
-    # The first added is the innermost: a request meets the storage gate,
+    # The first added is the innermost: a request meets Observe, the storage gate,
     # the NUL guard, the front door (route, size, token) and then Idempotency-Key,
     # which reads the body.
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
@@ -287,4 +293,5 @@ def create_app(
     app.add_middleware(RejectNulInUrl)
     app.state.storage_gate = StorageGate()
     app.add_middleware(StorageGateMiddleware, gate=app.state.storage_gate)
+    app.add_middleware(Observe, metrics=metrics)
     return app
