@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,7 +36,8 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
-from api.auth import AuthenticationError, ForbiddenError, RoleAccess
+from api.auth import AuthenticationError, ForbiddenError, RoleAccess, allow, route_permissions
+
 
 class BodyTooLarge(HTTPException):
     """Raised while reading a body that has passed the limit (413)."""
@@ -57,17 +59,11 @@ def route_of(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
     return partial
 
 
-def role_access(route: BaseRoute | None, scope: Scope) -> RoleAccess | None:
-    """The permission check of the route, when it serves this method and needs a
-    token; else None (public routes, pages outside the API, 404s and 405s)."""
-    methods = getattr(route, "methods", None)
-    dependant = getattr(route, "dependant", None)
-    if dependant is None or not methods or scope["method"] not in methods:
-        return None
-    for dependency in dependant.dependencies:
-        if isinstance(dependency.call, RoleAccess):
-            return dependency.call
-    return None
+def role_access(route: APIRoute) -> RoleAccess | None:
+    """The route's permission check if it needs a token; None if it is public."""
+    (permission,) = route_permissions(route)  # check_policy made sure of one
+    access = allow(permission).dependency
+    return access if isinstance(access, RoleAccess) else None
 
 
 def announced_length(scope: Scope) -> tuple[bool, int | None]:
@@ -88,6 +84,18 @@ class FrontDoor:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Each route's check, found once (routes are fixed once the app is built).
+        self._access: dict[int, RoleAccess | None] = {}
+
+    def access(self, route: BaseRoute | None, scope: Scope) -> RoleAccess | None:
+        """The check the request must pass before its body is read; None for
+        public routes, pages outside the API, 404s and 405s."""
+        if not isinstance(route, APIRoute) or scope["method"] not in route.methods:
+            return None
+        key = id(route)
+        if key not in self._access:
+            self._access[key] = role_access(route)
+        return self._access[key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,7 +108,7 @@ class FrontDoor:
         refusal: Response | None = None
         if length is not None and length > self.max_bytes:
             refusal = problems.http_problem(BodyTooLarge(self.max_bytes))
-        elif (access := role_access(route, scope)) is not None:
+        elif (access := self.access(route, scope)) is not None:
             try:
                 await RoleAccess.__call__(access, request)
             except AuthenticationError as e:
