@@ -174,6 +174,21 @@ def test_a_chunked_body_over_the_limit_is_413_and_records_nothing(api: Api):
     assert problem["type"].endswith("/http-413")
 
 
+def test_a_body_over_the_limit_read_by_idempotency_is_413_and_the_key_stays_free(api: Api):
+    """With an ``Idempotency-Key`` the body is read by that middleware, outside
+    FastAPI's handlers: the front door answers the 413 itself."""
+    def three_mb() -> Iterator[bytes]:
+        for _ in range(48):
+            yield b" " * (64 * 1024)
+
+    key = {**JSON, "Idempotency-Key": f"door-{uuid4()}"}
+    with api.records_nothing():
+        problem = api.problem(api.client.post("/tickets", content=three_mb(), headers=key), 413)
+    assert problem["type"].endswith("/http-413")
+    # Nothing was reserved: the same key serves a good request.
+    assert api.client.post("/tickets", json={"title": "after"}, headers=key).status_code == 201
+
+
 def test_no_token_is_401_before_the_body_is_read(api: Api):
     """The body here is malformed JSON: had it been read first, the answer would
     be 400 (as it is with a token)."""
