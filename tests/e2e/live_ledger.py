@@ -10,8 +10,10 @@ admin token (``LEDGER_ADMIN_TOKEN``) and yields a ``LiveLedger``; it is stopped
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +36,16 @@ class LiveLedger:
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")
+
+    def logged(self, pattern: str, seconds: float = 10) -> str:
+        """The output once it has a line matching ``pattern`` (a request is
+        logged once its response has left, so a client may look too early)."""
+        deadline = time.monotonic() + seconds
+        while not re.search(pattern, text := self.log(), re.MULTILINE):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no line matches {pattern!r} in:\n{text}")
+            time.sleep(0.02)
+        return text
 
     def head(self) -> int:
         return httpx.get(f"{self.base}/readyz", timeout=10).json()["head"]
