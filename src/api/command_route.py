@@ -103,14 +103,15 @@ def command_shape(route: JsonRoute) -> Shape | None:
     for name, parameter in inspect.signature(endpoint).parameters.items():
         hint = hints.get(name)
         found = _command_access(hint)
+        model = _body_model(hint)
         if found is not None and access is None:
             access = (name, found)
         elif hint is Response and response_name is None:
             response_name = name
         elif name in path_names and parameter.default is REQUIRED:
             path[name] = TypeAdapter(hint)
-        elif body is None and _body_model(hint) is not None:
-            body = Body(name, TypeAdapter(_body_model(hint)), parameter.default)
+        elif body is None and model is not None:
+            body = Body(name, TypeAdapter(model), parameter.default)
         else:
             return None
     if access is None or set(path) != path_names:
