@@ -10,13 +10,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 
 from api import problems
-from api.auth import Authenticator, check_policy
+from api.auth import PUBLIC, Authenticator, allow, check_policy
 from api.deps import Services
+from api.frontdoor import FrontDoor
 from api.guards import RejectNulInUrl
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
+from api.metrics import Metrics
+from api.observe import Observe
 from api.outage import StorageGate, StorageGateMiddleware
 from api.routers import (
     assignments,
@@ -131,26 +135,6 @@ def bootstrap_admin_key(services: Services) -> str | None:
     return token
 
 
-class BodySizeLimit:
-    """Refuses request bodies over the configured size with 413 problem+json."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    response = problems.problem(
-                        413, "Request too large",
-                        f"Bodies are limited to {self.max_bytes} bytes.", "http-413",
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
-
-
 def add_routes(app: FastAPI, *modules: Any) -> None:
     """Adds the routes of each module's ``router`` to the app's own router, in
     order. Their paths, tags and dependencies are complete already (each router
@@ -262,12 +246,14 @@ def create_app(
     without keys creates an admin key and hands its token to
     ``announce_admin_token`` (by default: logged at WARNING)."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_malloc_arenas()
         services = build_services(settings)
         app.state.services = services
+        metrics.follow(services)
         if settings.run_projections:
             # One process of all serving this store runs the projections (it
             # catches up before serving); the others follow and can take over.
@@ -281,24 +267,34 @@ def create_app(
                 yield
         finally:
             feed.stop_streams(app)
+            metrics.forget()
             services.close()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts and styles served from here, not a CDN.
+    # Their routes are the only ones made through the app, so they alone get the
+    # app's dependencies: the pages are public, and check_policy sees that.
+    app = FastAPIOffline(
         title="Assignment ledger",
         version="0.1.0",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        dependencies=[allow(PUBLIC)],
     )
+    app.state.metrics = metrics
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
                sla, reports, autoassign)
     match_first(app)
     check_policy(app)
+    # The first added is the innermost: a request meets Observe, the storage gate,
+    # the NUL guard, the front door (route, size, token) and then Idempotency-Key,
+    # which reads the body.
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(FrontDoor, max_bytes=settings.max_body_bytes)
     app.add_middleware(RejectNulInUrl)
     app.state.storage_gate = StorageGate()
     app.add_middleware(StorageGateMiddleware, gate=app.state.storage_gate)
+    app.add_middleware(Observe, metrics=metrics)
     return app

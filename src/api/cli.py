@@ -16,32 +16,35 @@ from api.cli_common import DatabaseURL, command_group, console, open_services, r
 from api.cli_common import settings_for as _settings
 from api.settings import Settings
 
-#: uvicorn's httptools protocol, writing each response's head with its body
-#: (one write per response, not two; see api/onewrite.py).
-HTTP_PROTOCOL = "api.onewrite:OneWriteHttpProtocol"
-
 app = command_group("An event-sourced ledger of service-ticket assignments.",
                     add_completion=False)
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    host: Annotated[str | None, typer.Option(
+        help="Interface to bind.", show_default="LEDGER_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Port to listen on.", show_default="LEDGER_PORT or 8000")] = None,
     database_url: DatabaseURL = None,
-    demo: Annotated[bool | None, typer.Option("--demo/--no-demo",
-                    help="Seed demo data when the ledger is empty.")] = None,
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Seed demo data when the ledger is empty "
+                       "(also LEDGER_DEMO_ON_EMPTY=true).")] = False,
     workers: Annotated[int, typer.Option(
         min=1, max=64,
         help="Worker processes (PostgreSQL only). Each writes the read rows of its own "
              "commands; one also runs the projections.")] = 1,
+    no_access_log: Annotated[bool, typer.Option(
+        "--no-access-log",
+        help="Silence the access log (one line per request: method, path, status, "
+             "duration, principal).")] = False,
 ) -> None:
     """Serve the REST API (docs at /docs)."""
     import uvicorn
 
     from api.app import create_app
 
-    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo,
+    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo or None,
                          bootstrap_admin_key=True)
     if workers > 1 and not settings.database_url.startswith("postgres"):
         console.print("[red]--workers above 1 needs PostgreSQL[/] (SQLite serves one process).")
@@ -52,6 +55,8 @@ def serve(
         f"(docs: /docs) — store: {redact(settings.database_url)}"
         + (f", {workers} workers" if workers > 1 else "")
     )
+    console.print(token_hint(settings), highlight=False, soft_wrap=True)
+    log_config = logging_config(not no_access_log)
 
     def announce(token: str) -> None:
         console.print(
@@ -66,7 +71,7 @@ def serve(
         )
 
     if workers > 1:
-        _serve_workers(settings, workers, announce)
+        _serve_workers(settings, workers, announce, log_config)
         return
 
     from api.routers.feed import stop_streams
@@ -74,7 +79,7 @@ def serve(
     web = create_app(settings, announce_admin_token=announce)
     server = uvicorn.Server(uvicorn.Config(
         web, host=settings.host, port=settings.port, log_level="info", access_log=False,
-        timeout_graceful_shutdown=10, http=HTTP_PROTOCOL))
+        log_config=log_config, timeout_graceful_shutdown=10))
     handle_exit = server.handle_exit
 
     def shutting_down(sig: int, frame: object) -> None:
@@ -85,7 +90,45 @@ def serve(
     server.run()
 
 
-def _serve_workers(settings: Settings, workers: int, announce: Callable[[str], None]) -> None:
+def token_hint(settings: Settings) -> str:
+    """How to get a token for this ledger, said at every start of ``serve``."""
+    from ledger.store import DEFAULT_DATABASE_URL
+
+    where = ""
+    if settings.database_url != DEFAULT_DATABASE_URL:
+        where = f" --database-url {redact(settings.database_url)}"
+    hint = (
+        f"Tokens: `ledger keys create --name NAME --role ROLE{where}` prints a new one "
+        "(ROLE: dispatcher, engineer, auditor or admin); send it as "
+        "`Authorization: Bearer <token>`."
+    )
+    if settings.admin_token:
+        hint += " LEDGER_ADMIN_TOKEN is set: it is an admin token too."
+    return hint
+
+
+def logging_config(access_log: bool) -> dict[str, object]:
+    """uvicorn's logging configuration, plus the access log of ``api.observe``
+    (logger ``ledger.access``, on stdout; WARNING silences it)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["ledger.access"] = {
+        "formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["ledger.access"] = {
+        "handlers": ["ledger.access"], "level": "INFO" if access_log else "WARNING",
+        "propagate": False,
+    }
+    return config
+
+
+def _serve_workers(
+    settings: Settings, workers: int, announce: Callable[[str], None],
+    log_config: dict[str, object],
+) -> None:
     """uvicorn's worker processes, each building its own app from the
     environment. What must happen once (the read side's tables, a first
     catch-up, the demo, the first admin key) happens here first: workers
@@ -104,8 +147,8 @@ def _serve_workers(settings: Settings, workers: int, announce: Callable[[str], N
     os.environ["LEDGER_DEMO_ON_EMPTY"] = "false"
     os.environ["LEDGER_BOOTSTRAP_ADMIN_KEY"] = "false"
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=workers, log_level="info", access_log=False,
-                timeout_graceful_shutdown=10, http=HTTP_PROTOCOL)
+                workers=workers, log_level="info", access_log=False, log_config=log_config,
+                timeout_graceful_shutdown=10)
 
 
 @app.command()

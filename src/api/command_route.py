@@ -1,188 +1,224 @@
-"""The route class of the ticket commands: FastAPI's request handling, minus the
-generic machinery a command does not use.
+"""``CommandRoute``: the route class of the ticket commands, served by a handler of
+their own shape instead of FastAPI's generic one.
 
-A command route has one shape: path parameters, at most one JSON body, one
-dependency (``command(...)``: authentication, role, ``If-Match``) and the
-``Response`` whose headers it sets. FastAPI's request handler serves any shape;
-for every request it solves the dependency tree generically, parses the
-content type with ``email.message``, builds telemetry context and two exit
-stacks, which cost the event loop a quarter to a third of its time per command
-(measured in-process: 0.43–0.52 → 0.32–0.35 ms per assign).
+A command route has one shape: path parameters, at most one JSON body (a
+pydantic model, optional or not), one dependency (``command(...)``: a
+``CommandAccess``, which authenticates, checks the role and reads ``If-Match``)
+and the ``Response`` whose headers it sets. FastAPI's handler serves any shape:
+for every request it solves the dependency tree generically, parses the content
+type with ``email.message`` and builds telemetry context, which cost the event
+loop a fair share of a command's time. The handler here takes the same steps in
+the same order with public APIs only (the route's signature through ``inspect``
+and ``typing``, pydantic's ``TypeAdapter`` for validation and serialization,
+FastAPI's ``RequestValidationError`` for the 422s), and it is installed through
+the extension point FastAPI documents, ``APIRoute.get_route_handler``: routing,
+exception handling and the OpenAPI document stay FastAPI's.
 
-``CommandRoute`` serves the usual request (a body that is empty or
-``application/json`` and valid, whatever the outcome of the command) with the
-same steps in the same order, using FastAPI's own validation and serialization
-functions, and hands every other request (another content type, malformed JSON,
-invalid parameters or body, an unreadable body) to FastAPI's own handler, which
-reads the cached body and answers as it always would. A route of any other shape,
-or with dependency overrides in force, is served by FastAPI's handler only.
-What is left out: FastAPI's per-operation telemetry spans (``dependencies``,
-``endpoint``, ``serialization``) for the requests served here; the request's own
-span (FastAPI's telemetry middleware) is kept.
-
-It calls functions FastAPI does not document (``request_params_to_args``,
-``request_body_to_args``, ``serialize_response``) and Starlette's exception
-wrapper, as FastAPI's handler does; ``tests/e2e/test_command_route.py`` compares
-both handlers' answers, so a FastAPI upgrade that changes them fails the suite.
+A route of any other shape is served by FastAPI's handler (``JsonRoute``'s), and
+so is every request while the app has dependency overrides in force.
+``tests/e2e/test_command_route.py`` sends refused and accepted requests through
+both handlers and compares the answers.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from contextlib import AsyncExitStack
-from typing import Any
+import re
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi.datastructures import DefaultPlaceholder
-from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
-from fastapi.routing import APIRoute, serialize_response
-from fastapi.utils import is_body_allowed_for_status_code
-from pydantic_core import PydanticUndefined
-from starlette._exception_handler import wrap_app_handling_exceptions
+from fastapi import params
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import CommandAccess
+from api.json_route import Handler, JsonRoute, check_json_body, parse_json
 
-#: Content types served here; anything else goes to FastAPI's handler.
-JSON = frozenset({"application/json", "application/json; charset=utf-8"})
+#: A parameter's default when it has none (``inspect``'s marker).
+REQUIRED = inspect.Parameter.empty
+#: Statuses whose responses have no body.
+NO_BODY = frozenset({204, 304})
 
 
-class _Defer(Exception):
-    """Raised when a request is not the usual one: FastAPI's handler serves it."""
+@dataclass(frozen=True)
+class Body:
+    """The route's JSON body parameter."""
+
+    name: str
+    adapter: TypeAdapter[Any]
+    default: Any  # REQUIRED when the body must be sent
 
 
-def command_shape(dependant: Dependant) -> CommandAccess | None:
-    """The route's ``CommandAccess`` if the route has a command's shape, else None."""
-    if (
-        len(dependant.dependencies) != 1
-        or dependant.query_params or dependant.header_params or dependant.cookie_params
-        or len(dependant.body_params) > 1
-        or dependant.request_param_name or dependant.websocket_param_name
-        or dependant.http_connection_param_name
-        or dependant.background_tasks_param_name or dependant.security_scopes_param_name
-        or not inspect.iscoroutinefunction(dependant.call)
-    ):
+@dataclass(frozen=True)
+class Shape:
+    """What the command handler needs to know of a route's signature."""
+
+    access_name: str
+    access: CommandAccess
+    path: dict[str, TypeAdapter[Any]]
+    body: Body | None
+    response_name: str | None
+
+
+def _command_access(hint: Any) -> CommandAccess | None:
+    """The ``CommandAccess`` an ``Annotated[..., Depends(access)]`` hint names."""
+    if typing.get_origin(hint) is not Annotated:
         return None
-    sub = dependant.dependencies[0]
-    access = sub.call
-    if (
-        not isinstance(access, CommandAccess)
-        or sub.dependencies or sub.path_params or sub.query_params or sub.cookie_params
-        or sub.body_params or [p.name for p in sub.header_params] != ["if_match"]
-        or sub.request_param_name != "request" or sub.use_cache is False
-    ):
+    for marker in typing.get_args(hint)[1:]:
+        if isinstance(marker, params.Depends) and isinstance(marker.dependency, CommandAccess):
+            return marker.dependency
+    return None
+
+
+def _body_model(hint: Any) -> Any:
+    """The type of a body parameter's hint (a pydantic model, optional or not,
+    maybe in a plain ``Body()``), else None."""
+    if typing.get_origin(hint) is Annotated:
+        hint, *markers = typing.get_args(hint)
+        if not all(isinstance(m, params.Body) and not m.embed and m.alias is None
+                   for m in markers):
+            return None
+    members = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    if len(members) == 1 and inspect.isclass(members[0]) and issubclass(members[0], BaseModel):
+        return hint
+    return None
+
+
+def command_shape(route: JsonRoute) -> Shape | None:
+    """The route's ``Shape`` if it is a command's, else None."""
+    endpoint = route.endpoint
+    if not inspect.iscoroutinefunction(endpoint) or route.dependencies:
         return None
-    return access
+    path_names = set(re.findall(r"{(\w+)(?::\w+)?}", route.path))
+    hints = typing.get_type_hints(endpoint, include_extras=True)
+    access: tuple[str, CommandAccess] | None = None
+    path: dict[str, TypeAdapter[Any]] = {}
+    body: Body | None = None
+    response_name = None
+    for name, parameter in inspect.signature(endpoint).parameters.items():
+        hint = hints.get(name)
+        found = _command_access(hint)
+        model = _body_model(hint)
+        if found is not None and access is None:
+            access = (name, found)
+        elif hint is Response and response_name is None:
+            response_name = name
+        elif name in path_names and parameter.default is REQUIRED:
+            path[name] = TypeAdapter(hint)
+        elif body is None and model is not None:
+            body = Body(name, TypeAdapter(model), parameter.default)
+        else:
+            return None
+    if access is None or set(path) != path_names:
+        return None
+    return Shape(access[0], access[1], path, body, response_name)
 
 
-class CommandRoute(APIRoute):
-    """An ``APIRoute`` that serves a command's usual request itself (see the module)."""
+def located(error: ValidationError, *prefix: str | int) -> list[dict[str, Any]]:
+    """A validation error's entries, each ``loc`` under ``prefix`` (as FastAPI's)."""
+    return [{**e, "loc": (*prefix, *e["loc"])} for e in error.errors(include_url=False)]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.standard_app: ASGIApp = self.app
-        access = command_shape(self.dependant)
-        lean = (
-            access is not None
-            and self.response_field is not None
-            and isinstance(self.response_class, DefaultPlaceholder)
-            and getattr(self, "max_body_size", None) is None
-        )
-        if lean:
-            self.app = self._lean_app(access)
 
-    def _lean_app(self, access: CommandAccess) -> ASGIApp:
-        dependant = self.dependant
-        endpoint = dependant.call
-        access_name = dependant.dependencies[0].name
-        path_params = dependant.path_params
-        body_params = dependant.body_params
-        embed = self._embed_body_fields
-        response_name = dependant.response_param_name
-        status_code = self.status_code
-        field = self.response_field
-        overrides = self.dependency_overrides_provider
-        standard = self.get_route_handler()
-        serialize = {
-            "include": self.response_model_include,
-            "exclude": self.response_model_exclude,
-            "by_alias": self.response_model_by_alias,
-            "exclude_unset": self.response_model_exclude_unset,
-            "exclude_defaults": self.response_model_exclude_defaults,
-            "exclude_none": self.response_model_exclude_none,
-        }
+def malformed(error: json.JSONDecodeError) -> RequestValidationError:
+    """The 400 ``malformed-json`` of a body that does not parse (as FastAPI's)."""
+    return RequestValidationError(
+        [{"type": "json_invalid", "loc": ("body", error.pos), "msg": "JSON decode error",
+          "input": {}, "ctx": {"error": error.msg}}],
+        body=error.doc,
+    )
 
-        async def handle(request: Request) -> Response:
-            if overrides is not None and getattr(overrides, "dependency_overrides", None):
-                raise _Defer
-            # FastAPI's order: read and parse the body, solve the dependency
-            # (401/403/400 before any validation error), then validate.
+
+class CommandRoute(JsonRoute):
+    """A ``JsonRoute`` whose requests, when it has a command's shape, are served
+    by the command handler (see the module)."""
+
+    def get_route_handler(self) -> Handler:
+        generic = super().get_route_handler()
+        shape = command_shape(self)
+        response_class = getattr(self.response_class, "value", self.response_class)
+        if (
+            shape is None
+            or self.response_model is None
+            or response_class is not JSONResponse
+            or self.response_model_include is not None
+            or self.response_model_exclude is not None
+            or not self.response_model_by_alias
+            or self.response_model_exclude_unset
+            or self.response_model_exclude_defaults
+            or self.response_model_exclude_none
+        ):
+            self.lean = False
+            return generic
+        self.lean = True
+        return command_handler(shape, generic, TypeAdapter(self.response_model),
+                               self.status_code, self.endpoint)
+
+
+def command_handler(
+    shape: Shape, generic: Handler, response_adapter: TypeAdapter[Any],
+    status_code: int | None, endpoint: Any,
+) -> Handler:
+    """The handler of one command route: FastAPI's steps in FastAPI's order (read
+    and parse the body, then the dependency, so its 401/403/400 come before any
+    422, then validate path and body together)."""
+    access, body = shape.access, shape.body
+
+    async def handle(request: Request) -> Response:
+        if request.app.dependency_overrides:
+            return await generic(request)
+        raw = await check_json_body(request) if body is not None else b""
+        data: Any = None
+        if raw:
             try:
-                raw_body = await request.body()
-            except Exception as e:
-                raise _Defer from e
-            body: Any = PydanticUndefined
-            if raw_body:
-                if request.headers.get("content-type", "").lower() not in JSON:
-                    raise _Defer
+                data = parse_json(raw)
+            except json.JSONDecodeError as e:
+                raise malformed(e) from None
+        values: dict[str, Any] = {
+            shape.access_name: await access(request, request.headers.get("if-match"))
+        }
+        errors: list[dict[str, Any]] = []
+        for name, adapter in shape.path.items():
+            try:
+                values[name] = adapter.validate_python(
+                    request.path_params[name], from_attributes=True)
+            except ValidationError as e:
+                errors += located(e, "path", name)
+        if body is not None:
+            if raw:
                 try:
-                    body = json.loads(raw_body)
-                except ValueError as e:
-                    raise _Defer from e
-            values: dict[str, Any] = {
-                access_name: await access(request, request.headers.get("if-match"))
-            }
-            if path_params:
-                found, errors = request_params_to_args(path_params, request.path_params)
-                if errors:
-                    raise _Defer
-                values.update(found)
-            if body_params:
-                found, errors = await request_body_to_args(body_params, body, embed)
-                if errors:
-                    raise _Defer
-                values.update(found)
-            sub = Response()
-            del sub.headers["content-length"]
-            sub.status_code = None  # type: ignore[assignment]
-            if response_name:
-                values[response_name] = sub
-            result = await endpoint(**values)
-            if isinstance(result, Response):
-                return result
-            content = await serialize_response(
-                field=field, response_content=result, is_coroutine=True, dump_json=True,
-                **serialize,
-            )
-            response = Response(
-                content=content, media_type="application/json",
-                status_code=sub.status_code or status_code or 200,
-            )
-            if not is_body_allowed_for_status_code(response.status_code):
-                response.body = b""
-            response.headers.raw.extend(sub.headers.raw)
-            return response
+                    values[body.name] = body.adapter.validate_python(
+                        data, from_attributes=True)
+                except ValidationError as e:
+                    errors += located(e, "body")
+            elif body.default is REQUIRED:
+                errors.append({"type": "missing", "loc": ("body",), "msg": "Field required",
+                               "input": None})
+            else:
+                values[body.name] = body.default
+        if errors:
+            raise RequestValidationError(errors)
+        sub = Response()
+        sub.status_code = None  # type: ignore[assignment] - unset unless the route sets it
+        if shape.response_name:
+            values[shape.response_name] = sub
+        result = await endpoint(**values)
+        if isinstance(result, Response):
+            return result
+        try:
+            value = response_adapter.validate_python(result, from_attributes=True)
+        except ValidationError as e:
+            raise ResponseValidationError(located(e, "response")) from None
+        status = sub.status_code or status_code or 200
+        content = b"" if status in NO_BODY else response_adapter.dump_json(value, by_alias=True)
+        response = Response(content, status_code=status, media_type="application/json")
+        response.headers.raw.extend(
+            (k, v) for k, v in sub.headers.raw if k != b"content-length"
+        )
+        return response
 
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            request = Request(scope, receive, send)
-
-            async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-                try:
-                    response = await handle(request)
-                except _Defer:
-                    # As fastapi.routing.request_response runs its handler.
-                    async with AsyncExitStack() as request_stack:
-                        scope["fastapi_inner_astack"] = request_stack
-                        async with AsyncExitStack() as function_stack:
-                            scope["fastapi_function_astack"] = function_stack
-                            response = await standard(request)
-                        await response(scope, receive, send)
-                    return
-                await response(scope, receive, send)
-
-            await wrap_app_handling_exceptions(serve, request)(scope, receive, send)
-
-        return app
+    return handle

@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from api import problems
@@ -229,7 +230,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key = _header(scope, HEADER.encode())
-        services = getattr(scope["app"].state, "services", None)
+        services = getattr(Request(scope).app.state, "services", None)
         if key is None or services is None:
             await self.app(scope, receive, send)
             return

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+from starlette.requests import Request
 
 from api import problems
 from ledger.errors import StorageUnavailableError
@@ -109,7 +110,7 @@ class StorageGateMiddleware:
             await problems.storage_unavailable()(scope, receive, send)
             return
         if decision == "probe":
-            services = getattr(scope["app"].state, "services", None)
+            services = getattr(Request(scope).app.state, "services", None)
             try:
                 if services is not None:
                     await anyio.to_thread.run_sync(ping, services)

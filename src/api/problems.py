@@ -100,13 +100,21 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
                    "validation", errors=details)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large",
-              415: "Unsupported media type"}
+#: Titles of the HTTP errors raised by routing, the front door and FastAPI itself.
+HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request too large",
+               415: "Unsupported media type"}
+
+
+def http_problem(exc: StarletteHTTPException) -> JSONResponse:
+    """The problem+json of an ``HTTPException``."""
     return problem(
-        exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
+        exc.status_code, HTTP_TITLES.get(exc.status_code, "Error"), str(exc.detail),
         f"http-{exc.status_code}", getattr(exc, "headers", None),
     )
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return http_problem(exc)
 
 
 async def _bad_request(request: Request, exc: BadRequestError) -> JSONResponse:
@@ -134,13 +142,21 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     return storage_unavailable()
 
 
-async def _unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+def unauthenticated(exc: AuthenticationError) -> JSONResponse:
     return problem(401, "Unauthorized", exc.detail, "unauthorized",
                    {"WWW-Authenticate": 'Bearer realm="assignment-ledger"'})
 
 
-async def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
+def forbidden(exc: ForbiddenError) -> JSONResponse:
     return problem(403, "Forbidden", exc.detail, "forbidden")
+
+
+async def _unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
+    return unauthenticated(exc)
+
+
+async def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
+    return forbidden(exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 #: The read tables of the contract (the app may maintain more projections).
 PROJECTIONS = {"tickets", "engineer_assignments", "current_ticket_assignments",
@@ -123,10 +123,19 @@ def test_readyz_reports_head_and_position(api):
     assert body["lag"] == 0
 
 
-def _sample(text: str, name: str, labels: str = "") -> int:
-    match = re.search(rf"^{re.escape(name + labels)} (\d+)$", text, re.MULTILINE)
-    assert match, f"{name}{labels} missing:\n{text}"
-    return int(match.group(1))
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text page: (name, labels) -> value."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text) for s in family.samples
+    }
+
+
+def _sample(text: str, metric: str, **labels: str) -> int:
+    key = (metric, frozenset(labels.items()))
+    found = samples(text)
+    assert key in found, f"{metric}{labels} missing:\n{text}"
+    return int(found[key])
 
 
 def test_metrics_count_the_write_path(api):
@@ -141,8 +150,8 @@ def test_metrics_count_the_write_path(api):
                  "ledger_assignment_lookups_total", "ledger_assignment_lookup_queries_total"):
         assert f"# TYPE {name} counter" in after, name
 
-    def moved(name: str, labels: str = "") -> int:
-        return _sample(after, name, labels) - _sample(before, name, labels)
+    def moved(metric: str, **labels: str) -> int:
+        return _sample(after, metric, **labels) - _sample(before, metric, **labels)
 
     assert moved("ledger_commit_aggregates_total") >= 4
     assert 1 <= moved("ledger_commit_transactions_total") <= moved("ledger_commit_aggregates_total")
@@ -150,8 +159,8 @@ def test_metrics_count_the_write_path(api):
     # The assignment was committed here: found in memory, nothing looked up.
     assert moved("ledger_assignment_lookups_total") == 0
     if services.ledger.store.is_postgres:
-        assert moved("ledger_inline_saves_total", '{outcome="projected"}') >= 4
-        assert moved("ledger_inline_saves_total", '{outcome="failed"}') == 0
+        assert moved("ledger_inline_saves_total", outcome="projected") >= 4
+        assert moved("ledger_inline_saves_total", outcome="failed") == 0
     else:  # SQLite: the runner projects; no inline writes to count
         assert "ledger_inline_saves_total" not in after
 
@@ -163,18 +172,14 @@ def test_metrics_in_prometheus_text_format(api):
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert "# TYPE ledger_head_position gauge" in text
-    assert re.search(r"^ledger_head_position 3$", text, re.MULTILINE)
+    assert _sample(text, "ledger_head_position") == 3
+    found = samples(text)  # parsed by prometheus-client's own parser: well formed
     for name in PROJECTIONS:
-        assert re.search(
-            rf'^ledger_projection_position{{name="{name}",version="\d+",state="live"}} 3$',
-            text, re.MULTILINE), name
-        assert re.search(
-            rf'^ledger_projection_lag{{name="{name}",version="\d+",state="live"}} 0$',
-            text, re.MULTILINE), name
-    sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.eE+-]+$')
-    for line in text.splitlines():
-        assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), (
-            line)
+        (labels,) = [dict(k[1]) for k in found
+                     if k[0] == "ledger_projection_position" and dict(k[1])["name"] == name]
+        assert labels["state"] == "live" and labels["version"].isdigit(), labels
+        assert _sample(text, "ledger_projection_position", **labels) == 3, name
+        assert _sample(text, "ledger_projection_lag", **labels) == 0, name
 
 
 def test_openapi_documents_the_contract_paths(api):

@@ -36,7 +36,7 @@ def test_commands_on_assignments_committed_elsewhere(open_client):
         # Looked up by the lookup thread, not found among this process's commits.
         assert services.assignments.keys == before + 1
         metrics = api.get("/metrics").text
-        assert f"\nledger_assignment_lookups_total {before + 1}\n" in metrics
+        assert f"\nledger_assignment_lookups_total {before + 1}.0\n" in metrics
         assert api.start(aid)["status"] == "in_progress"
         assert api.complete(aid)["status"] == "completed"
         assert api.ticket_row(tickets[0])["status"] == "resolved"

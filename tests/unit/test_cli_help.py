@@ -22,8 +22,6 @@ NOTHING_APPLIES = {
     ("keys revoke", "reason"),  # no reason recorded
     ("import csv", "engineers"),  # no developers file: assignees must be registered
 }
-#: ``serve`` is the web helper's (issue 20): its defaults are checked there.
-NOT_HERE = {"serve"}
 
 
 def commands(
@@ -75,8 +73,6 @@ def test_help_breaks_lines_only_where_the_terminal_ends(
 
 @pytest.mark.parametrize(("where", "command"), ALL)
 def test_every_option_says_its_default(where: str, command: click.Command) -> None:
-    if where in NOT_HERE:
-        pytest.skip("ledger serve belongs to the web helper")
     for param in command.params:
         if param.required or param.name == "help" or (where, param.name) in NOTHING_APPLIES:
             continue

@@ -12,13 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DispatchContext, RequestContext, Services
 from api.routers.assignments import assignment_answer
+from api.json_route import JsonRoute
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
 from ledger.domain import COMPLETED, REJECTED
 from ledger.errors import PickOutdatedError, StaleVersionError
 from projections.ops_queries import OpsQueries
 
-router = APIRouter(prefix="/tickets", tags=["assignments"])
+router = APIRouter(prefix="/tickets", tags=["assignments"], route_class=JsonRoute)
 
 #: How often the engineer is chosen again when the ticket or the pick changed
 #: before the command ran.

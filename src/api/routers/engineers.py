@@ -18,11 +18,12 @@ from api.deps import (
     in_threadpool,
     read_your_writes,
 )
+from api.json_route import JsonRoute
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
 from ledger.application import CommandResult
 from ledger.errors import EngineerNotFoundError
 
-router = APIRouter(prefix="/engineers", tags=["engineers"])
+router = APIRouter(prefix="/engineers", tags=["engineers"], route_class=JsonRoute)
 
 
 async def engineer_answer(

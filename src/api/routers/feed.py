@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -19,7 +19,15 @@ from pydantic import AwareDatetime
 from api.auth import AUDIT, READ, allow
 from api.deps import Services, ServicesDep
 from api.problems import BadRequestError
-from projections.feed import EventFilter, EventLog, LogEvent, UnknownEventTypeError, topics_for
+from projections.feed import (
+    CSV_COLUMNS,
+    PAGE,
+    EventFilter,
+    EventLog,
+    LogEvent,
+    UnknownEventTypeError,
+    topics_for,
+)
 from projections.tables import ts
 
 router = APIRouter(prefix="/events", tags=["audit"])
@@ -91,6 +99,10 @@ def export_events(
     to: Annotated[int | None, Query(
         ge=0, le=2**62, description="Last position (inclusive); default: the head "
                                     "when the request arrived.")] = None,
+    limit: Annotated[int | None, Query(
+        ge=1, le=2**62, description="At most this many events (the first ones in position "
+                                    "order); default: all. To go on, ask again with "
+                                    "`from` one past the last position received.")] = None,
 ) -> StreamingResponse:
     """Every matching event in position order, streamed in constant memory.
 
@@ -98,7 +110,8 @@ def export_events(
     topic, type, timestamp, actor, state}``; ``state`` is the event exactly as
     stored (the CSV holds it as a JSON string), so it can be re-hashed. Without
     ``to`` the export stops at the head of the moment the request arrived
-    (``X-Ledger-Head``), so it is a consistent prefix of the log."""
+    (``X-Ledger-Head``), so it is a consistent prefix of the log. ``limit`` stops it
+    after that many events."""
     head = services.ledger.head()
     last = head if to is None else min(to, head)
     f = EventFilter(
@@ -106,12 +119,30 @@ def export_events(
         originator_id=filters.originator_id, actor=filters.actor, since=filters.since,
         until=filters.until,
     )
-    log = event_log(services)
-    body = log.ndjson(f) if format == "ndjson" else log.csv(f)
+    body = export_lines(event_log(services), f, format, limit)
     return StreamingResponse(body, media_type=EXPORT_TYPES[format], headers={
         "Content-Disposition": f'attachment; filename="events.{format}"',
         "X-Ledger-Head": str(head),
     })
+
+
+def export_lines(
+    log: EventLog, f: EventFilter, format: str, limit: int | None  # noqa: A002
+) -> Iterator[bytes]:
+    """The export's body: NDJSON lines, or a CSV header and rows (RFC 4180), of
+    at most ``limit`` events (all when None), one chunk per page read."""
+    if format == "csv":
+        yield ",".join(CSV_COLUMNS).encode() + b"\r\n"
+    left = limit
+    for events in log.pages(f, PAGE if limit is None else min(limit, PAGE)):
+        if left is not None:
+            events = events[:left]
+            left -= len(events)
+        if events:
+            yield b"".join(e.json() + b"\n" if format == "ndjson" else e.csv_line()
+                           for e in events)
+        if left == 0:
+            return
 
 
 # ---------------------------------------------------------------- stream

@@ -7,13 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import MANAGE, PUBLIC, READ, allow
-from api.deps import Services, ServicesDep
+from api.deps import ServicesDep
 from api.problems import RETRY_AFTER, problem, storage_failed
 from api.schemas import ProjectionStatus
 from ledger.errors import StorageUnavailableError
-from projections.inline import InlineProjection
 
 router = APIRouter(tags=["operations"])
 
@@ -71,64 +71,8 @@ def readyz(
 
 
 @router.get("/metrics", response_class=PlainTextResponse, dependencies=[allow(READ)])
-def metrics(services: ServicesDep) -> str:
-    """Prometheus text format."""
-    lines = [
-        "# HELP ledger_head_position Position of the last recorded event.",
-        "# TYPE ledger_head_position gauge",
-        f"ledger_head_position {services.ledger.head()}",
-        "# HELP ledger_projection_position Position each live projection has reached.",
-        "# TYPE ledger_projection_position gauge",
-    ]
-    statuses = services.read_side.status()
-    for s in statuses:
-        labels = f'name="{s["name"]}",version="{s["version"]}",state="{s["state"]}"'
-        lines.append(f"ledger_projection_position{{{labels}}} {s['position']}")
-    lines += ["# HELP ledger_projection_lag Events a projection is behind the head.",
-              "# TYPE ledger_projection_lag gauge"]
-    for s in statuses:
-        labels = f'name="{s["name"]}",version="{s["version"]}",state="{s["state"]}"'
-        lines.append(f"ledger_projection_lag{{{labels}}} {s['lag']}")
-    lines += _write_path_metrics(services)
-    return "\n".join(lines) + "\n"
-
-
-#: (metric, ``GroupCommitter.stats`` key, help)
-_COMMIT_COUNTERS = (
-    ("ledger_commit_transactions_total", "batches", "Transactions the group committer made."),
-    ("ledger_commit_aggregates_total", "saved", "Aggregates saved by the group committer."),
-    ("ledger_commit_splits_total", "splits", "Batches that conflicted and were saved one by one."),
-)
-
-
-def _counter(name: str, help_text: str, samples: dict[str, int]) -> list[str]:
-    """A counter's HELP/TYPE lines and its samples (``labels`` -> value)."""
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-    lines += [f"{name}{labels} {value}" for labels, value in samples.items()]
-    return lines
-
-
-def _write_path_metrics(services: Services) -> list[str]:
-    """This process's write path, since it started: group commit, the inline
-    projection, the assignment lookups."""
-    lines: list[str] = []
-    stats = services.ledger.commit_stats()
-    if stats is not None:
-        for name, key, help_text in _COMMIT_COUNTERS:
-            lines += _counter(name, help_text, {"": stats[key]})
-    inline = services.ledger.inline
-    if isinstance(inline, InlineProjection):
-        lines += _counter(
-            "ledger_inline_saves_total",
-            "Saves whose read rows were written in their own transaction (projected), "
-            "left to the runner (deferred) or failed inline and were saved again.",
-            {f'{{outcome="{o}"}}': getattr(inline, o) for o in ("projected", "deferred", "failed")},
-        )
-    lookups = services.assignments
-    lines += _counter("ledger_assignment_lookups_total",
-                      "Assignment rows looked up in the store (not at hand in memory).",
-                      {"": lookups.keys})
-    lines += _counter("ledger_assignment_lookup_queries_total",
-                      "Queries those lookups took (lookups queued together share one).",
-                      {"": lookups.queries})
-    return lines
+def metrics(request: Request) -> Response:
+    """Prometheus text format: HTTP requests by route template, and the ledger's
+    own gauges and counters (``api.metrics``)."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
