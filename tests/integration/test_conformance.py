@@ -27,7 +27,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecord
 from eventsourcing.tests import persistence as cases
 
 from ledger.application import Ledger
-from ledger.recorder import HookedPostgresApplicationRecorder
+from ledger.adapter import HookedPostgresApplicationRecorder
 from ledger.store import parse_database_url
 from ledger.transcoder import OrjsonTranscoder
 from projections.backend import build_store
