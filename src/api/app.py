@@ -141,8 +141,8 @@ def add_routes(app: FastAPI, *modules: Any) -> None:
     has its prefix and no settings of its own). Not ``include_router``: newer
     FastAPI versions keep an included router whole and, per request, match the
     path against every route of every router before it and the chosen router's
-    twice over (with context bookkeeping per route), which cost a command about
-    0.05 ms of the event loop's time."""
+    twice over (with context bookkeeping per route), a cost paid by every
+    command on the event loop (benchmarks/RESULTS.md)."""
     for module in modules:
         app.router.routes.extend(module.router.routes)
 
@@ -165,9 +165,8 @@ FIRST = (
 
 def match_first(app: FastAPI, first: Sequence[tuple[str, str]] = FIRST) -> None:
     """Moves the routes ``first`` names to the front of the app's router. A
-    request is matched against the routes one by one, in order, each at a cost
-    (about 4 µs in FastAPI 0.165), and the ticket commands came after some 20
-    others (measured: 0.04-0.07 ms less of the event loop per assign).
+    request is matched against the routes one by one, in order, each at a cost,
+    and the ticket commands came after some 20 others (benchmarks/RESULTS.md).
 
     Only the order of trying changes: a route is moved ahead of others only if
     none of them matches its path (whatever the method), so every request is

@@ -3,8 +3,8 @@
 Under load a server allocates many short-lived objects (requests, events, rows)
 while holding long-lived ones (modules, caches of tickets and rows). With the
 default thresholds CPython then runs a full collection every couple of seconds,
-each re-traversing everything long-lived: measured at ~130 ms per collection on
-the 2-core benchmark machine, straight into p99. So, while serving: what exists
+each re-traversing everything long-lived, straight into p99 (figures in
+benchmarks/RESULTS.md). So, while serving: what exists
 once the app has started is moved out of the collector's sight (``gc.freeze``:
 modules, code, settings; never garbage), and collections run less often.
 Reference counting still frees almost everything at once; the collector only
@@ -49,9 +49,8 @@ def limit_malloc_arenas(arenas: int = SERVING_ARENAS) -> bool:
 
     glibc gives threads that allocate at the same time arenas of their own, up
     to 8 per core; the thread pool, the group committer and the runner then
-    each hold freed memory in their own arena, and the process grows. Measured
-    under the command benchmark: peak RSS 201 MB with the default, 190 MB with
-    2 arenas, at the same throughput. An explicit ``MALLOC_ARENA_MAX`` in the
+    each hold freed memory in their own arena, and the process grows (two arenas
+    keep the peak lower at the same throughput: benchmarks/RESULTS.md). An explicit ``MALLOC_ARENA_MAX`` in the
     environment is left to glibc. Returns whether the cap was set."""
     if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return False

@@ -3,8 +3,8 @@
 ``uuid.uuid4()`` reads 16 bytes with ``os.urandom``, and CPython lets go of the
 interpreter lock around that read. On a busy server the event loop that asked
 for an id then waits for the lock to come back (up to the 5 ms switch interval)
-while the command and commit threads run: measured on the assign workload, that
-wait cost 4-10 % of the throughput and ~0.1 ms of CPU per request. Here the
+while the command and commit threads run, a wait that showed in the assign
+workload's throughput (benchmarks/RESULTS.md). Here the
 same operating-system randomness is read 4 KiB at a time and handed out 16
 bytes per id: the ids are exactly as random as ``uuid4()``'s, and one read in
 256 lets go of the lock.

@@ -10,7 +10,7 @@ import queue
 from collections.abc import Callable, Sequence
 from typing import Any
 
-#: Relative fold cost per event, measured with benchmarks/replay.py.
+#: Relative fold cost per event (from benchmarks/replay.py runs): how groups are balanced.
 WEIGHTS = {
     "tickets": 16,
     "engineer_assignments": 10,
