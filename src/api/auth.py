@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount, Route
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
@@ -280,16 +281,19 @@ def route_permissions(route: APIRoute) -> list[str]:
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every API route of ``app``, including those of included routers (newer
-    FastAPI versions nest them in ``app.routes`` instead of copying them)."""
-    try:
-        from fastapi.routing import iter_route_contexts
-    except ImportError:  # older FastAPI: included routes are copied into app.routes
-        return [r for r in app.routes if isinstance(r, APIRoute)]
-    return [
-        ctx.original_route for ctx in iter_route_contexts(app.routes)
-        if isinstance(ctx.original_route, APIRoute)
-    ]
+    """Every API route of ``app``. Routes are added to the app's own router
+    (``api.app.add_routes``); a router included whole would hide its routes from
+    this check (newer FastAPI versions keep it as one opaque entry), so anything
+    that is neither an API route nor a plain Starlette route is refused."""
+    routes = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            routes.append(route)
+        elif type(route) not in (Route, Mount):
+            msg = (f"{route!r} is not an API route: add a router's routes with "
+                   "api.app.add_routes, not include_router, so their permissions are checked")
+            raise RuntimeError(msg)
+    return routes
 
 
 def check_policy(app: FastAPI) -> None:
