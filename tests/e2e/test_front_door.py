@@ -201,7 +201,7 @@ def test_no_token_is_401_before_the_body_is_read(api: Api):
 def test_a_role_without_the_permission_is_403_before_the_body_is_read(api: Api):
     services = api.client.app.state.services
     result, token = services.ledger.create_api_key(
-        name=f"engineer-{uuid4().hex[:6]}", role="engineer", actor="test")
+        name=f"engineer-{uuid4().hex[:6]}", role="engineer", actor="test").result()
     services.read_side.wait_for(result.position, 5)
     engineer = {**JSON, "Authorization": f"Bearer {token}"}
     problem = api.problem(api.client.post("/tickets", content=b"{", headers=engineer), 403)
