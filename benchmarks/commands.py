@@ -438,7 +438,7 @@ def start_server(kind: str, db_url: str, token: str, workdir: Path, workers: int
         ledger = Path(py).parent / "ledger"
         n = workers if kind == "ledger-prod" else 1
         cmd = [str(ledger), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database-url", db_url, "--workers", str(n)]
+               "--database-url", db_url, "--workers", str(n), "--no-access-log"]
         ready = "/readyz"
     server = Server(kind, cmd, env, port, workdir / f"{kind}.log", ready, token)
     try:
