@@ -14,6 +14,7 @@ from starlette.routing import Match
 
 from api import problems
 from api.auth import Authenticator, check_policy
+from api.console import install as install_console
 from api.deps import Services
 from api.guards import RejectNulInUrl
 from api.idempotency import IdempotencyMiddleware, IdempotencyStore
@@ -291,6 +292,7 @@ def create_app(
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
                sla, reports, autoassign)
+    install_console(app)
     match_first(app)
     check_policy(app)
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
