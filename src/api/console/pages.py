@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -64,7 +65,8 @@ async def login_form(request: Request, session: SessionDep, next: str | None = N
     target = local_path(next)
     if session is not None:
         return RedirectResponse(target, status_code=303)
-    return _login_page(request, target, None, 200)
+    flash = keeper_of(request).read_flash(request)
+    return _login_page(request, target, flash[1] if flash else None, 200)
 
 
 def _login_page(request: Request, target: str, error: str | None, status: int) -> HTMLResponse:
@@ -80,6 +82,7 @@ def _login_page(request: Request, target: str, error: str | None, status: int) -
         "next": target, "error": error, "nonce": nonce,
     }, status_code=status)
     final.headers.append("set-cookie", response.headers["set-cookie"])
+    keeper.clear_flash(request, final)
     final.headers["Cache-Control"] = "no-store"
     return final
 
@@ -99,7 +102,12 @@ async def login(
         return _login_page(request, target, str(e), 403)
     principal = await authenticate_token(request, token.strip()) if token.strip() else None
     if principal is None:
-        return _login_page(request, target, "That token is not a valid API key.", 401)
+        # Back to the form with the message (not a 401 page: a browser would log
+        # every mistyped token as a failed load).
+        response = RedirectResponse(f"/console/login?{urlencode({'next': target})}",
+                                    status_code=303)
+        keeper.flash(response, "error", "That token is not a valid API key.")
+        return response
     if target == "/console" and principal.role == "engineer":
         target = f"/console/engineers/{principal.name}"
     response = RedirectResponse(target, status_code=303)
