@@ -204,7 +204,7 @@ def open_context(browser: Any, server: Server) -> Iterator[Callable[..., Any]]:
     assert not problems, "\n".join(problems)
 
 
-def sign_in(context: Any, token: str, path: str = "/console") -> Any:
+def sign_in(context: Any, token: str, path: str = "/console/") -> Any:
     """A new page of ``context``, signed in by typing the token and clicking."""
     page = context.new_page()
     page.goto(path)

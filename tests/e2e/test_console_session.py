@@ -17,7 +17,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 MESSAGE = re.compile(r'class="message (\w+)"[^>]*>([^<]*)<')
 
 
-def sign_in(client: Any, token: str = E2E_TOKEN, next_page: str = "/console") -> Any:
+def sign_in(client: Any, token: str = E2E_TOKEN, next_page: str = "/console/") -> Any:
     """Signs in through the form; returns the redirect answer."""
     form = client.get(f"/console/login?next={next_page}")
     assert form.status_code == 200
@@ -26,7 +26,7 @@ def sign_in(client: Any, token: str = E2E_TOKEN, next_page: str = "/console") ->
                        follow_redirects=False)
 
 
-def csrf_of(client: Any, page: str = "/console") -> str:
+def csrf_of(client: Any, page: str = "/console/") -> str:
     found = CSRF.search(client.get(page).text)
     assert found, f"no form with a CSRF token on {page}"
     return found.group(1)
@@ -51,9 +51,10 @@ def signed_in(api: Api) -> Api:
 
 
 def test_root_redirects_to_the_console(client: Any) -> None:
-    r = client.get("/", follow_redirects=False)
-    assert r.status_code == 307
-    assert r.headers["location"] == "/console"
+    for path in ("/", "/console"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 307
+        assert r.headers["location"] == "/console/"
 
 
 def test_a_deep_link_asks_to_sign_in_then_comes_back(api: Api) -> None:
@@ -81,15 +82,15 @@ def test_the_session_cookie_is_signed_httponly_strict_and_expires(client: Any) -
     value = cookie.split(";")[0].split("=", 1)[1]
     client.cookies.set("ledger_console", value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1],
                        path="/console")
-    tampered = client.get("/console", follow_redirects=False)
+    tampered = client.get("/console/", follow_redirects=False)
     assert tampered.status_code == 303, "a cookie whose signature does not match is not a session"
 
 
 def test_an_expired_session_asks_to_sign_in_again(client: Any) -> None:
     sign_in(client)
-    assert client.get("/console", follow_redirects=False).status_code == 200
+    assert client.get("/console/", follow_redirects=False).status_code == 200
     client.app.state.console_keeper.max_age = -1  # every signed cookie is now too old
-    r = client.get("/console", follow_redirects=False)
+    r = client.get("/console/", follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"].startswith("/console/login")
 
@@ -100,7 +101,7 @@ def test_a_wrong_token_is_refused_with_a_message_and_no_cookie(client: Any) -> N
     assert r.headers["location"].startswith("/console/login?next=")
     assert not any(c.startswith("ledger_console=") for c in r.headers.get_list("set-cookie"))
     assert "not a valid API key" in client.get(r.headers["location"]).text
-    assert client.get("/console", follow_redirects=False).status_code == 303
+    assert client.get("/console/", follow_redirects=False).status_code == 303
 
 
 def test_the_sign_in_form_itself_needs_its_csrf_token(client: Any) -> None:
@@ -129,17 +130,17 @@ def test_assign_runs_the_ledger_command_with_the_signed_in_actor(signed_in: Api)
     ticket = api.ticket(title="Console assign")
     r = api.client.post(f"/console/tickets/{ticket['id']}/assign",
                         data={"csrf": csrf_of(api.client), "engineer_id": eng, "tier": "1",
-                              "reason": "nearest", "next": "/console"},
+                              "reason": "nearest", "next": "/console/"},
                         follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"] == "/console"
+    assert r.headers["location"] == "/console/"
     row = api.ticket_row(ticket["id"])
     assert row["status"] == "assigned"
     assert row["current_assignment"]["engineer_id"] == eng
     assert row["current_assignment"]["assignment_reason"] == "nearest"
     assigned = api.events(type="Ticket.Assigned", ticket_id=ticket["id"])
     assert [e["actor"] for e in assigned] == ["e2e-tester"]
-    assert ("ok", f"Assigned to {eng}.") in messages(api.client.get("/console").text)
+    assert ("ok", f"Assigned to {eng}.") in messages(api.client.get("/console/").text)
 
 
 def test_a_refused_command_shows_the_problem_detail_and_records_nothing(signed_in: Api) -> None:
@@ -166,7 +167,7 @@ def test_bad_input_is_explained_and_records_nothing(signed_in: Api) -> None:
     with api.records_nothing():
         r = api.client.post(f"/console/assignments/{assignment_id}/complete",
                             data={"csrf": csrf, "completion_status": "success",
-                                  "time_spent_hours": "lots", "next": "/console"})
+                                  "time_spent_hours": "lots", "next": "/console/"})
         assert r.status_code == 200
         (kind, text), = messages(r.text)
         assert kind == "error"
@@ -208,23 +209,23 @@ def test_sign_out_needs_the_csrf_token_and_ends_the_session(signed_in: Api) -> N
     client = signed_in.client
     csrf = csrf_of(client)
     assert client.post("/console/logout", data={"csrf": "forged"}).status_code == 403
-    assert client.get("/console", follow_redirects=False).status_code == 200
+    assert client.get("/console/", follow_redirects=False).status_code == 200
     r = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
     assert r.status_code == 303
-    assert client.get("/console", follow_redirects=False).status_code == 303
+    assert client.get("/console/", follow_redirects=False).status_code == 303
 
 
 def test_a_revoked_key_ends_its_sessions(api: Api) -> None:
     services = api.client.app.state.services
     token = new_key(api.client, "dispatcher-1", "dispatcher")
     assert sign_in(api.client, token=token).status_code == 303
-    assert api.client.get("/console", follow_redirects=False).status_code == 200
+    assert api.client.get("/console/", follow_redirects=False).status_code == 200
     (row,) = services.store.rows(API_KEYS, "SELECT id FROM api_keys WHERE name = %s",
                                  ("dispatcher-1",))
     result = services.ledger.revoke_api_key(UUID(str(row["id"])), reason="left",
                                             actor="t").result()
     services.read_side.wait_for(result.position, 5)
-    assert api.client.get("/console", follow_redirects=False).status_code == 303
+    assert api.client.get("/console/", follow_redirects=False).status_code == 303
 
 
 def test_the_board_poll_answers_204_while_nothing_changed(signed_in: Api) -> None:

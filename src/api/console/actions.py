@@ -23,16 +23,14 @@ from api.auth import (
     AUDIT,
     DISPATCH,
     MANAGE,
-    PUBLIC,
     WORK,
     ForbiddenError,
-    allow,
     allowed,
     require_own_assignment,
 )
 from api.console.pages import SessionDep, event_types, keeper_of
 from api.console.session import CsrfError, Session
-from api.console.views import back, local_path, page, problem_detail, refused, to_login
+from api.console.views import BOARD, back, local_path, page, problem_detail, refused, to_login
 from api.schemas import (
     AssignmentCreate,
     CompleteBody,
@@ -46,7 +44,7 @@ from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, LedgerError
 from projections.feed import EventFilter, EventLog
 
-router = APIRouter(include_in_schema=False, dependencies=[allow(PUBLIC)])
+router = APIRouter(include_in_schema=False)
 
 #: The longest a form field may be (the API's longest text is 4000 characters).
 MAX_FIELD = 4000
@@ -120,7 +118,7 @@ def _ticket_page(ticket_id: UUID) -> str:
 # ---------------------------------------------------------------- dispatching
 
 
-@router.post("/console/tickets/{ticket_id}/assign")
+@router.post("/tickets/{ticket_id}/assign")
 async def assign(request: Request, ticket_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = AssignmentCreate(ticket_id=ticket_id, engineer_id=text(form, "engineer_id") or "",
@@ -132,10 +130,10 @@ async def assign(request: Request, ticket_id: UUID, session: SessionDep) -> Resp
             actor=s.principal.name,
         ))
         return result, f"Assigned to {body.engineer_id}."
-    return await command(request, session, DISPATCH, run, "/console")
+    return await command(request, session, DISPATCH, run, BOARD)
 
 
-@router.post("/console/tickets/{ticket_id}/escalate")
+@router.post("/tickets/{ticket_id}/escalate")
 async def escalate(request: Request, ticket_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = EscalateBody(ticket_id=ticket_id, reason=text(form, "reason") or "",
@@ -149,7 +147,7 @@ async def escalate(request: Request, ticket_id: UUID, session: SessionDep) -> Re
     return await command(request, session, DISPATCH, run, _ticket_page(ticket_id))
 
 
-@router.post("/console/assignments/{assignment_id}/reassign")
+@router.post("/assignments/{assignment_id}/reassign")
 async def reassign(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = ReassignBody(new_engineer_id=text(form, "new_engineer_id") or "",
@@ -160,10 +158,10 @@ async def reassign(request: Request, assignment_id: UUID, session: SessionDep) -
             reason=body.reason, actor=s.principal.name,
         ))
         return result, f"Reassigned to {body.new_engineer_id}."
-    return await command(request, session, DISPATCH, run, "/console")
+    return await command(request, session, DISPATCH, run, BOARD)
 
 
-@router.post("/console/assignments/{assignment_id}/remove")
+@router.post("/assignments/{assignment_id}/remove")
 async def remove(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = ReasonBody(reason=text(form, "reason"))
@@ -172,10 +170,10 @@ async def remove(request: Request, assignment_id: UUID, session: SessionDep) -> 
             UUID(row["ticket_id"]), assignment_id, reason=body.reason, actor=s.principal.name,
         ))
         return result, "Assignment removed."
-    return await command(request, session, DISPATCH, run, "/console")
+    return await command(request, session, DISPATCH, run, BOARD)
 
 
-@router.post("/console/tickets/{ticket_id}/close")
+@router.post("/tickets/{ticket_id}/close")
 async def close(request: Request, ticket_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = ReasonBody(reason=text(form, "reason"))
@@ -185,7 +183,7 @@ async def close(request: Request, ticket_id: UUID, session: SessionDep) -> Respo
     return await command(request, session, DISPATCH, run, _ticket_page(ticket_id))
 
 
-@router.post("/console/tickets/{ticket_id}/reopen")
+@router.post("/tickets/{ticket_id}/reopen")
 async def reopen(request: Request, ticket_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = ReopenBody(reason=text(form, "reason") or "")
@@ -207,17 +205,17 @@ def _work(verb: str, done: str) -> Callable[[Request, UUID, Session | None], Awa
             result = await asyncio.wrap_future(getattr(services.ledger, verb)(
                 UUID(row["ticket_id"]), assignment_id, actor=s.principal.name))
             return result, done
-        return await command(request, session, WORK, run, "/console")
+        return await command(request, session, WORK, run, BOARD)
 
     endpoint.__name__ = verb
     return endpoint
 
 
-router.post(f"/console/assignments/{{assignment_id}}/accept")(_work("accept", "Accepted."))
-router.post(f"/console/assignments/{{assignment_id}}/start")(_work("start", "Started."))
+router.post(f"/assignments/{{assignment_id}}/accept")(_work("accept", "Accepted."))
+router.post(f"/assignments/{{assignment_id}}/start")(_work("start", "Started."))
 
 
-@router.post("/console/assignments/{assignment_id}/reject")
+@router.post("/assignments/{assignment_id}/reject")
 async def reject(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = RejectBody(reason=text(form, "reason"))
@@ -225,7 +223,7 @@ async def reject(request: Request, assignment_id: UUID, session: SessionDep) -> 
         result = await asyncio.wrap_future(services.ledger.reject(
             UUID(row["ticket_id"]), assignment_id, reason=body.reason, actor=s.principal.name))
         return result, "Rejected."
-    return await command(request, session, WORK, run, "/console")
+    return await command(request, session, WORK, run, BOARD)
 
 
 def parts_of(value: str | None) -> list[dict[str, Any]] | None:
@@ -247,7 +245,7 @@ def parts_of(value: str | None) -> list[dict[str, Any]] | None:
     return parts or None
 
 
-@router.post("/console/assignments/{assignment_id}/complete")
+@router.post("/assignments/{assignment_id}/complete")
 async def complete(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
         body = CompleteBody(
@@ -267,13 +265,13 @@ async def complete(request: Request, assignment_id: UUID, session: SessionDep) -
             actor=s.principal.name,
         ))
         return result, f"Completed ({body.completion_status})."
-    return await command(request, session, WORK, run, "/console")
+    return await command(request, session, WORK, run, BOARD)
 
 
 # ---------------------------------------------------------------- audit and operations
 
 
-@router.post("/console/audit/verify")
+@router.post("/audit/verify")
 async def verify(request: Request, session: SessionDep) -> Response:
     form = await request.form()
     refusal = refusal_of(request, session, AUDIT, form)
@@ -285,7 +283,7 @@ async def verify(request: Request, session: SessionDep) -> Response:
                 )
 
 
-@router.get("/console/audit/export.{fmt}")
+@router.get("/audit/export.{fmt}")
 async def export(request: Request, fmt: str, session: SessionDep) -> Response:
     """The whole log up to now, as ``GET /events/export`` streams it."""
     if session is None:
@@ -306,7 +304,7 @@ async def export(request: Request, fmt: str, session: SessionDep) -> Response:
     )
 
 
-@router.post("/console/operations/{name}/rebuild")
+@router.post("/operations/{name}/rebuild")
 async def rebuild(request: Request, name: str, session: SessionDep) -> Response:
     form = await request.form()
     refusal = refusal_of(request, session, MANAGE, form)

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import PUBLIC, allow
 from api.console.session import CsrfError, Session, SessionKeeper, authenticate_token
 from api.console.views import (
     ACTIVE,
+    BOARD,
     TEMPLATES,
     local_path,
     may_work_on,
@@ -28,7 +28,7 @@ from api.console.views import (
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
 
-router = APIRouter(include_in_schema=False, dependencies=[allow(PUBLIC)])
+router = APIRouter(include_in_schema=False)
 
 PRIORITIES = ("critical", "high", "medium", "low")
 #: Tickets the board shows per list.
@@ -52,15 +52,10 @@ async def optional_session(request: Request) -> Session | None:
 SessionDep = Annotated[Session | None, Depends(optional_session)]
 
 
-@router.get("/")
-async def root() -> RedirectResponse:
-    return RedirectResponse("/console", status_code=307)
-
-
 # ---------------------------------------------------------------- sign in / out
 
 
-@router.get("/console/login")
+@router.get("/login")
 async def login_form(request: Request, session: SessionDep, next: str | None = None) -> Response:  # noqa: A002
     target = local_path(next)
     if session is not None:
@@ -87,12 +82,12 @@ def _login_page(request: Request, target: str, error: str | None, status: int) -
     return final
 
 
-@router.post("/console/login")
+@router.post("/login")
 async def login(
     request: Request,
     token: Annotated[str, Form(max_length=512)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/console",  # noqa: A002
+    next: Annotated[str, Form(max_length=2000)] = BOARD,  # noqa: A002
 ) -> Response:
     keeper = keeper_of(request)
     target = local_path(next)
@@ -108,14 +103,14 @@ async def login(
                                     status_code=303)
         keeper.flash(response, "error", "That token is not a valid API key.")
         return response
-    if target == "/console" and principal.role == "engineer":
+    if target == BOARD and principal.role == "engineer":
         target = f"/console/engineers/{principal.name}"
     response = RedirectResponse(target, status_code=303)
     keeper.sign_in(response, token.strip(), principal)
     return response
 
 
-@router.post("/console/logout")
+@router.post("/logout")
 async def logout(
     request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -190,7 +185,7 @@ def _filters(priority: str | None, skill: str | None, q: str | None) -> dict[str
     return {k: v for k, v in (("priority", priority), ("skill", skill), ("q", q)) if v}
 
 
-@router.get("/console")
+@router.get("/")
 async def board(
     request: Request, session: SessionDep,
     priority: Annotated[str | None, Query(max_length=20)] = None,
@@ -205,7 +200,7 @@ async def board(
                 priorities=PRIORITIES, filters=_filters(priority, skill, q), **data)
 
 
-@router.get("/console/board/live")
+@router.get("/board/live")
 async def board_live(
     request: Request, session: SessionDep,
     seen: Annotated[int, Query(ge=0, le=2**62)] = 0,
@@ -254,7 +249,7 @@ def _ticket(services: Any, ticket_id: UUID, as_of: str | None) -> dict[str, Any]
             "current": current, "engineers": engineers}
 
 
-@router.get("/console/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}")
 async def ticket_page(
     request: Request, ticket_id: UUID, session: SessionDep,
     as_of: Annotated[str | None, Query(max_length=40)] = None,
@@ -291,7 +286,7 @@ def _engineer(services: Any, engineer_id: str) -> dict[str, Any] | None:
     return {"engineer": engineer, "active": active, "recent": recent}
 
 
-@router.get("/console/engineers/{engineer_id}")
+@router.get("/engineers/{engineer_id}")
 async def engineer_page(request: Request, engineer_id: str, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
@@ -308,7 +303,7 @@ async def engineer_page(request: Request, engineer_id: str, session: SessionDep)
 # ---------------------------------------------------------------- audit
 
 
-@router.get("/console/audit")
+@router.get("/audit")
 async def audit_page(
     request: Request, session: SessionDep,
     type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002
@@ -345,7 +340,7 @@ def event_types() -> set[str]:
 # ---------------------------------------------------------------- operations
 
 
-@router.get("/console/operations")
+@router.get("/operations")
 async def operations_page(request: Request, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
@@ -353,7 +348,7 @@ async def operations_page(request: Request, session: SessionDep) -> Response:
     return page(request, "operations.html", session, keeper_of(request), projections=statuses)
 
 
-@router.get("/console/operations/live")
+@router.get("/operations/live")
 async def operations_live(request: Request, session: SessionDep) -> Response:
     """The projections table, polled while the page is open (rebuild progress)."""
     if session is None:

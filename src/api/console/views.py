@@ -29,6 +29,8 @@ STATUS_BADGES = {
     "removed": "grey", "open": "blue", "resolved": "green", "closed": "grey",
 }
 ACTIVE = ("assigned", "accepted", "in_progress")
+#: The dispatch board: the console's home (``/console`` redirects here).
+BOARD = "/console/"
 
 
 def relative(value: str | None, now: datetime | None = None) -> str:
@@ -91,9 +93,10 @@ def problem_detail(error: Exception) -> tuple[int, str]:
     raise error
 
 
-def local_path(value: str | None, default: str = "/console") -> str:
+def local_path(value: str | None, default: str = BOARD) -> str:
     """``value`` if it is a path of the console (no other host), else ``default``."""
-    if value and value.startswith("/console") and "//" not in value and "\\" not in value:
+    inside = value == "/console" or value.startswith("/console/") if value else False
+    if value and inside and "//" not in value and "\\" not in value:
         return value
     return default
 
