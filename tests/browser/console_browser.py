@@ -9,6 +9,9 @@ with ``CI=true``, where that is a failure (``.ci/run`` installs the package).
 Every browser context made here refuses (and records) any request that would
 leave 127.0.0.1, and records every console error and uncaught page error; a
 test fails at teardown if there was any.
+
+Test modules import the fixtures from here: a ``conftest.py`` in this folder
+would shadow ``tests/e2e/conftest.py``, which the e2e tests import by name.
 """
 
 from __future__ import annotations
@@ -50,15 +53,28 @@ def _chromium_or_skip() -> str:
     pytest.skip(reason)
 
 
+#: The one browser of the session. Each test module imports the ``browser``
+#: fixture, so pytest holds one definition per module; Playwright's sync API
+#: allows one instance per thread, so the first launches and the others share.
+_SHARED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     executable = _chromium_or_skip()
+    if "browser" in _SHARED:
+        yield _SHARED["browser"]
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
+        _SHARED["browser"] = launched
+        try:
+            yield launched
+        finally:
+            del _SHARED["browser"]
+            launched.close()
 
 
 # ---------------------------------------------------------------- the server

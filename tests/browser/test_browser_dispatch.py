@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from console_browser import Server, shot, sign_in
+from console_browser import browser, open_context, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 

@@ -240,3 +240,16 @@ def test_the_board_poll_answers_204_while_nothing_changed(signed_in: Api) -> Non
 def test_the_console_is_not_in_the_openapi_document(client: Any) -> None:
     paths = client.get("/openapi.json", headers={"Authorization": f"Bearer {E2E_TOKEN}"}).json()
     assert not [p for p in paths["paths"] if p == "/" or p.startswith("/console")]
+
+
+def test_pages_are_never_cached_and_load_from_this_host_only(signed_in: Api) -> None:
+    for path in ("/console/", "/console/audit", "/console/operations", "/console/login"):
+        r = signed_in.client.get(path)
+        assert r.status_code == 200
+        assert r.headers["cache-control"] == "no-store"
+        policy = dict(p.strip().split(" ", 1) for p in r.headers["content-security-policy"].split(";"))
+        assert policy["default-src"] == "'self'"
+        assert policy["script-src"] == "'self'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert "http" not in r.text.replace("http-equiv", "").split("<body", 1)[0], \
+            "the head names another host"

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.session import CsrfError, Session, SessionKeeper, authenticate_token
@@ -18,6 +18,7 @@ from api.console.views import (
     ACTIVE,
     BOARD,
     TEMPLATES,
+    harden,
     local_path,
     may_work_on,
     page,
@@ -64,7 +65,7 @@ async def login_form(request: Request, session: SessionDep, next: str | None = N
     return _login_page(request, target, flash[1] if flash else None, 200)
 
 
-def _login_page(request: Request, target: str, error: str | None, status: int) -> HTMLResponse:
+def _login_page(request: Request, target: str, error: str | None, status: int) -> Response:
     keeper = keeper_of(request)
     response = TEMPLATES.TemplateResponse(request, "login.html", {
         "session": None, "rights": {}, "flash": None, "path": request.url.path,
@@ -78,8 +79,7 @@ def _login_page(request: Request, target: str, error: str | None, status: int) -
     }, status_code=status)
     final.headers.append("set-cookie", response.headers["set-cookie"])
     keeper.clear_flash(request, final)
-    final.headers["Cache-Control"] = "no-store"
-    return final
+    return harden(final)
 
 
 @router.post("/login")
@@ -158,7 +158,9 @@ def _board(services: Any, priority: str | None, skill: str | None, q: str | None
     engineers = queries.engineers(limit=500, cursor=None, active=True).items
     return {
         "head": head, "waiting": waiting[:BOARD_ROWS], "in_hand": in_hand[:BOARD_ROWS],
-        "engineers": engineers, "skills": sorted({s for e in engineers for s in e["skills"]}),
+        "engineers": engineers,
+        "skills": sorted({s for e in engineers for s in e["skills"]}
+                         | {r["required_skill"] for r in waiting if r["required_skill"]}),
     }
 
 
@@ -219,10 +221,10 @@ async def board_live(
     await run_in_threadpool(services.read_side.wait_for, head, LIVE_WAIT_SECONDS)
     priority, skill, q = priority or None, skill or None, (q or "").strip() or None
     data = await run_in_threadpool(_board, services, priority, skill, q)
-    return TEMPLATES.TemplateResponse(request, "board_live.html", {
+    return harden(TEMPLATES.TemplateResponse(request, "board_live.html", {
         "session": session, "rights": rights(session), "picker": picker,
         "filters": _filters(priority, skill, q), **data,
-    }, headers={"Cache-Control": "no-store"})
+    }))
 
 
 # ---------------------------------------------------------------- ticket
@@ -354,6 +356,6 @@ async def operations_live(request: Request, session: SessionDep) -> Response:
     if session is None:
         return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
     statuses = await run_in_threadpool(request.app.state.services.read_side.status)
-    return TEMPLATES.TemplateResponse(request, "operations_live.html", {
+    return harden(TEMPLATES.TemplateResponse(request, "operations_live.html", {
         "session": session, "rights": rights(session), "projections": statuses,
-    }, headers={"Cache-Control": "no-store"})
+    }))
