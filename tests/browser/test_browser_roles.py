@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from console_browser import Server, sign_in
+from console_browser import Server, shot, sign_in
 from console_browser import browser, open_context, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
@@ -42,6 +42,7 @@ def test_an_engineer_on_a_phone_accepts_starts_and_completes(
     card.get_by_role("button", name="Start").click()
     expect(page.get_by_role("status")).to_have_text("Started.")
     card.locator("summary", has_text="Complete…").click()
+    shot(page, "console-my-work")
     card.get_by_label("Outcome").select_option("success")
     card.get_by_label("Hours").fill("1.5")
     card.get_by_label("Parts used").fill("PN-7, 2, Line filter")
@@ -83,6 +84,7 @@ def test_an_auditor_filters_the_feed_and_runs_verify(
     expect(page.get_by_text("No events match.")).to_be_visible()
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("status")).to_contain_text("Verified:")
+    shot(page, "console-audit")
     for name in ("NDJSON", "CSV"):
         href = page.get_by_role("link", name=name).get_attribute("href")
         assert href and href.startswith("/console/audit/export.")

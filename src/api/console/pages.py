@@ -285,7 +285,10 @@ def _engineer(services: Any, engineer_id: str) -> dict[str, Any] | None:
         limit=100, cursor=None, status="active", engineer_id=engineer_id).items
     recent = services.queries.assignments(limit=200, cursor=None, engineer_id=engineer_id).items
     recent = [a for a in reversed(recent) if a["status"] not in ACTIVE][:20]
-    return {"engineer": engineer, "active": active, "recent": recent}
+    # An engineer holds at most ``capacity`` tickets: one lookup each is cheap.
+    titles = {a["ticket_id"]: (services.queries.ticket(a["ticket_id"]) or {}).get("title")
+              for a in [*active, *recent]}
+    return {"engineer": engineer, "active": active, "recent": recent, "titles": titles}
 
 
 @router.get("/engineers/{engineer_id}")
