@@ -253,3 +253,39 @@ def test_pages_are_never_cached_and_load_from_this_host_only(signed_in: Api) -> 
         assert policy["frame-ancestors"] == "'none'"
         assert "http" not in r.text.replace("http-equiv", "").split("<body", 1)[0], \
             "the head names another host"
+
+
+@pytest.mark.parametrize("target", ["https://elsewhere.example/", "//elsewhere.example/x",
+                                    "/console/..\\..//elsewhere", "/tickets"])
+def test_sign_in_never_sends_anyone_off_the_console(client: Any, target: str) -> None:
+    r = sign_in(client, next_page=target)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/console/"
+
+
+def test_an_unknown_ticket_or_a_bad_time_is_explained(signed_in: Api) -> None:
+    missing = signed_in.client.get("/console/tickets/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404
+    assert "does not exist" in missing.text
+    ticket = signed_in.ticket(title="When")
+    bad = signed_in.client.get(f"/console/tickets/{ticket['id']}?as_of=yesterday-ish")
+    assert bad.status_code == 400
+    assert "is not a date and time" in bad.text
+    before = signed_in.client.get(f"/console/tickets/{ticket['id']}?as_of=2000-01-01T00:00")
+    assert before.status_code == 404
+    assert "at that time" in before.text
+
+
+def test_the_vendored_front_end_is_served_with_its_licence_at_the_pinned_version(
+    client: Any,
+) -> None:
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "vendor-frontend.sh").read_text()
+    pinned = re.search(r'HTMX_VERSION="\$\{HTMX_VERSION:-([0-9.]+)\}"', script).group(1)
+    vendored = client.get("/console/static/vendor/htmx/VERSION")
+    assert vendored.status_code == 200
+    assert vendored.text.startswith(f"htmx.org {pinned} ")
+    assert "Zero-Clause BSD" in client.get("/console/static/vendor/htmx/LICENSE").text
+    js = client.get("/console/static/vendor/htmx/htmx.min.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
