@@ -289,3 +289,27 @@ def test_the_vendored_front_end_is_served_with_its_licence_at_the_pinned_version
     assert "Zero-Clause BSD" in client.get("/console/static/vendor/htmx/LICENSE").text
     js = client.get("/console/static/vendor/htmx/htmx.min.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+
+
+def test_the_board_fetches_a_command_form_only_when_it_is_opened(signed_in: Api) -> None:
+    api = signed_in
+    api.engineer(id=rand_engineer_id(), name="Picker", tier=1, skills=["fiber"])
+    waiting = api.ticket(title="Needs copper", required_skill="copper")
+    board = api.client.get("/console/").text
+    assert "<option" not in board.split('id="live"', 1)[1], "the board carries the pickers"
+    form = api.client.get(f"/console/tickets/{waiting['id']}/form/assign?next=/console/")
+    assert form.status_code == 200
+    assert 'name="engineer_id"' in form.text
+    assert "lacks copper" in form.text  # the picker says why an engineer may not fit
+    ticket_id, _engineer_id, _assignment = api.assigned()
+    stale = api.client.get(f"/console/tickets/{ticket_id}/form/assign")
+    assert "This ticket has changed (assigned)" in stale.text
+    assert api.client.get(f"/console/tickets/{ticket_id}/form/delete").status_code == 404
+
+
+def test_a_role_that_may_not_dispatch_gets_no_command_form(api: Api) -> None:
+    ticket = api.ticket(title="Not yours")
+    assert sign_in(api.client, token=new_key(api.client, "auditor-2", "auditor")).status_code == 303
+    r = api.client.get(f"/console/tickets/{ticket['id']}/form/assign")
+    assert r.status_code == 403
+    assert 'name="engineer_id"' not in r.text

@@ -227,6 +227,37 @@ async def board_live(
     }))
 
 
+FORMS = ("assign", "escalate", "reassign")
+
+
+def _form(services: Any, ticket_id: UUID) -> dict[str, Any] | None:
+    ticket = services.queries.ticket(ticket_id)
+    if ticket is None:
+        return None
+    engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
+    return {"ticket": ticket, "engineers": engineers}
+
+
+@router.get("/tickets/{ticket_id}/form/{kind}")
+async def command_form(
+    request: Request, ticket_id: UUID, kind: str, session: SessionDep,
+    next: Annotated[str | None, Query(max_length=2000)] = None,  # noqa: A002
+) -> Response:
+    """The form of one dispatch command on the board (fetched when opened)."""
+    keeper = keeper_of(request)
+    if session is None:
+        return to_login(request)
+    if kind not in FORMS or not rights(session)["dispatch"]:
+        return refused(request, keeper, session, "There is no such form for your role.",
+                       404 if kind not in FORMS else 403)
+    data = await run_in_threadpool(_form, request.app.state.services, ticket_id)
+    if data is None:
+        return refused(request, keeper, session, f"Ticket {ticket_id} does not exist.", 404)
+    return harden(TEMPLATES.TemplateResponse(request, "form.html", {
+        "session": session, "kind": kind, "picker": picker, "next": local_path(next), **data,
+    }))
+
+
 # ---------------------------------------------------------------- ticket
 
 
