@@ -23,10 +23,11 @@ async def to_board(request: Request) -> RedirectResponse:
 
 def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
-    from api.console import actions, pages
+    from api.console import actions, pages, signin
 
     app.state.console_keeper = SessionKeeper()
     console = APIRouter()
+    console.include_router(signin.router)
     console.include_router(pages.router)
     console.include_router(actions.router)
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -28,8 +28,8 @@ from api.auth import (
     allowed,
     require_own_assignment,
 )
-from api.console.pages import SessionDep, event_types, keeper_of
-from api.console.session import CsrfError, Session
+from api.console.pages import event_types
+from api.console.session import CsrfError, Session, SessionDep, keeper_of
 from api.console.views import BOARD, back, local_path, page, problem_detail, refused, to_login
 from api.schemas import (
     AssignmentCreate,

@@ -1,4 +1,4 @@
-"""The console's pages (GET): sign-in, the dispatch board, a ticket, an engineer
+"""The console's pages (GET): the dispatch board, a ticket, an engineer
 and their work, the audit feed, operations. Every page reads through the same
 queries as the API; none changes anything."""
 
@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any
-from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console.session import CsrfError, Session, SessionKeeper, authenticate_token
+from api.console.session import SessionDep, keeper_of
 from api.console.views import (
     ACTIVE,
     BOARD,
@@ -26,12 +25,12 @@ from api.console.views import (
     rights,
     to_login,
 )
+from ledger.domain import PRIORITIES
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
 
 router = APIRouter(include_in_schema=False)
 
-PRIORITIES = ("critical", "high", "medium", "low")
 #: Tickets the board shows per list.
 BOARD_ROWS = 50
 #: Open tickets the board examines per view when filtering by priority or skill.
@@ -42,87 +41,6 @@ AUDIT_PAGE = 50
 LIVE_WAIT_SECONDS = 1.0
 
 
-def keeper_of(request: Request) -> SessionKeeper:
-    return request.app.state.console_keeper
-
-
-async def optional_session(request: Request) -> Session | None:
-    return await keeper_of(request).session(request)
-
-
-SessionDep = Annotated[Session | None, Depends(optional_session)]
-
-
-# ---------------------------------------------------------------- sign in / out
-
-
-@router.get("/login")
-async def login_form(request: Request, session: SessionDep, next: str | None = None) -> Response:  # noqa: A002
-    target = local_path(next)
-    if session is not None:
-        return RedirectResponse(target, status_code=303)
-    flash = keeper_of(request).read_flash(request)
-    return _login_page(request, target, flash[1] if flash else None, 200)
-
-
-def _login_page(request: Request, target: str, error: str | None, status: int) -> Response:
-    keeper = keeper_of(request)
-    response = TEMPLATES.TemplateResponse(request, "login.html", {
-        "session": None, "rights": {}, "flash": None, "path": request.url.path,
-        "next": target, "error": error, "nonce": "",
-    }, status_code=status)
-    nonce = keeper.login_nonce(request, response)
-    # Rendered again with the nonce: it must be in both the cookie and the form.
-    final = TEMPLATES.TemplateResponse(request, "login.html", {
-        "session": None, "rights": {}, "flash": None, "path": request.url.path,
-        "next": target, "error": error, "nonce": nonce,
-    }, status_code=status)
-    final.headers.append("set-cookie", response.headers["set-cookie"])
-    keeper.clear_flash(request, final)
-    return harden(final)
-
-
-@router.post("/login")
-async def login(
-    request: Request,
-    token: Annotated[str, Form(max_length=512)] = "",
-    csrf: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = BOARD,  # noqa: A002
-) -> Response:
-    keeper = keeper_of(request)
-    target = local_path(next)
-    try:
-        keeper.check_login_nonce(request, csrf)
-    except CsrfError as e:
-        return _login_page(request, target, str(e), 403)
-    principal = await authenticate_token(request, token.strip()) if token.strip() else None
-    if principal is None:
-        # Back to the form with the message (not a 401 page: a browser would log
-        # every mistyped token as a failed load).
-        response = RedirectResponse(f"/console/login?{urlencode({'next': target})}",
-                                    status_code=303)
-        keeper.flash(response, "error", "That token is not a valid API key.")
-        return response
-    if target == BOARD and principal.role == "engineer":
-        target = f"/console/engineers/{principal.name}"
-    response = RedirectResponse(target, status_code=303)
-    keeper.sign_in(response, token.strip(), principal)
-    return response
-
-
-@router.post("/logout")
-async def logout(
-    request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    keeper = keeper_of(request)
-    if session is not None:
-        try:
-            keeper.check_csrf(session, csrf)
-        except CsrfError as e:
-            return refused(request, keeper, session, str(e))
-    response = RedirectResponse("/console/login", status_code=303)
-    keeper.sign_out(response)
-    return response
 
 
 # ---------------------------------------------------------------- dispatch board
@@ -199,7 +117,7 @@ async def board(
     priority, skill, q = priority or None, skill or None, (q or "").strip() or None
     data = await run_in_threadpool(_board, request.app.state.services, priority, skill, q)
     return page(request, "board.html", session, keeper_of(request), picker=picker,
-                priorities=PRIORITIES, filters=_filters(priority, skill, q), **data)
+                priorities=tuple(reversed(PRIORITIES)), filters=_filters(priority, skill, q), **data)
 
 
 @router.get("/board/live")

@@ -17,9 +17,9 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
@@ -84,11 +84,14 @@ class SessionKeeper:
     def sign_out(self, response: Response) -> None:
         self._clear(response, SESSION_COOKIE)
 
-    def login_nonce(self, request: Request, response: Response) -> str:
-        """The CSRF token of the login form (double submit: cookie and field)."""
-        nonce = self.read_login_nonce(request) or secrets.token_urlsafe(24)
+    def login_nonce(self, request: Request) -> str:
+        """The CSRF token of the login form (double submit: the same value in a
+        signed cookie, ``set_login_nonce``, and in the form): the one the
+        browser holds, if still valid, else a new one."""
+        return self.read_login_nonce(request) or secrets.token_urlsafe(24)
+
+    def set_login_nonce(self, response: Response, nonce: str) -> None:
         self._set(response, LOGIN_COOKIE, self._login.dumps(nonce), LOGIN_FORM_SECONDS)
-        return nonce
 
     def read_login_nonce(self, request: Request) -> str | None:
         raw = request.cookies.get(LOGIN_COOKIE)
@@ -175,3 +178,16 @@ async def authenticate_token(request: Request, token: str) -> Principal | None:
         return auth.known(token) or await run_in_threadpool(auth.authenticate, token)
     except AuthenticationError:
         return None
+
+
+def keeper_of(request: Request) -> SessionKeeper:
+    """The app's keeper (``api.console.install`` made it)."""
+    return request.app.state.console_keeper
+
+
+async def optional_session(request: Request) -> Session | None:
+    return await keeper_of(request).session(request)
+
+
+#: A route's signed-in user, or None (the route sends them to sign in).
+SessionDep = Annotated[Session | None, Depends(optional_session)]
