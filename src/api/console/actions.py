@@ -196,23 +196,24 @@ async def reopen(request: Request, ticket_id: UUID, session: SessionDep) -> Resp
 # ---------------------------------------------------------------- an engineer's work
 
 
-def _work(verb: str, done: str) -> Callable[[Request, UUID, Session | None], Awaitable[Response]]:
-    """Accept and Start: no body, the engineer's own assignment only."""
-
-    async def endpoint(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
-        async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
-            row = await _assignment(services, s, assignment_id, own=True)
-            result = await asyncio.wrap_future(getattr(services.ledger, verb)(
-                UUID(row["ticket_id"]), assignment_id, actor=s.principal.name))
-            return result, done
-        return await command(request, session, WORK, run, BOARD)
-
-    endpoint.__name__ = verb
-    return endpoint
+@router.post("/assignments/{assignment_id}/accept")
+async def accept(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
+    async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
+        row = await _assignment(services, s, assignment_id, own=True)
+        result = await asyncio.wrap_future(services.ledger.accept(
+            UUID(row["ticket_id"]), assignment_id, actor=s.principal.name))
+        return result, "Accepted."
+    return await command(request, session, WORK, run, BOARD)
 
 
-router.post(f"/assignments/{{assignment_id}}/accept")(_work("accept", "Accepted."))
-router.post(f"/assignments/{{assignment_id}}/start")(_work("start", "Started."))
+@router.post("/assignments/{assignment_id}/start")
+async def start(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
+    async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
+        row = await _assignment(services, s, assignment_id, own=True)
+        result = await asyncio.wrap_future(services.ledger.start(
+            UUID(row["ticket_id"]), assignment_id, actor=s.principal.name))
+        return result, "Started."
+    return await command(request, session, WORK, run, BOARD)
 
 
 @router.post("/assignments/{assignment_id}/reject")
