@@ -313,3 +313,14 @@ def test_a_role_that_may_not_dispatch_gets_no_command_form(api: Api) -> None:
     r = api.client.get(f"/console/tickets/{ticket['id']}/form/assign")
     assert r.status_code == 403
     assert 'name="engineer_id"' not in r.text
+
+
+def test_processes_of_one_ledger_accept_each_others_sessions(
+    database_url: str, open_client: Any
+) -> None:
+    """Two apps on one store (``--workers``) derive the same cookie secret from
+    the checkpoint signing key; a session signed by one is valid in the other."""
+    with open_client() as first, open_client(run_projections=False) as second:
+        assert sign_in(first).status_code == 303
+        second.cookies.update(first.cookies)
+        assert second.get("/console/", follow_redirects=False).status_code == 200

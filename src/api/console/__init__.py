@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 
-from api.console.session import SessionKeeper
 from api.console.views import BOARD, HERE
 
 
@@ -25,7 +24,6 @@ def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
     from api.console import actions, pages, signin
 
-    app.state.console_keeper = SessionKeeper()
     console = APIRouter()
     console.include_router(signin.router)
     console.include_router(pages.router)

@@ -6,9 +6,10 @@ timestamped; it is HttpOnly, SameSite=Strict and scoped to ``/console``. Each
 request checks the key again (``Authenticator.lookup``), so a revoked key ends
 its sessions at once.
 
-The signing secret is ``LEDGER_CONSOLE_SECRET``; without it, a random secret is
-made per app (sessions then end when the process restarts, and processes
-serving one ledger each need the same secret set).
+The signing secret is ``LEDGER_CONSOLE_SECRET``; without it, one derived
+(HKDF-SHA256) from the ledger's checkpoint signing key, so every process that
+serves a ledger with that key (``--workers``) accepts the others' cookies, and
+sessions survive a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
@@ -53,8 +57,7 @@ class Session:
 class SessionKeeper:
     """Signs and reads the console's cookies for one app."""
 
-    def __init__(self, secret: str | None = None, hours: float | None = None) -> None:
-        secret = secret or os.environ.get("LEDGER_CONSOLE_SECRET") or secrets.token_urlsafe(32)
+    def __init__(self, secret: str, hours: float | None = None) -> None:
         self.max_age = int(3600 * (hours or float(
             os.environ.get("LEDGER_CONSOLE_SESSION_HOURS") or DEFAULT_SESSION_HOURS)))
         self._session = URLSafeTimedSerializer(secret, salt="ledger-console-session")
@@ -180,9 +183,24 @@ async def authenticate_token(request: Request, token: str) -> Principal | None:
         return None
 
 
+def derived_secret(services: Any) -> str:
+    """A secret for the console's cookies, derived from the checkpoint signing
+    key (which every process of one ledger shares), with its own label: knowing
+    it says nothing about the key."""
+    raw = services.audit.signer.private_key.private_bytes(
+        Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return HKDF(algorithm=SHA256(), length=32, salt=None,
+                info=b"assignment-ledger console session cookies").derive(raw).hex()
+
+
 def keeper_of(request: Request) -> SessionKeeper:
-    """The app's keeper (``api.console.install`` made it)."""
-    return request.app.state.console_keeper
+    """The app's keeper, made on first use (the services exist by then)."""
+    state = request.app.state
+    keeper = getattr(state, "console_keeper", None)
+    if keeper is None:
+        secret = os.environ.get("LEDGER_CONSOLE_SECRET") or derived_secret(state.services)
+        keeper = state.console_keeper = SessionKeeper(secret)
+    return keeper
 
 
 async def optional_session(request: Request) -> Session | None:
