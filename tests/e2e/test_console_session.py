@@ -324,3 +324,66 @@ def test_processes_of_one_ledger_accept_each_others_sessions(
         assert sign_in(first).status_code == 303
         second.cookies.update(first.cookies)
         assert second.get("/console/", follow_redirects=False).status_code == 200
+
+
+def post_form(api: Api, path: str, **fields: str) -> Any:
+    """A console form post with the session's CSRF token; follows the redirect."""
+    return api.client.post(path, data={"csrf": csrf_of(api.client), **fields})
+
+
+def test_reassign_remove_close_and_reopen_run_their_commands(signed_in: Api) -> None:
+    api = signed_in
+    ticket_id, _engineer_id, first = api.assigned()
+    other = api.engineer(id=rand_engineer_id(), name="Next", tier=1)["id"]
+    page = post_form(api, f"/console/assignments/{first['id']}/reassign",
+                     new_engineer_id=other, reason="closer",
+                     next=f"/console/tickets/{ticket_id}")
+    assert ("ok", f"Reassigned to {other}.") in messages(page.text)
+    second = api.ticket_row(ticket_id)["current_assignment"]
+    assert (second["engineer_id"], api.assignment_row(first["id"])["status"]) == (
+        other, "reassigned")
+    page = post_form(api, f"/console/assignments/{second['id']}/remove", reason="duplicate")
+    assert ("ok", "Assignment removed.") in messages(page.text)
+    assert api.assignment_row(second["id"])["status"] == "removed"
+    post_form(api, f"/console/tickets/{ticket_id}/close", reason="fixed remotely")
+    assert api.ticket_row(ticket_id)["status"] == "closed"
+    with api.records_nothing():
+        refused = post_form(api, f"/console/tickets/{ticket_id}/reopen", reason="x" * 2001)
+        (kind, text), = messages(refused.text)
+        assert kind == "error" and "reason" in text  # as the API: at most 2000 characters
+    post_form(api, f"/console/tickets/{ticket_id}/reopen", reason="came back")
+    assert api.ticket_row(ticket_id)["status"] == "open"
+
+
+def test_escalate_needs_a_reason_and_the_as_of_picker_shows_the_past(signed_in: Api) -> None:
+    api = signed_in
+    ticket_id, _engineer_id, _first = api.assigned()
+    senior = api.engineer(id=rand_engineer_id(), name="Senior", tier=2)["id"]
+    with api.records_nothing():
+        page = post_form(api, f"/console/tickets/{ticket_id}/escalate",
+                         next_engineer_id=senior, reason="")
+        (kind, text), = messages(page.text)
+        assert kind == "error" and "reason" in text
+    before = api.ticket_row(ticket_id)["updated_at"]
+    post_form(api, f"/console/tickets/{ticket_id}/escalate", next_engineer_id=senior,
+              reason="needs tier 2")
+    now = api.client.get(f"/console/tickets/{ticket_id}").text
+    assert now.count("Assignment #") == 2
+    past = api.client.get(f"/console/tickets/{ticket_id}", params={"as_of": before}).text
+    assert past.count("Assignment #") == 1
+    assert "As the ticket stood at" in past
+    assert ">Escalate</button>" not in past  # no commands on the past
+
+
+def test_the_audit_feed_pages_with_its_cursor(signed_in: Api) -> None:
+    api = signed_in
+    for n in range(55):
+        api.ticket(title=f"Paged {n}")
+    first = api.client.get("/console/audit?type=Ticket.Opened").text
+    positions = re.findall(r"<tr><td>(\d+)</td><td>Ticket.Opened", first)
+    assert len(positions) == 50
+    next_link = re.search(r'href="(/console/audit\?[^"]*cursor=[^"]+)"', first).group(1)
+    second = api.client.get(next_link.replace("&amp;", "&")).text
+    more = re.findall(r"<tr><td>(\d+)</td><td>Ticket.Opened", second)
+    assert len(more) == 5
+    assert int(more[0]) > int(positions[-1])
