@@ -387,3 +387,19 @@ def test_the_audit_feed_pages_with_its_cursor(signed_in: Api) -> None:
     more = re.findall(r"<tr><td>(\d+)</td><td>Ticket.Opened", second)
     assert len(more) == 5
     assert int(more[0]) > int(positions[-1])
+
+
+def test_an_engineer_rejects_their_assignment_with_a_reason(api: Api) -> None:
+    ticket_id, engineer_id, assignment = api.assigned()
+    assert sign_in(api.client, token=new_key(api.client, engineer_id, "engineer")).status_code == 303
+    my_work = api.client.get("/console/").text  # the board; My work is linked for engineers
+    assert f'href="/console/engineers/{engineer_id}"' in my_work
+    page = api.client.post(f"/console/assignments/{assignment['id']}/reject",
+                           data={"csrf": CSRF.search(my_work).group(1), "reason": "out of area",
+                                 "next": f"/console/engineers/{engineer_id}"})
+    assert ("ok", "Rejected.") in messages(page.text)
+    rejected = api.assignment_row(assignment["id"])
+    assert (rejected["status"], rejected["rejection_reason"]) == ("rejected", "out of area")
+    assert api.ticket_row(ticket_id)["status"] == "open"
+    (event,) = api.events(type="Ticket.Rejected", ticket_id=ticket_id)
+    assert event["actor"] == engineer_id
