@@ -1,7 +1,7 @@
 """Browser tests of the console, their fixtures and helpers: Playwright driving Debian's Chromium
 (``/usr/bin/chromium``) against a real ``ledger serve`` on a free 127.0.0.1 port,
 on SQLite and on PostgreSQL. One server per module and backend; one browser per
-session.
+module.
 
 Without ``/usr/bin/chromium`` these tests are skipped with the reason, except
 with ``CI=true``, where that is a failure (``.ci/run`` installs the package).
@@ -53,28 +53,18 @@ def _chromium_or_skip() -> str:
     pytest.skip(reason)
 
 
-#: The one browser of the session. Each test module imports the ``browser``
-#: fixture, so pytest holds one definition per module; Playwright's sync API
-#: allows one instance per thread, so the first launches and the others share.
-_SHARED: dict[str, Any] = {}
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser per module, stopped when the module ends: while Playwright's
+    sync API is running, its event loop counts as running in the main thread,
+    and a later test's ``asyncio.run`` would fail."""
     executable = _chromium_or_skip()
-    if "browser" in _SHARED:
-        yield _SHARED["browser"]
-        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        _SHARED["browser"] = launched
-        try:
-            yield launched
-        finally:
-            del _SHARED["browser"]
-            launched.close()
+        yield launched
+        launched.close()
 
 
 # ---------------------------------------------------------------- the server
