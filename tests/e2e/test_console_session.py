@@ -403,3 +403,18 @@ def test_an_engineer_rejects_their_assignment_with_a_reason(api: Api) -> None:
     assert api.ticket_row(ticket_id)["status"] == "open"
     (event,) = api.events(type="Ticket.Rejected", ticket_id=ticket_id)
     assert event["actor"] == engineer_id
+
+
+def test_an_engineers_page_pages_through_all_their_assignments(signed_in: Api) -> None:
+    api = signed_in
+    engineer_id = api.engineer(id=rand_engineer_id(), name="Busy", tier=1, capacity=50)["id"]
+    for _ in range(21):
+        assignment = api.assign(api.ticket(title="Round")["id"], engineer_id)
+        api.remove(assignment["id"], reason="next")
+    first = api.client.get(f"/console/engineers/{engineer_id}").text
+    assert first.count('<span class="badge grey">removed</span>') == 20
+    next_link = re.search(r'href="([^"]*cursor=[^"]+)">Next page', first).group(1)
+    second = api.client.get(next_link.replace("&amp;", "&")).text
+    assert second.count('<span class="badge grey">removed</span>') == 1
+    assert "Next page" not in second
+    assert api.client.get(f"/console/engineers/{engineer_id}?cursor=bogus").status_code == 400

@@ -226,26 +226,38 @@ async def ticket_page(
 # ---------------------------------------------------------------- engineer
 
 
-def _engineer(services: Any, engineer_id: str) -> dict[str, Any] | None:
+#: Assignments per page of an engineer's history.
+HISTORY_PAGE = 20
+
+
+def _engineer(services: Any, engineer_id: str, cursor: str | None) -> dict[str, Any] | None:
     engineer = services.queries.engineer(engineer_id)
     if engineer is None:
         return None
     active = services.queries.assignments(
         limit=100, cursor=None, status="active", engineer_id=engineer_id).items
-    recent = services.queries.assignments(limit=200, cursor=None, engineer_id=engineer_id).items
-    recent = [a for a in reversed(recent) if a["status"] not in ACTIVE][:20]
-    # An engineer holds at most ``capacity`` tickets: one lookup each is cheap.
+    # An engineer holds at most ``capacity`` tickets: one title lookup each is cheap.
     titles = {a["ticket_id"]: (services.queries.ticket(a["ticket_id"]) or {}).get("title")
-              for a in [*active, *recent]}
-    return {"engineer": engineer, "active": active, "recent": recent, "titles": titles}
+              for a in active}
+    history = services.queries.assignments(limit=HISTORY_PAGE, cursor=cursor,
+                                           engineer_id=engineer_id)
+    return {"engineer": engineer, "active": active, "titles": titles,
+            "history": history.items, "next_cursor": history.next_cursor}
 
 
 @router.get("/engineers/{engineer_id}")
-async def engineer_page(request: Request, engineer_id: str, session: SessionDep) -> Response:
+async def engineer_page(
+    request: Request, engineer_id: str, session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
     if session is None:
         return to_login(request)
     keeper = keeper_of(request)
-    data = await run_in_threadpool(_engineer, request.app.state.services, engineer_id[:64])
+    try:
+        data = await run_in_threadpool(
+            _engineer, request.app.state.services, engineer_id[:64], cursor)
+    except CursorError:
+        return refused(request, keeper, session, "The page cursor is not valid.", 400)
     if data is None:
         return refused(request, keeper, session, f"Engineer {engineer_id!r} is not registered.", 404)
     mine = session.principal.name == engineer_id
