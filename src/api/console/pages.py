@@ -236,9 +236,9 @@ def _engineer(services: Any, engineer_id: str, cursor: str | None) -> dict[str, 
         return None
     active = services.queries.assignments(
         limit=100, cursor=None, status="active", engineer_id=engineer_id).items
-    # An engineer holds at most ``capacity`` tickets: one title lookup each is cheap.
-    titles = {a["ticket_id"]: (services.queries.ticket(a["ticket_id"]) or {}).get("title")
-              for a in active}
+    # The tickets they hold, in one query (by the tickets' current engineer).
+    held = services.queries.tickets(limit=100, cursor=None, engineer_id=engineer_id).items
+    titles = {t["id"]: t["title"] for t in held}
     history = services.queries.assignments(limit=HISTORY_PAGE, cursor=cursor,
                                            engineer_id=engineer_id)
     return {"engineer": engineer, "active": active, "titles": titles,
