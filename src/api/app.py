@@ -15,6 +15,7 @@ from starlette.routing import Match
 
 from api import problems
 from api.auth import PUBLIC, Authenticator, allow, check_policy
+from api.console import install as install_console
 from api.deps import Services
 from api.frontdoor import FrontDoor
 from api.guards import RejectNulInUrl
@@ -285,6 +286,7 @@ def create_app(
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
                sla, reports, autoassign)
+    install_console(app)
     match_first(app)
     check_policy(app)
     # The first added is the innermost: a request meets Observe, the storage gate,

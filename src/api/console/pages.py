@@ -1,0 +1,325 @@
+"""The console's pages (GET): the dispatch board, a ticket, an engineer
+and their work, the audit feed, operations. Every page reads through the same
+queries as the API; none changes anything."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from api.console.session import SessionDep, keeper_of
+from api.console.views import (
+    ACTIVE,
+    BOARD,
+    TEMPLATES,
+    harden,
+    local_path,
+    may_work_on,
+    page,
+    refused,
+    rights,
+    to_login,
+)
+from ledger.domain import PRIORITIES
+from projections.queries import CursorError, decode_cursor, encode_cursor
+from projections.tables import ts
+
+router = APIRouter(include_in_schema=False)
+
+#: Tickets the board shows per list.
+BOARD_ROWS = 50
+#: Open tickets the board examines per view when filtering by priority or skill.
+BOARD_SCAN = 2000
+#: Events per page of the audit feed.
+AUDIT_PAGE = 50
+#: How long the board waits for the read tables to show a change it was told of.
+LIVE_WAIT_SECONDS = 1.0
+
+
+
+
+# ---------------------------------------------------------------- dispatch board
+
+
+def _board(services: Any, priority: str | None, skill: str | None, q: str | None) -> dict[str, Any]:
+    """Open tickets without an active assignment (filtered), tickets in hand,
+    and the engineers with their load."""
+    head = services.ledger.head()
+    queries = services.queries
+
+    def wanted(row: dict[str, Any]) -> bool:
+        return (not priority or row["priority"] == priority) and (
+            not skill or (row["required_skill"] or "") == skill)
+
+    waiting: list[dict[str, Any]] = []
+    if q:
+        found = queries.tickets(limit=BOARD_ROWS, cursor=None, reference=q).items
+        waiting = [r for r in found if r["status"] == "open" and wanted(r)]
+    else:
+        cursor, scanned = None, 0
+        while len(waiting) < BOARD_ROWS and scanned < BOARD_SCAN:
+            found = queries.tickets(limit=500, cursor=cursor, status="open")
+            scanned += len(found.items)
+            waiting += [r for r in found.items if wanted(r)]
+            cursor = found.next_cursor
+            if cursor is None:
+                break
+    in_hand = []
+    for status in ("assigned", "in_progress"):
+        in_hand += queries.tickets(limit=BOARD_ROWS, cursor=None, status=status).items
+    in_hand.sort(key=lambda r: r["opened_position"])
+    engineers = queries.engineers(limit=500, cursor=None, active=True).items
+    return {
+        "head": head, "waiting": waiting[:BOARD_ROWS], "in_hand": in_hand[:BOARD_ROWS],
+        "engineers": engineers,
+        "skills": sorted({s for e in engineers for s in e["skills"]}
+                         | {r["required_skill"] for r in waiting if r["required_skill"]}),
+    }
+
+
+def picker(engineers: list[dict[str, Any]], ticket: dict[str, Any], tier: int) -> list[dict[str, Any]]:
+    """The engineer picker's options, each saying why it may not fit."""
+    options = []
+    for e in engineers:
+        why = []
+        if ticket.get("required_skill") and ticket["required_skill"] not in e["skills"]:
+            why.append(f"lacks {ticket['required_skill']}")
+        if e["tier"] < tier:
+            why.append(f"tier {e['tier']}")
+        if e["open_assignments"] >= e["capacity"]:
+            why.append("at capacity")
+        if e["availability"] <= 0:
+            why.append("unavailable")
+        options.append({"id": e["id"], "label": (
+            f"{e['name']} ({e['id']}) · tier {e['tier']} · load {e['open_assignments']}/"
+            f"{e['capacity']}" + (f" — {', '.join(why)}" if why else ""))})
+    return options
+
+
+def _filters(priority: str | None, skill: str | None, q: str | None) -> dict[str, str]:
+    return {k: v for k, v in (("priority", priority), ("skill", skill), ("q", q)) if v}
+
+
+@router.get("/")
+async def board(
+    request: Request, session: SessionDep,
+    priority: Annotated[str | None, Query(max_length=20)] = None,
+    skill: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    if session is None:
+        return to_login(request)
+    priority, skill, q = priority or None, skill or None, (q or "").strip() or None
+    data = await run_in_threadpool(_board, request.app.state.services, priority, skill, q)
+    return page(request, "board.html", session, keeper_of(request), picker=picker,
+                priorities=tuple(reversed(PRIORITIES)), filters=_filters(priority, skill, q), **data)
+
+
+@router.get("/board/live")
+async def board_live(
+    request: Request, session: SessionDep,
+    seen: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    priority: Annotated[str | None, Query(max_length=20)] = None,
+    skill: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The board's live part, polled every 2 s: 204 (htmx keeps what it has)
+    while nothing was recorded since ``seen``."""
+    if session is None:
+        return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
+    services = request.app.state.services
+    head = await run_in_threadpool(services.ledger.head)
+    if head == seen:
+        return Response(status_code=204)
+    await run_in_threadpool(services.read_side.wait_for, head, LIVE_WAIT_SECONDS)
+    priority, skill, q = priority or None, skill or None, (q or "").strip() or None
+    data = await run_in_threadpool(_board, services, priority, skill, q)
+    return harden(TEMPLATES.TemplateResponse(request, "board_live.html", {
+        "session": session, "rights": rights(session), "picker": picker,
+        "filters": _filters(priority, skill, q), **data,
+    }))
+
+
+FORMS = ("assign", "escalate", "reassign")
+
+
+def _form(services: Any, ticket_id: UUID) -> dict[str, Any] | None:
+    ticket = services.queries.ticket(ticket_id)
+    if ticket is None:
+        return None
+    engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
+    return {"ticket": ticket, "engineers": engineers}
+
+
+@router.get("/tickets/{ticket_id}/form/{kind}")
+async def command_form(
+    request: Request, ticket_id: UUID, kind: str, session: SessionDep,
+    next: Annotated[str | None, Query(max_length=2000)] = None,  # noqa: A002
+) -> Response:
+    """The form of one dispatch command on the board (fetched when opened)."""
+    keeper = keeper_of(request)
+    if session is None:
+        return to_login(request)
+    if kind not in FORMS or not rights(session)["dispatch"]:
+        return refused(request, keeper, session, "There is no such form for your role.",
+                       404 if kind not in FORMS else 403)
+    data = await run_in_threadpool(_form, request.app.state.services, ticket_id)
+    if data is None:
+        return refused(request, keeper, session, f"Ticket {ticket_id} does not exist.", 404)
+    return harden(TEMPLATES.TemplateResponse(request, "form.html", {
+        "session": session, "kind": kind, "picker": picker, "next": local_path(next), **data,
+    }))
+
+
+# ---------------------------------------------------------------- ticket
+
+
+def _ticket(services: Any, ticket_id: UUID, as_of: str | None) -> dict[str, Any] | None:
+    if as_of:
+        past = services.events.ticket_as_of(ticket_id, as_of=as_of)
+        if past is None:
+            return None
+        ticket, assignments = past
+    else:
+        found = services.queries.ticket_with_current(ticket_id)
+        if found is None:
+            return None
+        ticket = found[0]
+        assignments = services.queries.assignments_of_ticket(ticket_id)
+    events = services.events.stream(ticket_id)
+    if as_of:
+        events = [e for e in events if e["recorded_at"] <= as_of]
+    current = next((a for a in assignments if a["status"] in ACTIVE), None)
+    engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
+    return {"ticket": ticket, "assignments": assignments, "events": events,
+            "current": current, "engineers": engineers}
+
+
+@router.get("/tickets/{ticket_id}")
+async def ticket_page(
+    request: Request, ticket_id: UUID, session: SessionDep,
+    as_of: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    if session is None:
+        return to_login(request)
+    keeper = keeper_of(request)
+    at = None
+    if as_of:
+        try:
+            parsed = datetime.fromisoformat(as_of)
+        except ValueError:
+            return refused(request, keeper, session, f"{as_of!r} is not a date and time.", 400)
+        at = ts(parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc))
+    data = await run_in_threadpool(_ticket, request.app.state.services, ticket_id, at)
+    if data is None:
+        detail = f"Ticket {ticket_id} does not exist" + (" at that time." if at else ".")
+        return refused(request, keeper, session, detail, 404)
+    return page(request, "ticket.html", session, keeper, as_of=at, as_of_input=(as_of or "")[:16],
+                picker=picker, may_work_on=may_work_on, **data)
+
+
+# ---------------------------------------------------------------- engineer
+
+
+#: Assignments per page of an engineer's history.
+HISTORY_PAGE = 20
+
+
+def _engineer(services: Any, engineer_id: str, cursor: str | None) -> dict[str, Any] | None:
+    engineer = services.queries.engineer(engineer_id)
+    if engineer is None:
+        return None
+    active = services.queries.assignments(
+        limit=100, cursor=None, status="active", engineer_id=engineer_id).items
+    # The tickets they hold, in one query (by the tickets' current engineer).
+    held = services.queries.tickets(limit=100, cursor=None, engineer_id=engineer_id).items
+    titles = {t["id"]: t["title"] for t in held}
+    history = services.queries.assignments(limit=HISTORY_PAGE, cursor=cursor,
+                                           engineer_id=engineer_id)
+    return {"engineer": engineer, "active": active, "titles": titles,
+            "history": history.items, "next_cursor": history.next_cursor}
+
+
+@router.get("/engineers/{engineer_id}")
+async def engineer_page(
+    request: Request, engineer_id: str, session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    if session is None:
+        return to_login(request)
+    keeper = keeper_of(request)
+    try:
+        data = await run_in_threadpool(
+            _engineer, request.app.state.services, engineer_id[:64], cursor)
+    except CursorError:
+        return refused(request, keeper, session, "The page cursor is not valid.", 400)
+    if data is None:
+        return refused(request, keeper, session, f"Engineer {engineer_id!r} is not registered.", 404)
+    mine = session.principal.name == engineer_id
+    return page(request, "engineer.html", session, keeper, mine=mine, may_work_on=may_work_on,
+                outcomes=("success", "failed", "escalated", "parts_required",
+                          "customer_unavailable"), **data)
+
+
+# ---------------------------------------------------------------- audit
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request, session: SessionDep,
+    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    ticket: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    if session is None:
+        return to_login(request)
+    keeper = keeper_of(request)
+    services = request.app.state.services
+    filters = {k: v.strip() for k, v in (("type", type), ("actor", actor), ("ticket", ticket))
+               if v and v.strip()}
+    try:
+        ticket_id = UUID(filters["ticket"]) if "ticket" in filters else None
+        after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    except (ValueError, CursorError):
+        return refused(request, keeper, session, "The ticket id or page cursor is not valid.", 400)
+    types = [filters["type"]] if "type" in filters else []
+    items, last, more = await run_in_threadpool(
+        lambda: services.events.feed(after=after, limit=AUDIT_PAGE, types=types,
+                                     ticket_id=ticket_id, actor=filters.get("actor")))
+    return page(request, "audit.html", session, keeper, events=items, filters=filters,
+                next_cursor=encode_cursor([last]) if more and items else None,
+                event_types=sorted(event_types()), report=None)
+
+
+def event_types() -> set[str]:
+    from projections.queries import event_topics
+
+    return {name for name in event_topics() if "." in name}
+
+
+# ---------------------------------------------------------------- operations
+
+
+@router.get("/operations")
+async def operations_page(request: Request, session: SessionDep) -> Response:
+    if session is None:
+        return to_login(request)
+    statuses = await run_in_threadpool(request.app.state.services.read_side.status)
+    return page(request, "operations.html", session, keeper_of(request), projections=statuses)
+
+
+@router.get("/operations/live")
+async def operations_live(request: Request, session: SessionDep) -> Response:
+    """The projections table, polled while the page is open (rebuild progress)."""
+    if session is None:
+        return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
+    statuses = await run_in_threadpool(request.app.state.services.read_side.status)
+    return harden(TEMPLATES.TemplateResponse(request, "operations_live.html", {
+        "session": session, "rights": rights(session), "projections": statuses,
+    }))
