@@ -3,12 +3,14 @@
 Each public command method checks its rules (``check_*``) first and only then
 triggers its event. An event class declares its fields once, with their
 defaults, and applies itself (``apply``), so replaying history never re-runs a
-rule: a rule tightened tomorrow cannot make yesterday's stream unloadable. A
-command names only what its rules or derived values need (ids, the engineer,
-actor, timestamp, via); the event's other fields pass through as ``**fields``,
-so an unknown one is the event's TypeError and one left out takes its default. Events are self-describing
-(an ``Escalated`` names the engineer it left and the one it went to), so
-projections fold them without looking anything up.
+rule: a rule tightened tomorrow cannot make yesterday's stream unloadable.
+Events are self-describing (an ``Escalated`` names the engineer it left and the
+one it went to), so projections fold them without looking anything up.
+
+A command names only what its rules or derived values need (ids, the engineer,
+tier and tier name, actor, timestamp, via); the event's other fields pass
+through as ``**fields``, so an unknown one is the event's TypeError and one left
+out takes the default declared on the event.
 
 Every event records ``actor``; ``timestamp`` is optional on commands so that an
 importer can record original times (it defaults to now). Topics are explicit
