@@ -16,8 +16,14 @@ The ledger's PostgreSQL recorder is eventsourcing's, with two additions:
   projections of a command's events in the command's own transaction with them
   (see ``projections.inline``).
 
-Without the keyword arguments it is eventsourcing's recorder, unchanged. The
-methods overridden here are private to eventsourcing, so this module is written
+Without the keyword arguments it is eventsourcing's recorder, unchanged.
+
+``create`` starts an aggregate from a creation event class that declares its
+fields (``Ticket.Opened``, ``Engineer.Registered``): eventsourcing's
+``Aggregate._create``, the call its own examples use for that, so the fields
+are not repeated in an ``@event``-decorated ``__init__``.
+
+The methods overridden or called here are private to eventsourcing, so this module is written
 against one version (``PINNED``, pyproject's exact pin); ``RELIED_ON`` lists
 them with their signatures, and ``tests/unit/test_adapter.py`` fails if the
 installed library differs.
@@ -26,9 +32,10 @@ installed library differs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+from eventsourcing.domain import BaseAggregate, CanInitAggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
@@ -38,6 +45,7 @@ PINNED = "9.5.6"
 
 #: eventsourcing's private methods used here: (class, name) -> parameter names.
 RELIED_ON: dict[tuple[type, str], tuple[str, ...]] = {
+    (BaseAggregate, "_create"): ("cls", "event_class", "id", "kwargs"),
     (PostgresApplicationRecorder, "_insert_stored_events"):
         ("self", "curs", "stored_events", "kwargs"),
     (PostgresAggregateRecorder, "_insert_stored_events"):
@@ -53,6 +61,19 @@ RELIED_ON: dict[tuple[type, str], tuple[str, ...]] = {
 BeforeInsert = Callable[[Any], None]
 #: ``hook(cursor, notification_ids)``, called inside the insert's transaction.
 AfterInsert = Callable[[Any, Sequence[int]], None]
+
+
+A = TypeVar("A", bound=BaseAggregate[Any])
+
+
+def create(
+    aggregate_class: type[A], event_class: type[CanInitAggregate[UUID]], *, id: UUID,  # noqa: A002
+    **fields: Any,
+) -> A:
+    """A new aggregate of ``aggregate_class`` whose first event is ``event_class``
+    with ``fields`` (a TypeError names a field the event does not declare or
+    one it needs); the event's ``apply`` sets the aggregate's state."""
+    return aggregate_class._create(event_class, id=id, **fields)
 
 
 class HookedPostgresApplicationRecorder(PostgresApplicationRecorder):

@@ -35,7 +35,7 @@ from ledger.errors import (
 from ledger.executor import Job
 from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.ids import new_id
-from ledger.inline_hooks import InlineHooks, InlineWriter
+from ledger.inline_hooks import InlineHooks, InlineWriter, save_inline
 from ledger.keys import ApiKey, new_token
 from ledger.pipeline import WritePipeline, then
 from ledger.results import CommandResult, recorded
@@ -135,28 +135,7 @@ class Ledger(Application[UUID]):
         if inline is None:
             recordings = self._save_once(objs, kwargs)
         else:
-            events = [e for obj in objs for e in getattr(obj, "pending_events", (obj,))]
-            with inline.session(events) as hook:
-                if hook is None:
-                    recordings = self._save_once(objs, kwargs)
-                else:
-                    pending = [
-                        (obj, list(obj.pending_events))
-                        for obj in objs
-                        if hasattr(obj, "pending_events")
-                    ]
-                    try:
-                        recordings = self._save_once(objs, {**kwargs, **hook.kwargs()})
-                    except Exception as e:
-                        if not hook.failed_transaction(e):
-                            raise
-                        # The read side's part failed the transaction, so nothing
-                        # was recorded: record the events alone (the hooks stand
-                        # down); the runner projects them.
-                        for obj, events in pending:
-                            if not obj.pending_events:
-                                obj.pending_events.extend(events)
-                        recordings = self._save_once(objs, kwargs)
+            recordings = save_inline(inline, objs, kwargs, self._save_once)
         for obj in objs:
             if isinstance(obj, Engineer):
                 self._engineers.changed(obj.engineer_id, None)
@@ -255,7 +234,7 @@ class Ledger(Application[UUID]):
 
     # ------------------------------------------------------------ writing
 
-    def _create(self, aggregate: Ticket | Engineer, exists: Exception) -> Future[CommandResult]:
+    def _record_new(self, aggregate: Ticket | Engineer, exists: Exception) -> Future[CommandResult]:
         return self._pipeline.create(aggregate, exists=exists, is_ours=self._is_ours,
                                      head=self.head)
 
@@ -310,28 +289,31 @@ class Ledger(Application[UUID]):
         ))
 
     # ------------------------------------------------------------ engineers
+    # ``fields``, here and below: the event's own fields beyond what the command
+    # names (name, tier, reason, completion_status, ...), declared once on the
+    # event class; the aggregate method passes them to it unchanged.
 
     def register_engineer(
-        self, *, engineer_id: str, name: str, actor: str, skills: list[str] | None = None,
-        tier: int = 1, capacity: int = 1, availability: float = 1.0,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        self, *, engineer_id: str, actor: str, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         engineer = Engineer.register(
-            engineer_id=engineer_id, name=name, skills=skills, tier=tier, capacity=capacity,
-            availability=availability, actor=actor, timestamp=timestamp, via=via,
+            engineer_id=engineer_id, actor=actor, timestamp=timestamp, via=via, **fields
         )
-        return self._create(
+        return self._record_new(
             engineer, EngineerExistsError(f"Engineer id {engineer_id!r} is already taken.")
         )
 
     def update_engineer(
-        self, engineer_id: str, *, changes: dict[str, Any], actor: str, via: str | None = None
+        self, engineer_id: str, *, changes: dict[str, Any], actor: str,
+        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Future[CommandResult | None]:
         """Records an update; ``None`` when nothing actually changed."""
         return self._pipeline.submit(Job(
             engineer_aggregate_id(engineer_id),
-            lambda engineer: engineer.update(changes=changes, actor=actor, via=via),
+            lambda engineer: engineer.update(
+                changes=changes, actor=actor, timestamp=timestamp, via=via, **fields
+            ),
             load=lambda _id: self.get_engineer(engineer_id),
             answer=lambda engineer, _changed, saved: recorded(engineer, saved) if saved else None,
             label=f"Engineer {engineer_id!r}",
@@ -340,49 +322,42 @@ class Ledger(Application[UUID]):
     # ------------------------------------------------------------ tickets
 
     def open_ticket(
-        self, *, title: str, actor: str, ticket_id: UUID | None = None,
-        description: str | None = None, priority: str = "medium",
-        required_skill: str | None = None, equipment_id: str | None = None,
-        reference: str | None = None, timestamp: datetime | None = None,
-        via: str | None = None,
+        self, *, actor: str, ticket_id: UUID | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         ticket = Ticket.open(
-            ticket_id=ticket_id or new_id(), title=title, description=description,
-            priority=priority, required_skill=required_skill, equipment_id=equipment_id,
-            reference=reference, actor=actor, timestamp=timestamp, via=via,
+            ticket_id=ticket_id or new_id(), actor=actor, timestamp=timestamp, via=via, **fields
         )
-        return self._create(ticket, TicketExistsError(f"Ticket id {ticket.id} is already taken."))
+        return self._record_new(
+            ticket, TicketExistsError(f"Ticket id {ticket.id} is already taken.")
+        )
 
     def close_ticket(
-        self, ticket_id: UUID, *, reason: str | None, actor: str,
-        expected_version: int | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        self, ticket_id: UUID, *, actor: str, expected_version: int | None = None,
+        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
-            lambda t: t.close(reason=reason, actor=actor, timestamp=timestamp, via=via),
+            lambda t: t.close(actor=actor, timestamp=timestamp, via=via, **fields),
             expected_version,
         )
 
     def reopen_ticket(
-        self, ticket_id: UUID, *, reason: str | None, actor: str,
-        expected_version: int | None = None,
+        self, ticket_id: UUID, *, actor: str, expected_version: int | None = None,
+        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         return self._update_ticket(
-            ticket_id, lambda t: t.reopen(reason=reason, actor=actor), expected_version
+            ticket_id,
+            lambda t: t.reopen(actor=actor, timestamp=timestamp, via=via, **fields),
+            expected_version,
         )
 
     # ------------------------------------------------------------ assignments
 
     def assign(
-        self, ticket_id: UUID, *, engineer_id: str, tier: int, actor: str,
-        tier_name: str | None = None, reason: str | None = None,
-        assignment_type: str = "manual", equipment_id: str | None = None,
-        expected_version: int | None = None,
-        assignment_id: UUID | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        self, ticket_id: UUID, *, engineer_id: str, actor: str,
+        expected_version: int | None = None, assignment_id: UUID | None = None,
+        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         """``assignment_id``, ``timestamp`` and ``via`` are for imports (a name-based
         id, the legacy time, ``"import"``); a new id and now otherwise."""
@@ -390,39 +365,41 @@ class Ledger(Application[UUID]):
         return self._update_ticket(
             ticket_id,
             lambda t: t.assign(
-                assignment_id=new_assignment, engineer_id=engineer_id, tier=tier,
-                tier_name=tier_name, reason=reason, assignment_type=assignment_type,
-                equipment_id=equipment_id, actor=actor, timestamp=timestamp, via=via,
+                assignment_id=new_assignment, engineer_id=engineer_id, actor=actor,
+                timestamp=timestamp, via=via, **fields,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(engineer_id),
         )
 
     def escalate(
-        self, ticket_id: UUID, *, next_engineer_id: str, reason: str, actor: str,
-        next_tier_name: str | None = None, expected_version: int | None = None,
+        self, ticket_id: UUID, *, next_engineer_id: str, actor: str,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.escalate(
                 new_assignment_id=new_assignment, next_engineer_id=next_engineer_id,
-                reason=reason, next_tier_name=next_tier_name, actor=actor,
+                actor=actor, timestamp=timestamp, via=via, **fields,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(next_engineer_id),
         )
 
     def reassign(
-        self, ticket_id: UUID, assignment_id: UUID, *, new_engineer_id: str,
-        reason: str | None, actor: str, expected_version: int | None = None,
+        self, ticket_id: UUID, assignment_id: UUID, *, new_engineer_id: str, actor: str,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         new_assignment = new_id()
         return self._update_ticket(
             ticket_id,
             lambda t: t.reassign(
                 assignment_id, new_assignment_id=new_assignment,
-                new_engineer_id=new_engineer_id, reason=reason, actor=actor,
+                new_engineer_id=new_engineer_id, actor=actor, timestamp=timestamp, via=via,
+                **fields,
             ),
             expected_version,
             check=lambda: self.require_active_engineer(new_engineer_id),
@@ -430,77 +407,72 @@ class Ledger(Application[UUID]):
 
     def accept(
         self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
-        expected_version: int | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
-            lambda t: t.accept(assignment_id, actor=actor, timestamp=timestamp, via=via),
+            lambda t: t.accept(assignment_id, actor=actor, timestamp=timestamp, via=via, **fields),
             expected_version,
         )
 
     def reject(
-        self, ticket_id: UUID, assignment_id: UUID, *, reason: str | None, actor: str,
-        expected_version: int | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
-            lambda t: t.reject(
-                assignment_id, reason=reason, actor=actor, timestamp=timestamp, via=via
-            ),
+            lambda t: t.reject(assignment_id, actor=actor, timestamp=timestamp, via=via, **fields),
             expected_version,
         )
 
     def start(
         self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
-        expected_version: int | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         return self._update_ticket(
             ticket_id,
-            lambda t: t.start(assignment_id, actor=actor, timestamp=timestamp, via=via),
+            lambda t: t.start(assignment_id, actor=actor, timestamp=timestamp, via=via, **fields),
             expected_version,
         )
 
     def complete(
         self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
         expected_version: int | None = None, timestamp: datetime | None = None,
-        via: str | None = None, **outcome: Any,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
-        """``outcome``: the fields of ``Ticket.Completed`` (completion_status,
-        time_spent_hours, diagnosis, ...), declared there once."""
         return self._update_ticket(
             ticket_id,
             lambda t: t.complete(
-                assignment_id, actor=actor, timestamp=timestamp, via=via, **outcome
+                assignment_id, actor=actor, timestamp=timestamp, via=via, **fields
             ),
             expected_version,
         )
 
     def remove(
-        self, ticket_id: UUID, assignment_id: UUID, *, reason: str | None, actor: str,
-        expected_version: int | None = None,
+        self, ticket_id: UUID, assignment_id: UUID, *, actor: str,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         return self._update_ticket(
-            ticket_id, lambda t: t.remove(assignment_id, reason=reason, actor=actor),
+            ticket_id,
+            lambda t: t.remove(assignment_id, actor=actor, timestamp=timestamp, via=via, **fields),
             expected_version,
         )
 
     def auto_assign(
         self, ticket_id: UUID, *, pick: Pick, picked_at_version: int, actor: str,
-        tier_name: str | None = None, expected_version: int | None = None,
+        expected_version: int | None = None, **fields: Any,
     ) -> Future[CommandResult]:
         """Assigns the engineer of ``pick`` (type ``auto``, the pick's reason
-        recorded). The pick was made beforehand, off the command thread, on the
-        ticket at ``picked_at_version`` and the read side's roster. The job
-        checks the ticket's rules (closed, resolved, active assignment: 409),
-        then that the pick still stands: the ticket is still at that version and
-        the engineer still active, else ``PickOutdatedError`` (409; the caller
-        may choose again)."""
+        recorded; ``fields``: ``Assigned``'s others, such as ``tier_name``). The
+        pick was made beforehand, off the command thread, on the ticket at
+        ``picked_at_version`` and the read side's roster. The job checks the
+        ticket's rules (closed, resolved, active assignment: 409), then that the
+        pick still stands: the ticket is still at that version and the engineer
+        still active, else ``PickOutdatedError`` (409; the caller may choose again)."""
         assignment_id = new_id()
 
         def command(t: Ticket) -> Assignment:
@@ -518,7 +490,7 @@ class Ledger(Application[UUID]):
                 raise PickOutdatedError(msg) from None
             return t.assign(
                 assignment_id=assignment_id, engineer_id=pick.engineer_id, tier=pick.tier,
-                tier_name=tier_name, reason=pick.reason, assignment_type="auto", actor=actor,
+                reason=pick.reason, assignment_type="auto", actor=actor, **fields,
             )
 
         return self._update_ticket(ticket_id, command, expected_version)

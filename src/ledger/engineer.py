@@ -1,16 +1,24 @@
 """The ``Engineer`` aggregate: the roster that assignments draw on.
 
+As on ``Ticket``, each event class declares its fields once, with their
+defaults, and applies itself; a command names what its rules or derived values
+need and passes the event's other fields through as ``**fields``.
+
 Topics are explicit (``TOPIC``): the class moved out of ``ledger.domain`` and
 the stored events still name it there, as new ones do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import KW_ONLY
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
+
+from ledger.adapter import create
 
 #: Where stored events and engineers name these classes.
 TOPIC_PREFIX = "ledger.domain:Engineer"
@@ -44,9 +52,11 @@ class Engineer(Aggregate):
         engineer_id: str
         name: str
         skills: list[str]
-        tier: int
-        capacity: int
-        availability: float
+        # Keyword-only: defaults where each field is declared, stored order kept.
+        _: KW_ONLY
+        tier: int = 1
+        capacity: int = 1
+        availability: float = 1.0
         actor: str
         via: str | None = None
 
@@ -58,6 +68,15 @@ class Engineer(Aggregate):
             elif skills is None:
                 state["skills"] = []
 
+        def apply(self, engineer: Engineer) -> None:
+            engineer.engineer_id = self.engineer_id
+            engineer.name = self.name
+            engineer.skills = list(self.skills)
+            engineer.tier = self.tier
+            engineer.capacity = self.capacity
+            engineer.availability = self.availability
+            engineer.active = True
+
     class Updated(Aggregate.Event):
         TOPIC = f"{TOPIC_PREFIX}.Updated"
         engineer_id: str
@@ -65,62 +84,31 @@ class Engineer(Aggregate):
         actor: str
         via: str | None = None
 
-    @event(Registered)
-    def __init__(
-        self,
-        id: UUID,  # noqa: A002
-        engineer_id: str,
-        name: str,
-        skills: list[str],
-        tier: int,
-        capacity: int,
-        availability: float,
-        actor: str,
-        timestamp: datetime | None = None,
-        via: str | None = None,
-    ) -> None:
-        self.engineer_id = engineer_id
-        self.name = name
-        self.skills = list(skills)
-        self.tier = tier
-        self.capacity = capacity
-        self.availability = availability
-        self.active = True
+        def apply(self, engineer: Engineer) -> None:
+            for key, value in self.changes.items():
+                setattr(engineer, key, value)
 
     @classmethod
     def register(
-        cls,
-        *,
-        engineer_id: str,
-        name: str,
-        actor: str,
-        skills: list[str] | None = None,
-        tier: int = 1,
-        capacity: int = 1,
-        availability: float = 1.0,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        cls, *, engineer_id: str, actor: str, skills: Iterable[str] | None = None,
+        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Engineer:
-        return cls(
-            id=engineer_aggregate_id(engineer_id),
-            engineer_id=engineer_id,
-            name=name,
-            skills=list(skills or []),
-            tier=tier,
-            capacity=capacity,
-            availability=availability,
-            actor=actor,
-            timestamp=timestamp,
-            via=via,
+        """``fields``: ``Registered``'s own (name, tier, capacity, ...), declared
+        there once; ``skills`` is stored as a list, empty when left out."""
+        return create(
+            cls, cls.Registered, id=engineer_aggregate_id(engineer_id),
+            engineer_id=engineer_id, skills=list(skills or []), actor=actor,
+            timestamp=timestamp, via=via, **fields,
         )
 
     UPDATABLE = ("name", "skills", "tier", "capacity", "availability", "active")
 
     def update(
         self, *, changes: dict[str, Any], actor: str, timestamp: datetime | None = None,
-        via: str | None = None,
+        via: str | None = None, **fields: Any,
     ) -> bool:
-        """Records only the fields that really change; returns whether any did."""
+        """Records only the fields that really change; returns whether any did.
+        ``fields``: ``Updated``'s own beyond the changes, declared there once."""
         effective = {
             key: value
             for key, value in changes.items()
@@ -128,20 +116,8 @@ class Engineer(Aggregate):
         }
         if not effective:
             return False
-        self._updated(
-            engineer_id=self.engineer_id, changes=effective, actor=actor, timestamp=timestamp,
-            via=via,
+        self.trigger_event(
+            self.Updated, engineer_id=self.engineer_id, changes=effective, actor=actor,
+            timestamp=timestamp, via=via, **fields,
         )
         return True
-
-    @event(Updated)
-    def _updated(
-        self,
-        engineer_id: str,
-        changes: dict[str, Any],
-        actor: str,
-        timestamp: datetime | None = None,
-        via: str | None = None,
-    ) -> None:
-        for key, value in changes.items():
-            setattr(self, key, value)

@@ -14,8 +14,9 @@ import re
 import secrets
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
+from ledger.adapter import create
 from ledger.errors import ConflictError
 
 #: Roles, from most to least powerful. The API's policy table says what each may do.
@@ -67,37 +68,29 @@ class ApiKey(Aggregate):
         token_sha256: str
         actor: str
 
+        def apply(self, key: ApiKey) -> None:
+            key.name = self.name
+            key.role = self.role
+            key.token_sha256 = self.token_sha256
+            key.revoked = False
+
     class Revoked(Aggregate.Event):
         reason: str | None
         actor: str
 
-    @event(Issued)
-    def __init__(
-        self,
-        id: UUID,  # noqa: A002
-        name: str,
-        role: str,
-        token_sha256: str,
-        actor: str,
-    ) -> None:
-        self.name = name
-        self.role = role
-        self.token_sha256 = token_sha256
-        self.revoked = False
+        def apply(self, key: ApiKey) -> None:
+            key.revoked = True
 
     @classmethod
     def create(
         cls, *, key_id: UUID, name: str, role: str, token: str, actor: str
     ) -> ApiKey:
         check_principal(name, role)
-        return cls(id=key_id, name=name, role=role, token_sha256=hash_token(token), actor=actor)
+        return create(cls, cls.Issued, id=key_id, name=name, role=role,
+                      token_sha256=hash_token(token), actor=actor)
 
     def revoke(self, *, reason: str | None, actor: str) -> None:
         if self.revoked:
             msg = f"Key {self.id} ({self.name}) is already revoked."
             raise KeyRevokedError(msg)
-        self._revoked(reason=reason, actor=actor)
-
-    @event(Revoked)
-    def _revoked(self, reason: str | None, actor: str) -> None:
-        self.revoked = True
+        self.trigger_event(self.Revoked, reason=reason, actor=actor)

@@ -1,11 +1,16 @@
 """The ``Ticket`` aggregate: a service ticket and its ordered assignments.
 
 Each public command method checks its rules (``check_*``) first and only then
-triggers its event. An event class declares its fields once and applies itself
-(``apply``), so replaying history never re-runs a rule: a rule tightened
-tomorrow cannot make yesterday's stream unloadable. Events are self-describing
-(an ``Escalated`` names the engineer it left and the one it went to), so
-projections fold them without looking anything up.
+triggers its event. An event class declares its fields once, with their
+defaults, and applies itself (``apply``), so replaying history never re-runs a
+rule: a rule tightened tomorrow cannot make yesterday's stream unloadable.
+Events are self-describing (an ``Escalated`` names the engineer it left and the
+one it went to), so projections fold them without looking anything up.
+
+A command names only what its rules or derived values need (ids, the engineer,
+tier and tier name, actor, timestamp, via); the event's other fields pass
+through as ``**fields``, so an unknown one is the event's TypeError and one left
+out takes the default declared on the event.
 
 Every event records ``actor``; ``timestamp`` is optional on commands so that an
 importer can record original times (it defaults to now). Topics are explicit
@@ -15,12 +20,14 @@ still name them there, as new ones do.
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
+from ledger.adapter import create
 from ledger.assignment import Assignment, default_tier_name
 from ledger.errors import (
     ActiveAssignmentExistsError,
@@ -88,13 +95,28 @@ class Ticket(Aggregate):
     class Opened(Aggregate.Created):
         TOPIC = f"{TOPIC_PREFIX}.Opened"
         title: str
-        description: str | None
-        priority: str
-        required_skill: str | None
-        equipment_id: str | None
-        reference: str | None
+        # Keyword-only: defaults where each field is declared, stored order kept.
+        _: KW_ONLY
+        description: str | None = None
+        priority: str = "medium"
+        required_skill: str | None = None
+        equipment_id: str | None = None
+        reference: str | None = None
         actor: str
         via: str | None = None
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.title = self.title
+            ticket.description = self.description
+            ticket.priority = self.priority
+            ticket.required_skill = self.required_skill
+            ticket.equipment_id = self.equipment_id
+            ticket.reference = self.reference
+            ticket.opened_by = self.actor
+            ticket.closed = False
+            ticket.resolved = False
+            ticket.assignments = {}
+            ticket.active_id = None
 
     class Assigned(Aggregate.Event):
         TOPIC = f"{TOPIC_PREFIX}.Assigned"
@@ -103,8 +125,9 @@ class Ticket(Aggregate):
         engineer_id: str
         tier: int
         tier_name: str
-        reason: str | None
-        assignment_type: str
+        _: KW_ONLY
+        reason: str | None = None
+        assignment_type: str = "manual"
         equipment_id: str | None
         actor: str
         via: str | None = None
@@ -204,51 +227,14 @@ class Ticket(Aggregate):
 
     # ------------------------------------------------------------------ creation
 
-    @event(Opened)
-    def __init__(
-        self,
-        id: UUID,  # noqa: A002 - the aggregate id, named as eventsourcing expects
-        title: str,
-        description: str | None,
-        priority: str,
-        required_skill: str | None,
-        equipment_id: str | None,
-        reference: str | None,
-        actor: str,
-        timestamp: datetime | None = None,
-        via: str | None = None,
-    ) -> None:
-        self.title = title
-        self.description = description
-        self.priority = priority
-        self.required_skill = required_skill
-        self.equipment_id = equipment_id
-        self.reference = reference
-        self.opened_by = actor
-        self.closed = False
-        self.resolved = False
-        self.assignments: dict[UUID, Assignment] = {}
-        self.active_id: UUID | None = None
-
     @classmethod
     def open(
-        cls,
-        *,
-        ticket_id: UUID,
-        title: str,
-        actor: str,
-        description: str | None = None,
-        priority: str = "medium",
-        required_skill: str | None = None,
-        equipment_id: str | None = None,
-        reference: str | None = None,
-        timestamp: datetime | None = None,
-        via: str | None = None,
+        cls, *, ticket_id: UUID, actor: str, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Ticket:
-        return cls(
-            id=ticket_id, title=title, description=description, priority=priority,
-            required_skill=required_skill, equipment_id=equipment_id, reference=reference,
-            actor=actor, timestamp=timestamp, via=via,
+        """``fields``: ``Opened``'s own (title, priority, ...), declared there once."""
+        return create(
+            cls, cls.Opened, id=ticket_id, actor=actor, timestamp=timestamp, via=via, **fields
         )
 
     # ------------------------------------------------------------------ queries
@@ -334,118 +320,114 @@ class Ticket(Aggregate):
         return assignment
 
     # ------------------------------------------------------------------ commands
+    # ``fields``: the event's own fields beyond what the command names (reason,
+    # assignment_type, completion_status, ...), declared there once.
 
     def assign(
         self, *, assignment_id: UUID, engineer_id: str, tier: int, actor: str,
-        tier_name: str | None = None, reason: str | None = None,
-        assignment_type: str = "manual", equipment_id: str | None = None,
-        timestamp: datetime | None = None, via: str | None = None,
+        tier_name: str | None = None, equipment_id: str | None = None,
+        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Assignment:
         self.check_assignable()
         self.trigger_event(
             self.Assigned, assignment_id=assignment_id, sequence=self.next_sequence,
             engineer_id=engineer_id, tier=tier, tier_name=tier_name or default_tier_name(tier),
-            reason=reason, assignment_type=assignment_type,
             equipment_id=equipment_id or self.equipment_id,
-            actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return self.assignments[assignment_id]
 
     def accept(
         self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
-        via: str | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Assignment:
         assignment = self._on(assignment_id, "accept", (ASSIGNED,))
         self.trigger_event(
             self.Accepted, assignment_id=assignment_id, engineer_id=assignment.engineer_id,
-            actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return assignment
 
     def reject(
-        self, assignment_id: UUID, *, reason: str | None, actor: str,
-        timestamp: datetime | None = None, via: str | None = None,
+        self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Assignment:
         assignment = self._on(assignment_id, "reject", (ASSIGNED,))
         self.trigger_event(
             self.Rejected, assignment_id=assignment_id, engineer_id=assignment.engineer_id,
-            reason=reason, actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return assignment
 
     def start(
         self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
-        via: str | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Assignment:
         assignment = self._on(assignment_id, "start", (ACCEPTED,))
         self.trigger_event(
             self.Started, assignment_id=assignment_id, engineer_id=assignment.engineer_id,
-            actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return assignment
 
     def complete(
         self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
-        via: str | None = None, **outcome: Any,
+        via: str | None = None, **fields: Any,
     ) -> Assignment:
-        """``outcome``: the ``Completed`` event's own fields (completion_status,
-        time_spent_hours, diagnosis, ...), declared there once: an unknown one
-        is a TypeError, one left out takes the event's default."""
         assignment = self._on(assignment_id, "complete", (ACCEPTED, IN_PROGRESS))
         self.trigger_event(
             self.Completed, assignment_id=assignment_id, engineer_id=assignment.engineer_id,
-            actor=actor, timestamp=timestamp, via=via, **outcome,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return assignment
 
     def escalate(
-        self, *, new_assignment_id: UUID, next_engineer_id: str, reason: str, actor: str,
+        self, *, new_assignment_id: UUID, next_engineer_id: str, actor: str,
         next_tier_name: str | None = None, timestamp: datetime | None = None,
-        via: str | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Assignment:
         self.check_not_closed()
         current = self.check_has_active_assignment()
         tier = current.tier + 1
         self.trigger_event(
             self.Escalated, assignment_id=current.id, engineer_id=current.engineer_id,
-            reason=reason, new_assignment_id=new_assignment_id, sequence=self.next_sequence,
+            new_assignment_id=new_assignment_id, sequence=self.next_sequence,
             new_engineer_id=next_engineer_id, tier=tier,
             tier_name=next_tier_name or default_tier_name(tier),
             equipment_id=current.equipment_id or self.equipment_id,
-            actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return self.assignments[new_assignment_id]
 
     def reassign(
         self, assignment_id: UUID, *, new_assignment_id: UUID, new_engineer_id: str,
-        reason: str | None, actor: str, timestamp: datetime | None = None,
-        via: str | None = None,
+        actor: str, timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Assignment:
         current = self._on(assignment_id, "reassign", (ASSIGNED, ACCEPTED, IN_PROGRESS))
         self.check_other_engineer(current, new_engineer_id)
         self.trigger_event(
             self.Reassigned, assignment_id=current.id, engineer_id=current.engineer_id,
-            reason=reason, new_assignment_id=new_assignment_id, sequence=self.next_sequence,
+            new_assignment_id=new_assignment_id, sequence=self.next_sequence,
             new_engineer_id=new_engineer_id, tier=current.tier, tier_name=current.tier_name,
             equipment_id=current.equipment_id or self.equipment_id,
-            actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return self.assignments[new_assignment_id]
 
     def remove(
-        self, assignment_id: UUID, *, reason: str | None, actor: str,
-        timestamp: datetime | None = None, via: str | None = None,
+        self, assignment_id: UUID, *, actor: str, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Assignment:
         assignment = self._on(assignment_id, "remove", (ASSIGNED, ACCEPTED, IN_PROGRESS))
         self.trigger_event(
             self.Removed, assignment_id=assignment_id, engineer_id=assignment.engineer_id,
-            reason=reason, actor=actor, timestamp=timestamp, via=via,
+            actor=actor, timestamp=timestamp, via=via, **fields,
         )
         return assignment
 
     def close(
-        self, *, reason: str | None, actor: str, timestamp: datetime | None = None,
-        via: str | None = None,
+        self, *, actor: str, timestamp: datetime | None = None, via: str | None = None,
+        **fields: Any,
     ) -> None:
         self.check_not_closed()
         active = self.active_assignment
@@ -455,18 +437,16 @@ class Ticket(Aggregate):
                 f"({active.status}); complete or remove it before closing."
             )
             raise TicketNotClosableError(msg)
-        self.trigger_event(self.Closed, reason=reason, actor=actor, timestamp=timestamp, via=via)
+        self.trigger_event(self.Closed, actor=actor, timestamp=timestamp, via=via, **fields)
 
     def reopen(
-        self, *, reason: str | None, actor: str, timestamp: datetime | None = None,
-        via: str | None = None,
+        self, *, actor: str, timestamp: datetime | None = None, via: str | None = None,
+        **fields: Any,
     ) -> None:
         if not (self.closed or self.resolved):
             msg = f"Ticket {self.id} is {self.status}; only resolved or closed tickets reopen."
             raise TicketNotReopenableError(msg)
-        self.trigger_event(
-            self.Reopened, reason=reason, actor=actor, timestamp=timestamp, via=via
-        )
+        self.trigger_event(self.Reopened, actor=actor, timestamp=timestamp, via=via, **fields)
 
     # ------------------------------------------------------------------ applied by events
 

@@ -245,7 +245,7 @@ def test_a_create_whose_commit_was_in_doubt_is_not_answered_as_taken(ledger) -> 
                        priority="medium", required_skill=None, equipment_id=None,
                        reference=None, actor="d", timestamp=ticket.created_on)
     ledger.save(ticket)  # the first attempt, committed
-    result = ledger._create(twin, TicketExistsError("taken")).result()  # noqa: SLF001 - the retry
+    result = ledger._record_new(twin, TicketExistsError("taken")).result()  # noqa: SLF001 - the retry
     assert result.aggregate_id == ticket.id and result.position >= 1
     other = Ticket.open(ticket_id=ticket.id, title="someone else", description=None,
                         priority="medium", required_skill=None, equipment_id=None,
@@ -253,7 +253,7 @@ def test_a_create_whose_commit_was_in_doubt_is_not_answered_as_taken(ledger) -> 
     import pytest
 
     with pytest.raises(TicketExistsError):
-        ledger._create(other, TicketExistsError("taken")).result()  # noqa: SLF001
+        ledger._record_new(other, TicketExistsError("taken")).result()  # noqa: SLF001
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)

@@ -74,10 +74,8 @@ async def assign(
     body: AssignmentCreate, ctx: DispatchContext, response: Response
 ) -> EngineerAssignment:
     result = await asyncio.wrap_future(ctx.services.ledger.assign(
-        body.ticket_id, engineer_id=body.engineer_id, tier=body.tier,
-        tier_name=body.tier_name, reason=body.reason, assignment_type=body.type,
-        equipment_id=body.equipment_id or None, actor=ctx.actor,
-        expected_version=ctx.expected_version,
+        body.ticket_id, actor=ctx.actor, expected_version=ctx.expected_version,
+        assignment_type=body.type, **body.model_dump(exclude={"ticket_id", "type"}),
     ))
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
     return await assignment_answer(ctx.services, result, response)
@@ -91,9 +89,8 @@ async def escalate(
     """Ends the ticket's active assignment as ``escalated`` and assigns the next
     engineer at tier + 1."""
     result = await asyncio.wrap_future(ctx.services.ledger.escalate(
-        body.ticket_id, next_engineer_id=body.next_engineer_id, reason=body.reason,
-        next_tier_name=body.next_tier_name, actor=ctx.actor,
-        expected_version=ctx.expected_version,
+        body.ticket_id, actor=ctx.actor, expected_version=ctx.expected_version,
+        **body.model_dump(exclude={"ticket_id"}),
     ))
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
     return await assignment_answer(ctx.services, result, response)
@@ -123,8 +120,8 @@ async def reject(
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
     result = await asyncio.wrap_future(ctx.services.ledger.reject(
-        UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=ctx.actor, expected_version=ctx.expected_version,
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version, **(body or RejectBody()).model_dump(),
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
@@ -170,8 +167,8 @@ async def reassign(
     """Hands the assignment to another engineer at the same tier; returns the new one."""
     row = await find_assignment(ctx.services, assignment_id)
     result = await asyncio.wrap_future(ctx.services.ledger.reassign(
-        UUID(row["ticket_id"]), assignment_id, new_engineer_id=body.new_engineer_id,
-        reason=body.reason, actor=ctx.actor, expected_version=ctx.expected_version,
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version, **body.model_dump(),
     ))
     return await assignment_answer(ctx.services, result, response)
 
@@ -184,8 +181,8 @@ async def remove(
     """Soft removal: the assignment becomes ``removed``; nothing is deleted."""
     row = await find_assignment(ctx.services, assignment_id)
     result = await asyncio.wrap_future(ctx.services.ledger.remove(
-        UUID(row["ticket_id"]), assignment_id, reason=body.reason if body else None,
-        actor=ctx.actor, expected_version=ctx.expected_version,
+        UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
+        expected_version=ctx.expected_version, **(body or ReasonBody()).model_dump(),
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 

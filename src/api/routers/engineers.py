@@ -57,8 +57,7 @@ async def register_engineer(
     body: EngineerCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Engineer:
     result = await asyncio.wrap_future(services.ledger.register_engineer(
-        engineer_id=body.id, name=body.name, skills=body.skills, tier=body.tier,
-        capacity=body.capacity, availability=body.availability, actor=actor,
+        engineer_id=body.id, actor=actor, **body.model_dump(exclude={"id"}),
     ))
     response.headers["Location"] = f"/engineers/{body.id}"
     return await engineer_answer(services, body.id, result, response)

@@ -93,9 +93,7 @@ async def open_ticket(
     body: TicketCreate, services: ServicesDep, actor: ActorDep, response: Response
 ) -> Ticket:
     result = await asyncio.wrap_future(services.ledger.open_ticket(
-        ticket_id=body.id, title=body.title, description=body.description,
-        priority=body.priority, required_skill=body.required_skill,
-        equipment_id=body.equipment_id, reference=body.reference, actor=actor,
+        ticket_id=body.id, actor=actor, **body.model_dump(exclude={"id"}),
     ))
     response.headers["Location"] = f"/tickets/{result.aggregate_id}"
     return await ticket_answer(services, result, response)
@@ -167,8 +165,8 @@ async def close_ticket(
     body: ReasonBody | None = None,
 ) -> Ticket:
     result = await asyncio.wrap_future(ctx.services.ledger.close_ticket(
-        ticket_id, reason=body.reason if body else None, actor=ctx.actor,
-        expected_version=ctx.expected_version,
+        ticket_id, actor=ctx.actor, expected_version=ctx.expected_version,
+        **(body or ReasonBody()).model_dump(),
     ))
     return await ticket_answer(ctx.services, result, response)
 
@@ -181,7 +179,7 @@ async def reopen_ticket(
     response: Response,
 ) -> Ticket:
     result = await asyncio.wrap_future(ctx.services.ledger.reopen_ticket(
-        ticket_id, reason=body.reason, actor=ctx.actor, expected_version=ctx.expected_version
+        ticket_id, actor=ctx.actor, expected_version=ctx.expected_version, **body.model_dump()
     ))
     return await ticket_answer(ctx.services, result, response)
 
