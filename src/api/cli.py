@@ -27,9 +27,9 @@ def serve(
     port: Annotated[int | None, typer.Option(
         help="Port to listen on.", show_default="LEDGER_PORT or 8000")] = None,
     database_url: DatabaseURL = None,
-    demo: Annotated[bool, typer.Option(
-        "--demo", help="Seed demo data when the ledger is empty "
-                       "(also LEDGER_DEMO_ON_EMPTY=true).")] = False,
+    demo: Annotated[bool | None, typer.Option(
+        "--demo/--no-demo", help="Seed demo data when the ledger is empty.",
+        show_default="LEDGER_DEMO_ON_EMPTY or no")] = None,
     workers: Annotated[int, typer.Option(
         min=1, max=64,
         help="Worker processes (PostgreSQL only). Each writes the read rows of its own "
@@ -44,7 +44,7 @@ def serve(
 
     from api.app import create_app
 
-    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo or None,
+    settings = _settings(database_url, host=host, port=port, demo_on_empty=demo,
                          bootstrap_admin_key=True)
     if workers > 1 and not settings.database_url.startswith("postgres"):
         console.print("[red]--workers above 1 needs PostgreSQL[/] (SQLite serves one process).")
