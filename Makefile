@@ -9,8 +9,9 @@
 # has its own, so parallel runs don't interfere). Without
 # PostgreSQL the PostgreSQL half is skipped with a warning -- unless CI=true, where
 # that is a failure. A LEDGER_TEST_POSTGRES_URL already set is used as is (no
-# throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (2:
-# this machine has 2 cores; 0 runs it in one process). Extra pytest arguments:
+# throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (3 on
+# a 2-core machine: many tests wait on servers and subprocesses, and a third worker
+# fills those waits; 0 runs it in one process). Extra pytest arguments:
 # make test PYTEST_ARGS='-k escalate -x'.
 
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ PYTHON ?= python3
 VENV := .venv
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 PIP := $(VENV)/bin/pip install --disable-pip-version-check -q
 

@@ -159,7 +159,7 @@ def _rebuild_cmd(page_size: int) -> list[str]:
     ]
 
 
-FILL_EVENTS = 24_000
+FILL_EVENTS = 16_000
 PAGE_SIZE = 500
 KILLS = 3
 
