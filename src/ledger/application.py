@@ -42,12 +42,13 @@ from ledger.results import CommandResult, recorded
 from ledger.storage import project, start, storage_errors
 from ledger.store import StoreConfig, parse_database_url
 from ledger.ticket import Ticket
+from ledger.ticket_commands import TicketDetailCommands
 from ledger.transcoder import OrjsonTranscoder
 
 __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
-class Ledger(Application[UUID]):
+class Ledger(TicketDetailCommands, Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"

@@ -40,6 +40,7 @@ from ledger.errors import (
     TicketNotReopenableError,
     TicketResolvedError,
 )
+from ledger.ticket_details import DetailsChanged, TicketDetails, clean_location, default_territory
 from ledger.statuses import (
     ACCEPTED,
     ASSIGNED,
@@ -81,8 +82,9 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(Aggregate):
-    """A service ticket and its ordered assignments."""
+class Ticket(TicketDetails, Aggregate):
+    """A service ticket and its ordered assignments (its details' corrections:
+    ``ledger.ticket_details``)."""
 
     TOPIC = TOPIC_PREFIX
 
@@ -104,6 +106,11 @@ class Ticket(Aggregate):
         reference: str | None = None
         actor: str
         via: str | None = None
+        # Issue 21. Events stored before lack them and load with these defaults.
+        territory: str | None = None
+        required_certification: str | None = None
+        due_at: datetime | None = None
+        location: dict[str, str | None] | None = None
 
         def apply(self, ticket: Ticket) -> None:
             ticket.title = self.title
@@ -112,6 +119,10 @@ class Ticket(Aggregate):
             ticket.required_skill = self.required_skill
             ticket.equipment_id = self.equipment_id
             ticket.reference = self.reference
+            ticket.territory = self.territory
+            ticket.required_certification = self.required_certification
+            ticket.due_at = self.due_at
+            ticket.location = self.location
             ticket.opened_by = self.actor
             ticket.closed = False
             ticket.resolved = False
@@ -135,6 +146,9 @@ class Ticket(Aggregate):
         def apply(self, ticket: Ticket) -> None:
             ticket._add(Assignment(self.assignment_id, self.sequence, self.engineer_id,
                                    self.tier, self.tier_name, self.equipment_id))
+
+    class Updated(DetailsChanged):
+        TOPIC = f"{TOPIC_PREFIX}.Updated"
 
     class Accepted(Aggregate.Event):
         TOPIC = f"{TOPIC_PREFIX}.Accepted"
@@ -232,9 +246,13 @@ class Ticket(Aggregate):
         cls, *, ticket_id: UUID, actor: str, timestamp: datetime | None = None,
         via: str | None = None, **fields: Any,
     ) -> Ticket:
-        """``fields``: ``Opened``'s own (title, priority, ...), declared there once."""
+        """``fields``: ``Opened``'s own (title, priority, ...), declared there once;
+        ``territory`` defaults to the location's zone."""
+        location = clean_location(fields.pop("location", None))
+        fields["territory"] = default_territory(fields.pop("territory", None), location)
         return create(
-            cls, cls.Opened, id=ticket_id, actor=actor, timestamp=timestamp, via=via, **fields
+            cls, cls.Opened, id=ticket_id, actor=actor, timestamp=timestamp, via=via,
+            location=location, **fields,
         )
 
     # ------------------------------------------------------------------ queries
