@@ -197,6 +197,10 @@ STATUS = (
     "assigned, accepted or in_progress while active; then completed, failed (completed "
     "with completion_status failed), rejected, escalated, reassigned or removed."
 )
+OVERRIDE = (
+    "Why this engineer although they do not qualify (the unmet requirements are listed "
+    "in the 409 `engineer-not-qualified` under LEDGER_QUALIFICATION_POLICY=enforce); "
+    "recorded with the event under either policy.")
 COMPLETION = (
     "How the work ended: success (resolves the ticket), failed, escalated, parts_required "
     "or customer_unavailable (these leave the ticket open)."
@@ -220,6 +224,8 @@ class AssignmentCreate(Request):
     reason: Reason | None = Field(None, description="Why this engineer; recorded with the event.")
     type: AssignmentType = Field(
         "manual", description="`auto` when a dispatching system chose the engineer.")
+    override_reason: Reason | None = Field(
+        None, description=OVERRIDE)
 
 
 class EscalateBody(Request):
@@ -235,6 +241,8 @@ class EscalateBody(Request):
     next_engineer_id: EngineerId = Field(description="An active engineer at the next tier.")
     next_tier_name: Annotated[str, StringConstraints(max_length=50)] | None = Field(
         None, description="The next tier's display name, e.g. L2.")
+    override_reason: Reason | None = Field(
+        None, description=OVERRIDE)
 
 
 class RejectBody(Request):
@@ -275,6 +283,8 @@ class ReassignBody(Request):
 
     new_engineer_id: EngineerId = Field(description="An active engineer; takes over at the same tier.")
     reason: Reason | None = Field(None, description="Why; recorded with the event.")
+    override_reason: Reason | None = Field(
+        None, description=OVERRIDE)
 
 
 class EngineerAssignment(BaseModel):
@@ -310,6 +320,11 @@ class EngineerAssignment(BaseModel):
     customer_feedback: str | None = Field(description="What the customer said.")
     created_at: str = Field(description=f"When the row was made (as assigned_at); {WHEN}")
     updated_at: str = Field(description=f"When the row last changed; {WHEN}")
+    qualification_warnings: list[str] | None = Field(
+        None, description="What the engineer lacked for the ticket when named (the "
+        "qualification rule's sentences); empty: they qualified; null: not checked "
+        "(recorded before the check, imported, or chosen by auto-assign).")
+    override_reason: str | None = Field(None, description=OVERRIDE)
 
 
 class CurrentAssignment(BaseModel):

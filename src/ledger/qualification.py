@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ledger.errors import EngineerNotQualifiedError
+
 
 @dataclass(frozen=True)
 class EngineerFacts:
@@ -120,3 +122,36 @@ def unmet(engineer: EngineerFacts, needs: TicketNeeds, on: date) -> list[str]:
 
 def qualifies(engineer: EngineerFacts, needs: TicketNeeds, on: date) -> bool:
     return not unmet(engineer, needs, on)
+
+
+#: ``LEDGER_QUALIFICATION_POLICY``: record the unmet requirements as warnings,
+#: or refuse unless an override reason is given.
+WARN, ENFORCE = "warn", "enforce"
+POLICIES = (WARN, ENFORCE)
+
+
+@dataclass(frozen=True)
+class QualificationCheck:
+    """A manual command's check of the engineer it names: the engineer's facts,
+    the policy, the day judged on and the caller's override reason."""
+
+    engineer: EngineerFacts
+    on: date
+    policy: str = WARN
+    override_reason: str | None = None
+
+    def judge(self, needs: TicketNeeds) -> dict[str, Any]:
+        """The event field that records the check: ``qualification_warnings``,
+        the unmet requirements (empty when the engineer qualifies). Under
+        ``enforce``, an engineer who does not qualify is refused unless
+        overridden (the command's ``override_reason``, an event field of its
+        own, recorded under both policies)."""
+        reasons = unmet(self.engineer, needs, self.on)
+        if reasons and self.policy == ENFORCE and not self.override_reason:
+            msg = (
+                f"Engineer {self.engineer.engineer_id!r} does not qualify for this ticket at "
+                f"tier {needs.tier}: {'; '.join(reasons)}. Give an override_reason to "
+                "assign anyway."
+            )
+            raise EngineerNotQualifiedError(msg, reasons)
+        return {"qualification_warnings": reasons}

@@ -1,5 +1,6 @@
 """Issue 21's fields against events stored before it: a ``Ticket.Opened`` without
-territory, certification, due date or location, and an ``Engineer.Registered``
+territory, certification, due date or location, a ``Ticket.Assigned`` without
+qualification warnings or override reason, and an ``Engineer.Registered``
 (v2) and ``Engineer.Updated`` without territories or certifications, stored as
 today's code wrote them. They load and fold unchanged, with the new fields at
 their defaults (new fields with defaults: no upcaster needed), and the new
@@ -17,12 +18,14 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain import engineer_aggregate_id
+from projections.assignments import EngineerAssignmentsProjection
 from projections.backend import build_store
 from projections.engineers import EngineersProjection
 from projections.runner import ReadSide
 from projections.tickets import TicketsProjection
 
 TICKET_ID = UUID("5b0c8f8e-3f7e-4d55-9a51-0f3c2a9c1d01")
+ASSIGNMENT_ID = UUID("0e7c5d2a-6b1f-4c3e-8a9d-1f2e3d4c5b6a")
 AT = {"_type_": "datetime_iso", "_data_": "2026-11-02T08:30:00+00:00"}
 
 
@@ -39,6 +42,11 @@ def todays_events() -> list[StoredEvent]:
             "timestamp": AT, "originator_topic": "ledger.domain:Ticket",
             "title": "No signal", "description": None, "priority": "high",
             "required_skill": "fibre", "equipment_id": None, "reference": "CRM-1",
+            "actor": "dispatch", "via": None}),
+        _stored(TICKET_ID, 2, "Ticket.Assigned", {
+            "timestamp": AT, "assignment_id": {"_type_": "uuid_hex", "_data_": ASSIGNMENT_ID.hex},
+            "sequence": 1, "engineer_id": "old.eng", "tier": 1, "tier_name": "L1",
+            "reason": None, "assignment_type": "manual", "equipment_id": None,
             "actor": "dispatch", "via": None}),
         _stored(engineer, 1, "Engineer.Registered", {
             "timestamp": AT, "originator_topic": "ledger.domain:Engineer",
@@ -64,6 +72,8 @@ def test_aggregates_load_with_the_new_fields_at_their_defaults(ledger: Ledger) -
     assert (ticket.title, ticket.required_skill, ticket.reference) == ("No signal", "fibre", "CRM-1")
     assert (ticket.territory, ticket.required_certification, ticket.due_at, ticket.location) == (
         None, None, None, None)
+    assert ticket.active_assignment is not None
+    assert ticket.active_assignment.engineer_id == "old.eng"
     engineer = ledger.get_engineer("old.eng")
     assert (engineer.skills, engineer.tier, engineer.version) == (["fibre"], 2, 2)
     assert engineer.territories == [] and engineer.certifications == []
@@ -72,7 +82,7 @@ def test_aggregates_load_with_the_new_fields_at_their_defaults(ledger: Ledger) -
 def test_new_commands_work_on_old_streams(ledger: Ledger) -> None:
     result = ledger.update_ticket(TICKET_ID, changes={"territory": "north"},
                                   actor="dispatch").result()
-    assert result.version == 2
+    assert result.version == 3
     assert ledger.get_ticket(TICKET_ID).territory == "north"
     changed = ledger.update_engineer("old.eng", changes={
         "territories": ["north"], "certifications": [{"name": "fs", "expires_on": "2027-01-31"}],
@@ -97,6 +107,9 @@ def test_projections_fold_old_and_new_events_alike_on_catch_up_and_rebuild(
         (ticket,) = _rows(side, TicketsProjection.table, "id")
         assert (ticket["required_skill"], ticket["territory"], ticket["location_zone"]) == (
             "fibre", None, None)
+        (assignment,) = _rows(side, EngineerAssignmentsProjection.table, "id")
+        assert (assignment["engineer_id"], assignment["qualification_warnings"],
+                assignment["override_reason"]) == ("old.eng", None, None)
         (engineer,) = _rows(side, EngineersProjection.table, "id")
         assert (engineer["skills"], engineer["territories"], engineer["certifications"]) == (
             ["fibre"], [], [])
