@@ -310,14 +310,17 @@ class Ledger(DispatchCommands, TicketDetailCommands, Application[UUID]):
 
     def update_engineer(
         self, engineer_id: str, *, changes: dict[str, Any], actor: str,
-        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult | None]:
-        """Records an update; ``None`` when nothing actually changed."""
+        """Records an update; ``None`` when nothing actually changed. A stale
+        ``expected_version`` (If-Match) fails as a ticket command's does (412)."""
         return self._pipeline.submit(Job(
             engineer_aggregate_id(engineer_id),
             lambda engineer: engineer.update(
                 changes=changes, actor=actor, timestamp=timestamp, via=via, **fields
             ),
+            expected_version,
             load=lambda _id: self.get_engineer(engineer_id),
             answer=lambda engineer, _changed, saved: recorded(engineer, saved) if saved else None,
             label=f"Engineer {engineer_id!r}",

@@ -33,3 +33,17 @@ def test_bad_certification_is_a_problem_and_records_nothing(api):
                       [{"name": ""}]):
             api.problem(api.post("/engineers", json={
                 "id": "bad-cert", "name": "Bad", "certifications": certs}), 422)
+
+
+def test_patch_honours_if_match(api):
+    engineer = api.engineer()
+    path = f"/engineers/{engineer['id']}"
+    first = api.client.patch(path, json={"territories": ["north"]}, headers={"If-Match": '"1"'})
+    assert api.ok(first)["territories"] == ["north"] and api.etag(first) == 2
+    with api.records_nothing():
+        problem = api.problem(api.client.patch(path, json={"capacity": 9},
+                                               headers={"If-Match": '"1"'}), 412)
+    assert "version 2" in problem["detail"]
+    assert api.engineer_row(engineer["id"])["capacity"] == engineer["capacity"]
+    assert api.ok(api.client.patch(path, json={"capacity": 9},
+                                   headers={"If-Match": '"2"'}))["capacity"] == 9
