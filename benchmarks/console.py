@@ -4,7 +4,9 @@
     python benchmarks/console.py --tickets 20000 --database-url sqlite:////tmp/console.db
 
 Fills the store (benchmarks/replay.py's stories: rejections, reassignments,
-escalations, completions), starts ``ledger serve``, signs in through the login
+escalations, completions; each ticket opened at a random time in the past
+``--spread-days``, default a year, as a store that grew over time), starts
+``ledger serve``, signs in through the login
 form like a person, then asks for each page ``--requests`` times, one at a time,
 on loopback: the time to the whole response is the server's time plus a
 loopback round trip. Prints p50, p95 and max per page and whether p95 is under
@@ -119,11 +121,13 @@ def main() -> None:
     parser.add_argument("--database-url", default=None,
                         help="an empty store (default: a throwaway PostgreSQL)")
     parser.add_argument("--requests", type=int, default=200, help="per page")
+    parser.add_argument("--spread-days", type=float, default=365,
+                        help="tickets opened over this many past days (0: all now)")
     args = parser.parse_args()
     rng = random.Random(7)
     token = secrets.token_urlsafe(24)
     events = int(args.tickets * EVENTS_PER_TICKET)
-    with filled_store(args.database_url, events) as (url, _filled), \
+    with filled_store(args.database_url, events, args.spread_days) as (url, _filled), \
             tempfile.TemporaryDirectory() as tmp:
         proc, base = serve(url, token, Path(tmp))
         try:
