@@ -50,20 +50,23 @@ def _record_row(services: Services, report: ImportReport, where: str, make_plan:
     from ledger.legacy.mapping import LegacyRowError
     from ledger.legacy.recording import record_engineer, record_plan
 
+    plan = None
     try:
         plan = make_plan()
-        report.ticket_ids.append(plan.ticket_id)
         for warning in plan.warnings:
             report.notes.append((where, warning))
         if plan.engineer is not None and plan.engineer.engineer_id not in seen_engineers:
             outcome = record_engineer(services.ledger, plan.engineer, actor, update=False)
             report.engineers[outcome] += 1
             seen_engineers.add(plan.engineer.engineer_id)
-        outcome = record_plan(services.ledger, plan, actor)
+        outcome, ticket_id = record_plan(services.ledger, plan, actor)
     except (LegacyRowError, LedgerError) as e:
         report.bad_row(where, str(e))
         report.bad_assignees += has_assignee
+        if plan is not None:  # part of it may be recorded, under one of its ids
+            report.ticket_ids.extend((plan.ticket_id, *plan.earlier_ticket_ids))
         return
+    report.ticket_ids.append(ticket_id)
     report.outcomes[outcome] += 1
     if outcome == "diverged":
         report.notes.append((where, "the ledger's ticket moved on since the import; left as is"))

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.domain import ACTIVE_STATUSES, COMPLETED
-from ledger.legacy.mapping import legacy_id_of
+from ledger.legacy.ids import legacy_id_of
 from ledger.legacy.source import table_columns, table_identifier
 from projections.queries import ASSIGNMENTS, ReadQueries
 
