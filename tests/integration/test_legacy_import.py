@@ -17,6 +17,7 @@ from api.cli import app as cli
 from ledger.application import Ledger
 from ledger.legacy.ids import legacy_assignment_id, legacy_ticket_id
 from ledger.legacy.mapping import engineer_slug
+from seed004_csv import DEVELOPERS, TICKETS
 
 pytestmark = pytest.mark.postgres
 
@@ -251,26 +252,6 @@ def test_an_import_is_held_to_the_commands_rules(
     assert [(type(e).__name__, e.timestamp, e.via) for e in stream] == [
         ("Opened", at(1), "import"), ("Assigned", at(2), "import"),
         ("Accepted", at(2), "import"), ("Started", at(3), "import")]
-
-
-DEVELOPERS = """name,title,experience_years,current_workload,availability,skills,capacity
-Aisha Khan,Senior Engineer,7,2,0.8,"fibre, ont",5
-Bob Stone,Engineer,2,0,90%,hvac,3.4
-Zoë O'Brien,Lead Engineer,12,1,1,"fibre;copper",8
-,Engineer,1,0,1,x,1
-Carl Null,Engineer,1,0,2.5,x,1
-"""
-
-TICKETS = """id,title,description,story_points,required_skill,priority,due_date,status,assigned_to
-1,Router down,No sync,3,fibre,High,2024-05-01,pending,
-2,ONT flapping,,2,ont,urgent,2024-05-02,assigned,Aisha Khan
-3,Copper fault,,5,copper,low,,completed,zoe.o.brien
-4,HVAC noise,,1,hvac,medium,,rejected,bob stone
-5,No title row,,1,,medium,,pending,
-6,,missing title,1,,medium,,pending,
-7,Unknown dev,,1,,medium,,assigned,Nobody Here
-8,Unknown status,,1,,medium,,paused,
-"""
 
 
 def test_csv_import(run, database_url: str, tmp_path: Path) -> None:
