@@ -148,16 +148,27 @@ def export_service_tickets(
     target: Annotated[str, typer.Option("--to", help="The legacy PostgreSQL database URL.")],
     table: LegacyTable = "service_tickets",
     database_url: DatabaseURL = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep the table current as commands happen, until SIGINT or "
+                         "SIGTERM. Resumes from the position kept in the legacy database "
+                         "(table ledger_export_positions).")] = False,
+    poll: Annotated[float, typer.Option(
+        "--poll", min=0.05, max=60.0,
+        help="With --follow: seconds between looks at the ledger when no notification "
+             "comes (a SQLite ledger has none).")] = 0.2,
 ) -> None:
     """Roll back to a legacy service_tickets table (seed 002's down migration).
 
     Writes each ticket's current assignment into the legacy inline columns,
     upserting by legacy id (imported tickets keep theirs; others get their ledger
-    id). Creates the table when absent."""
+    id). Creates the table when absent. With --follow, keeps it current."""
     import psycopg
 
     from projections.legacy_export import legacy_rows, write_legacy_rows
 
+    if follow:
+        _follow(target, table, database_url, poll)
+        return
     services = open_services(settings_for(database_url))
     try:
         services.read_side.catch_up()
@@ -179,4 +190,55 @@ def export_service_tickets(
         services.close()
     console.print(f"Exported {int(total)} tickets to {table} at {redact(target)}: "
                   f"{counts['inserted']} inserted, {counts['updated']} updated.",
+                  highlight=False)
+
+
+def _follow(target: str, table: str, database_url: str | None, poll: float) -> None:
+    """``--follow``: a ``LegacyFollower`` until SIGINT or SIGTERM (exit 0, every
+    committed step's position kept). Passive: it waits for the read tables that
+    ``ledger serve`` projects, and projects them itself only when no one does."""
+    import signal
+    import threading
+
+    import psycopg
+
+    from projections.legacy_follow import LegacyFollower, Step, listen
+
+    stop, wake = threading.Event(), threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        wake.set()
+
+    settings = settings_for(database_url).model_copy(update={"run_projections": False})
+    services = open_services(settings)
+    follower = LegacyFollower(services.ledger, services.read_side, services.queries,
+                              lambda: psycopg.connect(target, autocommit=True), table)
+    try:
+        try:
+            position = follower.setup()
+        except (psycopg.Error, LookupError) as e:
+            console.print(f"[red]Cannot export to {escape(redact(target))}: {escape(str(e))}[/]")
+            raise typer.Exit(2) from None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, on_signal)
+        start = "the beginning (every ticket)" if position is None else f"position {position}"
+        console.print(f"Following the ledger into {table} at {redact(target)} from {start}; "
+                      "SIGINT or SIGTERM stops.", highlight=False)
+        channel = getattr(services.ledger.recorder, "channel_name", None)
+        if channel is not None:  # a PostgreSQL ledger notifies every insert
+            listen(services.ledger.store.conninfo(), channel, wake, stop)
+
+        reached = [position]
+
+        def report(step: Step) -> None:
+            reached.append(step.position)
+            console.print(f"position {step.position}: {step.tickets} tickets written",
+                          highlight=False)
+
+        follower.run(stop, wake, poll, report)
+    finally:
+        follower.close()
+        services.close()
+    console.print(f"Stopped at position {reached[-1]}, kept in the legacy database.",
                   highlight=False)
