@@ -31,6 +31,7 @@ LEAN = {
     # command shape, so FastAPI's handler serves it.
     ("POST", "/tickets/{ticket_id}/close"),
     ("POST", "/tickets/{ticket_id}/reopen"),
+    ("PATCH", "/tickets/{ticket_id}"),
 }
 
 
