@@ -110,3 +110,24 @@ def test_a_failed_step_writes_nothing_and_two_followers_take_turns(
     assert table(target) == oneshot(services, postgres_url_factory())
     a.close()
     b.close()
+
+
+def test_a_passive_follower_projects_the_read_tables_itself_when_no_one_does(
+    database_url: str, postgres_url_factory: Callable[[], str]
+) -> None:
+    """The CLI's follower waits for ``ledger serve``'s runner (passive); with no
+    server running, a step still completes: it catches the read tables up itself."""
+    passive = build_services(Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=database_url, demo_on_empty=False, run_projections=False))
+    try:
+        target = postgres_url_factory()
+        f = follower(passive, target)
+        f.setup()
+        assert f.step() is not None  # nothing recorded yet: an empty first export
+        record(passive, 3)
+        step = f.step()
+        assert step is not None and (step.position, step.tickets) == (passive.ledger.head(), 3)
+        assert len(table(target)) == 3
+        f.close()
+    finally:
+        passive.close()
