@@ -43,11 +43,12 @@ from ledger.storage import project, start, storage_errors
 from ledger.store import StoreConfig, parse_database_url
 from ledger.ticket import Ticket
 from ledger.transcoder import OrjsonTranscoder
+from ledger.webhook_commands import WebhookCommands
 
 __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
-class Ledger(Application[UUID]):
+class Ledger(WebhookCommands, Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"

@@ -110,3 +110,12 @@ class NoEligibleEngineerError(ConflictError):
         super().__init__(detail)
         #: Each considered engineer and the reasons they were refused.
         self.candidates = candidates
+
+
+class WebhookNotFoundError(NotFoundError):
+    """Raised when no webhook endpoint has the id."""
+
+
+class WebhookTargetError(LedgerError):
+    """Raised when a webhook URL may not be called: not http(s), or a loopback,
+    private or link-local address (unless private targets are allowed)."""
