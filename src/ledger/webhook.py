@@ -125,9 +125,10 @@ class Webhook(Aggregate):
         active = changes.get("active")
         if active is True and not self.active:
             self.trigger_event(self.Activated, actor=actor)
-        elif active is False and self.active:
-            self.trigger_event(self.Deactivated, reason="patched", actor=actor)
-        return bool(self.pending_events)
+            return True
+        if active is False:
+            return self.deactivate(reason="patched", actor=actor) or bool(effective)
+        return bool(effective)
 
     def deactivate(self, *, reason: str, actor: str) -> bool:
         """Stops deliveries; False (nothing recorded) if already inactive."""
