@@ -39,6 +39,9 @@ from projections.webhook_transport import Sender
 
 log = logging.getLogger("ledger.webhooks")
 
+#: Seconds an endpoint that has caught up waits after a wake-up before reading.
+IDLE_READ_GAP = 0.01
+
 _MESSAGE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:assignment-ledger:webhook-message")
 
 
@@ -108,6 +111,7 @@ class WebhookDelivery:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._flushed: asyncio.Lock | None = None
         self._dirty: dict[str, DeliveryState] = {}
         self._attempts: list[Attempt] = []
         self._secrets: dict[str, str] = {}
@@ -170,7 +174,7 @@ class WebhookDelivery:
         )
         workers: dict[str, tuple[_Endpoint, asyncio.Task[None]]] = {}
         flusher = asyncio.create_task(self._flushing())
-        checked = purged = time.monotonic()
+        checked = purged = followed = 0.0
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -182,12 +186,18 @@ class WebhookDelivery:
                 if now - purged > 3600.0:
                     purged = now
                     await asyncio.to_thread(self._purge)
-                await self._follow(workers, sender)
+                # Endpoints change rarely: read them once per poll interval, not
+                # on every commit's wake-up (commands would pay for the queries).
+                if now - followed >= config.poll_interval:
+                    followed = now
+                    await self._follow(workers, sender)
                 for endpoint, _task in workers.values():
                     endpoint.wake.set()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), config.poll_interval)
+                    await asyncio.wait_for(
+                        self._wake.wait(),
+                        max(0.0, followed + config.poll_interval - time.monotonic()))
         finally:
             for _endpoint, task in workers.values():
                 task.cancel()
@@ -307,6 +317,8 @@ class _Endpoint:
                 elif not items:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), job.config.poll_interval * 4)
+                    # Commits come in bursts: one read for the burst, not one per commit.
+                    await asyncio.sleep(IDLE_READ_GAP)
         except _Stopped:
             return
 

@@ -10,6 +10,8 @@ connection cannot slip through. TLS still verifies the URL's host name."""
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -53,9 +55,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(f"{host} does not resolve")
         if not self._allow_private():
             check_addresses(host, addresses)
-        return await self._inner.connect_tcp(
+        return _Stream(await self._inner.connect_tcp(
             addresses[0], port, timeout=timeout, local_address=local_address,
-            socket_options=socket_options)
+            socket_options=socket_options))
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None,
@@ -64,6 +66,48 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether the pool should drop a kept connection: it has something to read
+    (the server closed it, or sent what was not asked for)."""
+    if sock is None or sock.fileno() == -1:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """anyio's stream, but ``is_readable`` answered from the socket kept at
+    connect: anyio builds its table of attributes on every lookup (a system call
+    among them), and the pool asks several times per request."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _readable(self._socket)
+        if info == "socket":
+            return self._socket
+        return self._inner.get_extra_info(info)
 
 
 class _Body(httpx.AsyncByteStream):
