@@ -28,6 +28,7 @@ from api.console.views import (
 from ledger.domain import PRIORITIES
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
+from projections.webhook_queries import WebhookQueries
 
 router = APIRouter(include_in_schema=False)
 
@@ -310,8 +311,11 @@ def event_types() -> set[str]:
 async def operations_page(request: Request, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
-    statuses = await run_in_threadpool(request.app.state.services.read_side.status)
-    return page(request, "operations.html", session, keeper_of(request), projections=statuses)
+    services = request.app.state.services
+    statuses = await run_in_threadpool(services.read_side.status)
+    webhooks = await run_in_threadpool(WebhookQueries(services.store).endpoints)
+    return page(request, "operations.html", session, keeper_of(request), projections=statuses,
+                webhooks=webhooks)
 
 
 @router.get("/operations/live")
