@@ -7,9 +7,10 @@
    minimal asyncio HTTP server in its own process (204 to every POST), which
    also counts what it got.
 2. assign p99 with five dead endpoints configured vs none (goal: within 10 %):
-   one `ledger serve`, phases alternating none / dead / none / dead, each
+   one `ledger serve`, --rounds phases of each kind alternating none / dead, each
    --phase seconds, --clients threads each opening a ticket (not timed) and
-   assigning it (timed). "Dead" endpoints accept connections and never answer
+   assigning it (timed); p50/p99 over all phases of a kind, and the server's CPU
+   time per ticket + assign (a figure machine load disturbs less). "Dead" endpoints accept connections and never answer
    (10 s timeout, then back-off), deactivated again for the "none" phases.
 
     .venv/bin/python benchmarks/webhooks.py                  # SQLite in a temp dir
@@ -154,7 +155,15 @@ def deliveries_per_second(database_url: str, endpoints: int, events: int) -> dic
 # ---------------------------------------------------------------- part 2
 
 
-def assign_p99(database_url: str, workdir: Path, phase: float, clients: int) -> list[tuple[str, float, float, int]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def assign_p99(
+    database_url: str, workdir: Path, phase: float, rounds: int, clients: int
+) -> dict[str, dict[str, float]]:
     import httpx
 
     black_hole = socket.socket()
@@ -216,14 +225,24 @@ def assign_p99(database_url: str, workdir: Path, phase: float, clients: int) -> 
 
         set_dead(False)
         run(2.0)  # warm up
-        results = []
-        for label in ("none", "dead", "none", "dead"):
+        timings: dict[str, list[float]] = {"none": [], "dead": []}
+        cpu: dict[str, float] = {"none": 0.0, "dead": 0.0}
+        for label in ("none", "dead") * rounds:
             set_dead(label == "dead")
-            timings = sorted(run(phase))
-            p99 = timings[int(len(timings) * 0.99) - 1]
-            results.append((label, statistics.median(timings) * 1000, p99 * 1000, len(timings)))
-            log(f"  {label:5} assigns {len(timings):5}  p50 {results[-1][1]:6.2f} ms  "
-                f"p99 {results[-1][2]:6.2f} ms")
+            before = cpu_seconds(server.pid)
+            timings[label] += run(phase)
+            cpu[label] += cpu_seconds(server.pid) - before
+        results = {}
+        for label, values in timings.items():
+            values.sort()
+            results[label] = {
+                "assigns": len(values), "p50": statistics.median(values) * 1000,
+                "p99": values[int(len(values) * 0.99) - 1] * 1000,
+                "cpu_ms": cpu[label] / len(values) * 1000,
+            }
+            log(f"  {label:5} assigns {len(values):5}  p50 {results[label]['p50']:6.2f} ms  "
+                f"p99 {results[label]['p99']:6.2f} ms  server CPU per ticket+assign "
+                f"{results[label]['cpu_ms']:.2f} ms")
         return results
     finally:
         server.terminate()
@@ -237,7 +256,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="An empty database (default: SQLite in a temp dir).")
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--phase", type=float, default=8.0, help="Seconds per assign phase.")
+    parser.add_argument("--phase", type=float, default=3.0, help="Seconds per assign phase.")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="Phases of each kind, alternating none / dead.")
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
     if args.receiver:
@@ -255,11 +276,11 @@ def main() -> None:
             log("part 2 needs a second empty database: skipped with --database-url")
             return
         log("assign latency, five dead endpoints vs none:")
-        phases = assign_p99(f"sqlite:///{workdir}/assign.db", workdir, args.phase, args.clients)
-        none = [p for label, _m, p, _n in phases if label == "none"]
-        dead = [p for label, _m, p, _n in phases if label == "dead"]
-        log(f"  p99 none {statistics.mean(none):.2f} ms, dead {statistics.mean(dead):.2f} ms: "
-            f"ratio {statistics.mean(dead) / statistics.mean(none):.3f}")
+        r = assign_p99(f"sqlite:///{workdir}/assign.db", workdir, args.phase, args.rounds,
+                       args.clients)
+        log(f"  dead/none: p99 {r['dead']['p99'] / r['none']['p99']:.3f}, "
+            f"p50 {r['dead']['p50'] / r['none']['p50']:.3f}, "
+            f"CPU per command {r['dead']['cpu_ms'] / r['none']['cpu_ms']:.3f}")
 
 
 if __name__ == "__main__":

@@ -262,6 +262,8 @@ class WebhookDelivery:
     async def flush(self) -> None:
         """Writes the positions and log entries gathered since the last flush
         (one flush at a time, so a position is never overwritten by an older one)."""
+        if not self._dirty and not self._attempts:
+            return
         async with self._flushed:
             states = [replace(s) for s in self._dirty.values()]
             attempts, self._attempts, self._dirty = self._attempts, [], {}

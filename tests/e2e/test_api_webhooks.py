@@ -79,20 +79,23 @@ def test_unknown_webhook_answers_404(hooks: Api) -> None:
         assert hooks.problem(response, 404)["type"].endswith("/webhook-not-found")
 
 
-@pytest.mark.parametrize("url", [
+REFUSED = (
     "http://127.0.0.1:9/hook", "http://10.0.0.7/hook", "http://169.254.169.254/latest",
     "http://[::1]/hook", "http://192.168.1.1/", "ftp://93.184.216.34/hook", "file:///etc/passwd",
     "http://user:pw@93.184.216.34/hook",
-])
-def test_refused_targets_answer_400_and_record_nothing(open_client: Any, url: str) -> None:
+)
+
+
+def test_refused_targets_answer_400_and_record_nothing(open_client: Any) -> None:
     with open_client() as client:
         api = Api(client)
-        with api.records_nothing():
-            body = api.problem(api.post("/webhooks", json={"url": url}), 400)
-        assert body["type"].endswith("/webhook-target-refused"), body
         created = register(api, "https://93.184.216.34/hook")
-        with api.records_nothing():
-            api.problem(api.client.patch(f"/webhooks/{created['id']}", json={"url": url}), 400)
+        for url in REFUSED:
+            with api.records_nothing():
+                body = api.problem(api.post("/webhooks", json={"url": url}), 400)
+                assert body["type"].endswith("/webhook-target-refused"), (url, body)
+                api.problem(api.client.patch(f"/webhooks/{created['id']}", json={"url": url}),
+                            400)
 
 
 def test_unknown_event_types_answer_400(hooks: Api) -> None:
