@@ -47,7 +47,23 @@ class WebhookPatch(Request):
                           "they stopped.")
 
 
+_ENDPOINT = {
+    "id": "0b6f7c1e-3d52-4c4e-9d0e-5a2b7f9c1d24", "url": "https://hooks.example.com/ledger",
+    "event_types": ["Ticket.Assigned", "Ticket.Completed"], "description": "Dispatch board sync",
+    "active": True, "version": 1, "created_at": "2026-12-07T09:00:00.000000Z",
+    "updated_at": "2026-12-07T09:00:00.000000Z", "deactivated_reason": None,
+    "secret_rotated_at": None,
+}
+_HEALTH = {
+    "position": 1207, "failures": 0, "last_success_at": "2026-12-07T09:14:03.201000Z",
+    "last_failure_at": None, "last_error": None, "next_attempt_at": None,
+}
+_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
 class DeliveryHealth(BaseModel):
+    model_config = examples(_HEALTH)
+
     position: int = Field(description="Every event at or before this position was delivered.")
     failures: int = Field(description="Failed attempts in a row (0 after a success).")
     last_success_at: str | None = Field(description="Last 2xx. " + WHEN)
@@ -57,6 +73,8 @@ class DeliveryHealth(BaseModel):
 
 
 class Webhook(BaseModel):
+    model_config = examples({**_ENDPOINT, "delivery": _HEALTH})
+
     id: UUID = Field(description="The endpoint's id.")
     url: str = Field(description=URL)
     event_types: list[str] | None = Field(description=EVENT_TYPES)
@@ -73,15 +91,25 @@ class Webhook(BaseModel):
 
 
 class WebhookCreated(Webhook):
+    model_config = examples({**_ENDPOINT, "delivery": None, "secret": _SECRET})
+
     secret: str = Field(description=SECRET)
 
 
 class WebhookSecret(BaseModel):
+    model_config = examples({"id": _ENDPOINT["id"], "secret": _SECRET})
+
     id: UUID = Field(description="The endpoint's id.")
     secret: str = Field(description=SECRET)
 
 
 class DeliveryAttempt(BaseModel):
+    model_config = examples({
+        "webhook_id": _ENDPOINT["id"], "position": 1208, "attempt": 2, "status_code": 503,
+        "error": "HTTP 503", "duration_ms": 12.4, "at": "2026-12-07T09:15:00.102000Z",
+        "next_attempt_at": "2026-12-07T09:15:01.802000Z",
+    })
+
     webhook_id: UUID = Field(description="The endpoint.")
     position: int | None = Field(
         description="The event's position in the log; null for a test message.")
