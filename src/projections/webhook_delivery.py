@@ -307,22 +307,34 @@ class _Endpoint:
         try:
             await self._wait_until(state.next_attempt_at)
             while True:
-                self.wake.clear()
-                items, last, _more = await asyncio.to_thread(
-                    job.events.feed, after=state.position, limit=job.config.page,
-                    types=self.row["event_types"] or ())
-                for event in items:
-                    await self._deliver(event)
-                if last > state.position:
-                    state.position = last
-                    job.mark(state)
-                elif not items:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), job.config.poll_interval * 4)
-                    # Commits come in bursts: one read for the burst, not one per commit.
-                    await asyncio.sleep(IDLE_READ_GAP)
+                try:
+                    await self._step()
+                except (_Stopped, asyncio.CancelledError):
+                    raise
+                except Exception:  # the store, most likely: the same events again later
+                    log.warning("webhook %s: delivery interrupted; retrying",
+                                state.webhook_id, exc_info=True)
+                    await asyncio.sleep(job.config.poll_interval * 4)
         except _Stopped:
             return
+
+    async def _step(self) -> None:
+        """Delivers the next page of events, or waits for some."""
+        job, state = self.job, self.state
+        self.wake.clear()
+        items, last, _more = await asyncio.to_thread(
+            job.events.feed, after=state.position, limit=job.config.page,
+            types=self.row["event_types"] or ())
+        for event in items:
+            await self._deliver(event)
+        if last > state.position:
+            state.position = last
+            job.mark(state)
+        elif not items:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), job.config.poll_interval * 4)
+            # Commits come in bursts: one read for the burst, not one per commit.
+            await asyncio.sleep(IDLE_READ_GAP)
 
     async def _wait_until(self, at: str | None) -> None:
         if at is None:
