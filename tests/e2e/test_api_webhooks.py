@@ -13,7 +13,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from typer.testing import CliRunner
 from werkzeug import Response
+
+from api.cli import app as cli
 
 from conftest import Api
 from webhook_receiver import received, verified, wait_for
@@ -64,7 +67,12 @@ def test_endpoints_are_managed_and_recorded_without_their_secret(hooks: Api) -> 
     assert types == ["Webhook.Registered", "Webhook.Updated", "Webhook.Deactivated",
                      "Webhook.Activated", "Webhook.SecretRotated", "Webhook.Deactivated"]
     everything = json.dumps(hooks.events(limit=1000))
+    exported = CliRunner().invoke(cli, [
+        "export", "events", "--database-url",
+        hooks.client.app.state.services.settings.database_url], catch_exceptions=False)
+    assert exported.exit_code == 0 and created["id"] in exported.output
     for shown in (secret, rotated["secret"]):
+        assert shown.removeprefix("whsec_") not in exported.output  # `ledger export`
         assert shown not in everything
         assert shown.removeprefix("whsec_") not in everything
         assert shown not in hooks.client.get("/events/export").text
