@@ -210,7 +210,8 @@ def test_a_timed_out_attempt_is_retried(hooks: Api, httpserver: Any) -> None:
         what="a success after the timeout")
     attempts = hooks.ok(hooks.get(f"/webhooks/{created['id']}/deliveries"))["items"]
     assert attempts[-1]["error"].startswith("timed out") and attempts[-1]["status_code"] is None
-    assert log[0]["attempt"] == 2
+    assert log[0]["attempt"] >= 2 and len(log) == 1
+    assert all(a["error"].startswith("timed out") for a in attempts if a["status_code"] is None)
 
 
 def test_an_endpoint_that_keeps_failing_is_deactivated_as_an_event(
