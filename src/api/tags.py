@@ -24,4 +24,8 @@ TAGS = [
     {"name": "operations",
      "description": "Running the ledger: projections and their rebuilds, health, "
                     "readiness, metrics and SLA breaches."},
+    {"name": "webhooks",
+     "description": "Endpoints that receive the event log as signed Standard Webhooks "
+                    "messages: register, change, deactivate, test, rotate secrets, and the "
+                    "delivery log."},
 ]

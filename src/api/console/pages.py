@@ -29,6 +29,7 @@ from ledger.domain import PRIORITIES
 from ledger.qualification import EngineerFacts, TicketNeeds, unmet
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
+from projections.webhook_queries import WebhookQueries
 
 router = APIRouter(include_in_schema=False)
 
@@ -259,8 +260,11 @@ async def engineer_page(
 async def operations_page(request: Request, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
-    statuses = await run_in_threadpool(request.app.state.services.read_side.status)
-    return page(request, "operations.html", session, keeper_of(request), projections=statuses)
+    services = request.app.state.services
+    statuses = await run_in_threadpool(services.read_side.status)
+    webhooks = await run_in_threadpool(WebhookQueries(services.store).endpoints)
+    return page(request, "operations.html", session, keeper_of(request), projections=statuses,
+                webhooks=webhooks)
 
 
 @router.get("/operations/live")
