@@ -262,7 +262,9 @@ async def operations_page(request: Request, session: SessionDep) -> Response:
         return to_login(request)
     services = request.app.state.services
     statuses = await run_in_threadpool(services.read_side.status)
-    webhooks = await run_in_threadpool(WebhookQueries(services.store).endpoints)
+    # Webhook endpoints are the admin's, as in the API (their URLs may carry secrets).
+    webhooks = (await run_in_threadpool(WebhookQueries(services.store).endpoints)
+                if rights(session)["manage"] else None)
     return page(request, "operations.html", session, keeper_of(request), projections=statuses,
                 webhooks=webhooks)
 
