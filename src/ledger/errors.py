@@ -110,3 +110,23 @@ class NoEligibleEngineerError(ConflictError):
         super().__init__(detail)
         #: Each considered engineer and the reasons they were refused.
         self.candidates = candidates
+
+
+class CapacityReachedError(ConflictError):
+    """Raised when the engineer the ledger chose (auto-assign, an approved
+    proposal) already holds as many open assignments as their capacity."""
+
+
+class ProposalNotFoundError(NotFoundError):
+    """Raised when no proposal has the given id."""
+
+
+class ProposalNotPendingError(ConflictError):
+    """Raised when a proposal that was already decided (approved, rejected,
+    superseded, stale) is approved or rejected."""
+
+
+class ProposalStaleError(ConflictError):
+    """Raised when a proposal is approved after its ticket stopped being
+    assignable (it got an active assignment, or was closed or resolved); the
+    proposal is then recorded as stale."""

@@ -40,6 +40,7 @@ from ledger.errors import (
     TicketNotReopenableError,
     TicketResolvedError,
 )
+from ledger.proposal import TicketProposals
 from ledger.statuses import (
     ACCEPTED,
     ASSIGNED,
@@ -81,7 +82,7 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(Aggregate):
+class Ticket(TicketProposals, Aggregate):
     """A service ticket and its ordered assignments."""
 
     TOPIC = TOPIC_PREFIX

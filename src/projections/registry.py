@@ -12,6 +12,7 @@ from projections.base import Projection
 from projections.engineers import EngineersProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
+from projections.proposals import ProposalsProjection
 from projections.sla import SlaProjection
 from projections.tickets import TicketsProjection
 
@@ -25,4 +26,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentIntervalsProjection,
     TicketMetricsProjection,
     SlaProjection,
+    ProposalsProjection,
 )
