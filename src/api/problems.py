@@ -74,20 +74,32 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def domain_problem(exc: errors.LedgerError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A domain error's (status, problem+json body, headers), as answered alone
+    (``POST /proposals/decide`` puts it beside the others' results)."""
     for cls, status, slug, title in STATUS_MAP:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
             if status == 503:
                 headers["Retry-After"] = RETRY_AFTER
-                storage_failed(request)
             if isinstance(exc, errors.StaleVersionError):
                 headers["ETag"] = f'"{exc.current_version}"'
             extra: dict[str, Any] = {}
             if isinstance(exc, errors.NoEligibleEngineerError):
                 extra["candidates"] = exc.candidates
-            return problem(status, title, str(exc), slug, headers, **extra)
-    return problem(400, "Command refused", str(exc), "command-refused")
+            break
+    else:
+        status, slug, title, headers, extra = 400, "command-refused", "Command refused", {}, {}
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": str(exc),
+            **extra}
+    return status, body, headers
+
+
+async def _domain_error(request: Request, exc: errors.LedgerError) -> JSONResponse:
+    status, body, headers = domain_problem(exc)
+    if status == 503:
+        storage_failed(request)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -172,7 +184,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Maps every error to problem+json. The handlers are ``async``: Starlette runs
     a plain ``def`` handler in the threadpool, a thread hop per error response."""
-    app.add_exception_handler(errors.LedgerError, _domain_error)
+    app.add_exception_handler(errors.LedgerError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequestError, _bad_request)  # type: ignore[arg-type]

@@ -63,6 +63,8 @@ class Pick:
     reason: str
     qualified: int
     considered: int
+    #: The reason's parts, one sentence each (a proposal's ``reasons``).
+    reasons: tuple[str, ...] = ()
 
 
 def next_tier(previous: Iterable[Previous]) -> int:
@@ -144,8 +146,10 @@ def choose(
         f"availability {best.availability:g}",
         f"score {best_score:.3f}",
     ]
-    reason = f"auto: {', '.join(parts)}; {len(qualified)} of {len(candidates)} candidates qualified"
+    reasons = [", ".join(parts), f"{len(qualified)} of {len(candidates)} candidates qualified"]
     if len(tied) > 1:
-        reason += f"; round-robin among {len(tied)} tied (least recently assigned)"
-    return Pick(best.engineer_id, tier, best_score, reason, len(qualified), len(candidates))
+        reasons.append(f"round-robin among {len(tied)} tied (least recently assigned)")
+    reason = "auto: " + "; ".join(reasons)
+    return Pick(best.engineer_id, tier, best_score, reason, len(qualified), len(candidates),
+                tuple(reasons))
 

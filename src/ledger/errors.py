@@ -129,4 +129,9 @@ class ProposalNotPendingError(ConflictError):
 class ProposalStaleError(ConflictError):
     """Raised when a proposal is approved after its ticket stopped being
     assignable (it got an active assignment, or was closed or resolved); the
-    proposal is then recorded as stale."""
+    proposal is then recorded as stale, at ``position``."""
+
+    def __init__(self, detail: str, position: int = 0) -> None:
+        super().__init__(detail)
+        #: Where the ``ProposalStale`` event was recorded (read-your-writes).
+        self.position = position

@@ -99,7 +99,7 @@ class ProposalCommands(Reservations):
         ) -> CommandResult:
             if stale:
                 msg = f"Proposal {proposal_id} is stale (recorded as such): {stale[0].detail}"
-                raise ProposalStaleError(msg)
+                raise ProposalStaleError(msg, saved[-1].notification.id if saved else 0)
             return ticket_result(ticket, assignment, saved)
 
         other = engineer_id
