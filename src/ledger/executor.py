@@ -82,6 +82,9 @@ class Job:
     #: (an engineer's capacity reservation, ``ledger.workload``); the command
     #: fills it afresh each time it runs.
     companions: list[Any] = field(default_factory=list)
+    #: How often a conflicting save runs the command again (default: the
+    #: executor's).
+    retries: int | None = None
 
     def named(self) -> str:
         return self.label or f"Ticket {self.aggregate_id}"
@@ -255,7 +258,7 @@ class CommandExecutor(QueueThread):
         self._cache.evict(job.aggregate_id)
         if isinstance(error, RecordConflictError):
             job.conflicts += 1
-            if job.conflicts < self._retries:
+            if job.conflicts < (job.retries or self._retries):
                 job.reload = True
                 self._queue.put(_Again(job))
                 return

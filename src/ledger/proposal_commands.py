@@ -17,7 +17,7 @@ from uuid import UUID
 from ledger.errors import ConflictError, ProposalStaleError
 from ledger.executor import Job
 from ledger.ids import new_id
-from ledger.reservations import Reservations
+from ledger.reservations import RESERVING_RETRIES, Reservations
 from ledger.results import CommandResult, ticket_result
 
 if TYPE_CHECKING:
@@ -106,6 +106,6 @@ class ProposalCommands(Reservations):
         job = Job(
             ticket_id, command, expected_version,
             check=(lambda: self.require_active_engineer(other)) if other else None,
-            answer=answer,
+            answer=answer, retries=RESERVING_RETRIES,
         )
         return self._pipeline.submit(job)

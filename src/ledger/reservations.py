@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from ledger.ticket import Ticket
 
 
+#: How often a command that reserves runs again after a conflicting save. A
+#: reservation conflicts when another one on the same engineer was stored
+#: first, so each conflict is a slot taken: at capacity the command is refused
+#: instead (409 ``capacity-reached``), never starved by conflicts.
+RESERVING_RETRIES = 32
+
+
 class Reservations:
     """``auto_assign``, and the reservation every ledger-chosen assignment makes."""
 
@@ -115,5 +122,5 @@ class Reservations:
                 reason=pick.reason, assignment_type="auto", actor=actor, **fields,
             )
 
-        job = Job(ticket_id, command, expected_version)
+        job = Job(ticket_id, command, expected_version, retries=RESERVING_RETRIES)
         return self._pipeline.submit(job)
