@@ -197,7 +197,11 @@ class ReadQueries:
         status: str | None = None,
         engineer_id: str | None = None,
         tier: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Page:
+        """``since`` (inclusive) and ``until`` (exclusive) bound ``assigned_at``
+        (canonical timestamps)."""
         where, params = ["1=1"], []
         if status == "active":
             where.append(f"status IN ({', '.join(['%s'] * len(ACTIVE_STATUSES))})")
@@ -211,6 +215,12 @@ class ReadQueries:
         if tier is not None:
             where.append("assignment_tier = %s")
             params.append(tier)
+        if since is not None:
+            where.append("assigned_at >= %s")
+            params.append(since)
+        if until is not None:
+            where.append("assigned_at < %s")
+            params.append(until)
         if cursor:
             at, last_id = decode_cursor(cursor, 2)
             where.append("(assigned_at > %s OR (assigned_at = %s AND id > %s))")
