@@ -14,19 +14,18 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api import proposing
 from api.auth import READ, allow
 from api.deps import (
     Cursor,
     DispatchContext,
     Limit,
     MinPositionDep,
-    Services,
     ServicesDep,
     in_threadpool,
     read_your_writes,
 )
 from api.json_route import JsonRoute
-from api.planner import Planner
 from api.problems import domain_problem
 from api.routers.assignments import assignment_answer
 from api.schemas import EngineerAssignment, Page
@@ -42,20 +41,10 @@ from api.schemas_proposals import (
     RejectProposalBody,
     Unassignable,
 )
-from ledger.autoassign import Pick
-from ledger.errors import (
-    LedgerError,
-    NoEligibleEngineerError,
-    ProposalNotFoundError,
-    ProposalStaleError,
-)
-from ledger.ids import new_id
+from ledger.errors import LedgerError, ProposalNotFoundError
 from projections.proposal_queries import PROPOSALS, ProposalQueries
 
 router = APIRouter(prefix="/proposals", tags=["proposals"], route_class=JsonRoute)
-
-#: Engineers named, each with their reasons, when no engineer qualifies.
-MAX_REFUSALS_LISTED = 20
 
 
 @router.post(
@@ -72,64 +61,14 @@ async def propose(body: ProposeBody, ctx: DispatchContext, response: Response) -
     is listed in ``unassignable`` with the reasons. A new proposal supersedes
     the ticket's pending one (recorded). Nothing is assigned until approved."""
     services = ctx.services
-    planned, unassignable = await run_in_threadpool(_plan, services, body)
-    ids = {ticket_id: new_id() for ticket_id, _pick in planned}
-    futures = [
-        asyncio.wrap_future(services.ledger.propose(
-            ticket_id, proposal_id=ids[ticket_id], engineer_id=pick.engineer_id,
-            tier=pick.tier, score=pick.score, reasons=list(pick.reasons), actor=ctx.actor,
-        ))
-        for ticket_id, pick in planned
-    ]
-    made, last = [], None
-    for (ticket_id, _pick), outcome in zip(
-        planned, await asyncio.gather(*futures, return_exceptions=True), strict=True
-    ):
-        if isinstance(outcome, LedgerError):
-            # The ticket changed since it was planned (assigned, closed ...).
-            unassignable.append(Unassignable(ticket_id=str(ticket_id), reasons=[outcome.detail]))
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            made.append(ids[ticket_id])
-            last = outcome if last is None or outcome.position > last.position else last
-    if last is not None:
-        await read_your_writes(services, last, response)
-    rows = await run_in_threadpool(ProposalQueries(services.store).proposals_by_id, made)
+    batch = await proposing.propose(services, body.ticket_ids, body.tier, ctx.actor)
+    if batch.last is not None:
+        await read_your_writes(services, batch.last, response)
+    rows = await run_in_threadpool(ProposalQueries(services.store).proposals_by_id, batch.made)
     return ProposeResult(
-        items=[Proposal(**rows[str(i)]) for i in made if str(i) in rows],
-        unassignable=unassignable,
+        items=[Proposal(**rows[str(i)]) for i in batch.made if str(i) in rows],
+        unassignable=[Unassignable(ticket_id=str(t), reasons=r) for t, r in batch.unassignable],
     )
-
-
-def _plan(
-    services: Services, body: ProposeBody
-) -> tuple[list[tuple[UUID, Pick]], list[Unassignable]]:
-    """Each ticket's pick, or why it has none (blocking: reads the tickets'
-    streams and the read side)."""
-    services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-    planner = Planner(services.store)
-    planned: list[tuple[UUID, Pick]] = []
-    unassignable: list[Unassignable] = []
-    for ticket_id in dict.fromkeys(body.ticket_ids):
-        try:
-            ticket = services.ledger.get_ticket(ticket_id)
-            ticket.check_assignable()
-            pick = planner.choose(ticket, body.tier)
-        except NoEligibleEngineerError as e:
-            reasons = [e.detail] + [
-                f"{c['engineer_id']}: {', '.join(c['reasons'])}"  # type: ignore[arg-type]
-                for c in e.candidates[:MAX_REFUSALS_LISTED]
-            ]
-            if len(e.candidates) > MAX_REFUSALS_LISTED:
-                reasons.append(f"and {len(e.candidates) - MAX_REFUSALS_LISTED} more engineers")
-            unassignable.append(Unassignable(ticket_id=str(ticket_id), reasons=reasons))
-        except LedgerError as e:
-            unassignable.append(Unassignable(ticket_id=str(ticket_id), reasons=[e.detail]))
-        else:
-            planner.book(pick)
-            planned.append((ticket_id, pick))
-    return planned, unassignable
 
 
 @router.get("", response_model=Page[Proposal], dependencies=[allow(READ), MinPositionDep],
@@ -154,7 +93,7 @@ def list_proposals(
             description="One proposal, as its row of `proposals`.",
             dependencies=[allow(READ), MinPositionDep])
 async def get_proposal(proposal_id: UUID, services: ServicesDep) -> Proposal:
-    return Proposal(**await find_proposal(services, proposal_id))
+    return Proposal(**await proposing.find_proposal(services, proposal_id))
 
 
 @router.post(
@@ -221,29 +160,12 @@ async def approve_proposal(
     of the engineer's capacity in the write model (409 ``capacity-reached``
     when none is left, even under concurrent approvals in several processes)."""
     services = ctx.services
-    body = body or ApproveBody()
-    row = await find_proposal(services, proposal_id)
-    open_ids: list[UUID] = []
-    if body.engineer_id is None or body.engineer_id == row["engineer_id"]:
-        open_ids = await run_in_threadpool(_open_assignments, services, row["engineer_id"])
-    try:
-        result = await asyncio.wrap_future(services.ledger.approve_proposal(
-            UUID(row["ticket_id"]), proposal_id, actor=ctx.actor,
-            expected_version=ctx.expected_version, open_assignment_ids=open_ids,
-            **body.model_dump(),
-        ))
-    except ProposalStaleError as e:
-        # Recorded stale: the 409 answers once a read shows it so.
-        await run_in_threadpool(services.read_side.wait_for, e.position,
-                                services.settings.read_your_writes_timeout)
-        raise
+    result = await proposing.approve(
+        services, proposal_id, actor=ctx.actor, expected_version=ctx.expected_version,
+        **(body or ApproveBody()).model_dump(),
+    )
     response.headers["Location"] = f"/assignments/{result.assignment_id}"
     return await assignment_answer(services, result, response)
-
-
-def _open_assignments(services: Services, engineer_id: str) -> list[UUID]:
-    services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-    return ProposalQueries(services.store).open_assignment_ids(engineer_id)
 
 
 @router.post(
@@ -257,35 +179,15 @@ async def reject_proposal(
     """Rejects a pending proposal, with the reason (required); nothing is
     assigned. Returns the rejected proposal."""
     services = ctx.services
-    row = await find_proposal(services, proposal_id)
-    result = await asyncio.wrap_future(services.ledger.reject_proposal(
-        UUID(row["ticket_id"]), proposal_id, actor=ctx.actor,
-        expected_version=ctx.expected_version, reason=body.reason,
-    ))
+    result = await proposing.reject(services, proposal_id, reason=body.reason, actor=ctx.actor,
+                                    expected_version=ctx.expected_version)
     fresh = None
     if await read_your_writes(services, result, response):
         fresh = services.read_side.committed_row(PROPOSALS, (str(proposal_id),), result.position)
     if fresh is None:
         fresh = await run_in_threadpool(ProposalQueries(services.store).proposal, proposal_id)
-    return Proposal(**(fresh or row))
+    if fresh is None:
+        raise ProposalNotFoundError(f"Proposal {proposal_id} is not readable yet.")
+    return Proposal(**fresh)
 
 
-async def find_proposal(services: Services, proposal_id: UUID) -> dict[str, Any]:
-    """The proposal's row (its ticket is how a proposal id finds its stream):
-    the row this process committed if at hand, else the stored one, once a
-    lagging read side has caught up; else 404."""
-    row = services.read_side.committed_row(PROPOSALS, (str(proposal_id),))
-    if row is None:
-        row = await run_in_threadpool(_stored_proposal, services, proposal_id)
-    return row
-
-
-def _stored_proposal(services: Services, proposal_id: UUID) -> dict[str, Any]:
-    queries = ProposalQueries(services.store)
-    row = queries.proposal(proposal_id)
-    if row is None:
-        services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-        row = queries.proposal(proposal_id)
-    if row is None:
-        raise ProposalNotFoundError(f"Proposal {proposal_id} does not exist.")
-    return row
