@@ -307,9 +307,10 @@ def event_topics() -> dict[str, str]:
 
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
+    from ledger.workload import Workload
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer, ApiKey):
+    for cls in (Ticket, Engineer, ApiKey, Workload):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

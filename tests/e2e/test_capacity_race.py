@@ -109,6 +109,9 @@ def test_32_concurrent_auto_assigns_take_exactly_the_free_capacity(api: Api) -> 
     nobody_over_capacity(api.client.app.state.services.ledger, engineers, [*tickets, manual])
     for engineer_id, capacity in zip(engineers, CAPACITIES, strict=True):
         assert api.engineer_row(engineer_id)["open_assignments"] == capacity
+    # An auditor sees each slot taken, beside the assignment it was taken for.
+    reserved = api.events(type="Workload.Reserved")
+    assert sorted(e["data"]["assignment_id"] for e in reserved) == sorted(a["id"] for a in won)
 
 
 def test_32_concurrent_approvals_and_auto_assigns_take_exactly_the_free_capacity(
