@@ -94,32 +94,52 @@ def _plan(
     return planned
 
 
+class OpenLoads:
+    """The engineers' open assignments as the read side shows them (they count
+    toward the capacity an approval reserves in), read once per engineer for
+    one request, after one wait for the read side to reach the log's head: a
+    selection's approvals count each other through their reservations."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._waited = False
+        self._ids: dict[str, list[UUID]] = {}
+
+    async def of(self, engineer_id: str) -> list[UUID]:
+        if engineer_id not in self._ids:
+            self._ids[engineer_id] = await run_in_threadpool(self._read, engineer_id)
+        return self._ids[engineer_id]
+
+    def _read(self, engineer_id: str) -> list[UUID]:
+        services = self._services
+        if not self._waited:
+            services.read_side.wait_for(services.ledger.head(),
+                                        services.settings.min_position_timeout)
+            self._waited = True
+        return ProposalQueries(services.store).open_assignment_ids(engineer_id)
+
+
 async def approve(
     services: Services, proposal_id: UUID, *, actor: str, expected_version: int | None = None,
-    engineer_id: str | None = None, **fields: Any,
+    engineer_id: str | None = None, loads: OpenLoads | None = None, **fields: Any,
 ) -> CommandResult:
     """Approves (``Ledger.approve_proposal``); as proposed, with the
-    engineer's open assignments as the read side shows them (they count
-    toward the capacity the approval reserves in)."""
+    engineer's open assignments from ``loads`` (a selection shares one)."""
     row = await find_proposal(services, proposal_id)
     open_ids: list[UUID] = []
     if engineer_id is None or engineer_id == row["engineer_id"]:
-        open_ids = await run_in_threadpool(_open_assignments, services, row["engineer_id"])
+        open_ids = await (loads or OpenLoads(services)).of(row["engineer_id"])
     try:
         return await asyncio.wrap_future(services.ledger.approve_proposal(
             UUID(row["ticket_id"]), proposal_id, actor=actor, engineer_id=engineer_id,
-            expected_version=expected_version, open_assignment_ids=open_ids, **fields,
+            expected_version=expected_version, open_assignment_ids=open_ids,
+            proposed_engineer_id=row["engineer_id"], **fields,
         ))
     except ProposalStaleError as e:
         # Recorded stale: the 409 answers once a read shows it so.
         await run_in_threadpool(services.read_side.wait_for, e.position,
                                 services.settings.read_your_writes_timeout)
         raise
-
-
-def _open_assignments(services: Services, engineer_id: str) -> list[UUID]:
-    services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-    return ProposalQueries(services.store).open_assignment_ids(engineer_id)
 
 
 async def reject(

@@ -77,6 +77,12 @@ class WritePipeline:
             raise RuntimeError(msg)
         return self._executor.submit(job)
 
+    def enqueue(self, job: Job) -> Future[Any]:
+        """As ``submit``, from any thread, the command thread included (a
+        callback of another command's future): it only queues the job, and
+        nothing here waits for it."""
+        return self._executor.submit(job)
+
     def saving(self, aggregate: Any, *companions: Any) -> Future[list[Recording[UUID]]]:
         """Saves one aggregate (with its ``companions``, atomically), in a
         transaction shared with concurrent commands when group commit is on; the

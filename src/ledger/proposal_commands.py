@@ -64,13 +64,16 @@ class ProposalCommands(Reservations):
     def approve_proposal(
         self, ticket_id: UUID, proposal_id: UUID, *, actor: str,
         engineer_id: str | None = None, expected_version: int | None = None,
-        open_assignment_ids: Collection[UUID] = (), **fields: Any,
+        open_assignment_ids: Collection[UUID] = (), proposed_engineer_id: str | None = None,
+        **fields: Any,
     ) -> Future[CommandResult]:
         """Approves and assigns (``Ticket.approve_proposal``). When the ticket
         can no longer be assigned (an active assignment, closed, resolved), the
         proposal is recorded ``stale`` and the future fails with
-        ``ProposalStaleError`` (409). ``fields``: ``reason``,
-        ``override_reason`` and ``Assigned``'s others."""
+        ``ProposalStaleError`` (409). ``proposed_engineer_id`` (the proposal's,
+        when the caller knows it) puts an approval as proposed in line behind
+        this process's other reservations for that engineer. ``fields``:
+        ``reason``, ``override_reason`` and ``Assigned``'s others."""
         assignment_id = new_id()
         stale: list[ConflictError] = []
 
@@ -108,4 +111,6 @@ class ProposalCommands(Reservations):
             check=(lambda: self.require_active_engineer(other)) if other else None,
             answer=answer, retries=RESERVING_RETRIES,
         )
+        if proposed_engineer_id and engineer_id in (None, proposed_engineer_id):
+            return self.reserving(proposed_engineer_id, job)
         return self._pipeline.submit(job)

@@ -4,9 +4,10 @@ auto-assign here, an approved proposal in ``ledger.proposal_commands``."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -31,6 +32,60 @@ if TYPE_CHECKING:
 #: instead (409 ``capacity-reached``), never starved by conflicts.
 RESERVING_RETRIES = 32
 
+T = TypeVar("T")
+_LINES_LOCK = threading.Lock()
+
+
+class EngineerLines:
+    """This process's reserving commands for one engineer, one after another.
+
+    Not for correctness (the event store's optimistic concurrency decides,
+    across processes too) but for cost: reserving commands for one engineer
+    submitted together would each load the same workload version, and all but
+    one would conflict and run again, round after round. In line, each finds
+    the one before it saved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: engineer id -> the future of the last reserving command queued for them.
+        self._last: dict[str, Future[Any]] = {}
+
+    def run(self, engineer_id: str, submit: Callable[[], Future[T]]) -> Future[T]:
+        """``submit()``'s future, once the engineer's earlier reserving
+        commands of this process are answered (``submit`` may then run on the
+        thread that answered the last of them)."""
+        mine: Future[T] = Future()
+        mine.set_running_or_notify_cancel()  # a caller that stops waiting does not stop it
+        with self._lock:
+            before = self._last.get(engineer_id)
+            self._last[engineer_id] = mine
+
+        def answered(done: Future[T]) -> None:
+            with self._lock:
+                if self._last.get(engineer_id) is mine:
+                    del self._last[engineer_id]
+            error = done.exception()
+            if error is None:
+                mine.set_result(done.result())
+            else:
+                mine.set_exception(error)
+
+        def go(_before: object = None) -> None:
+            try:
+                submitted = submit()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's future
+                failed: Future[T] = Future()
+                failed.set_exception(e)
+                answered(failed)
+                return
+            submitted.add_done_callback(answered)
+
+        if before is None:
+            go()
+        else:
+            before.add_done_callback(go)
+        return mine
+
 
 class Reservations:
     """``auto_assign``, and the reservation every ledger-chosen assignment makes."""
@@ -43,6 +98,17 @@ class Reservations:
         def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket: ...
         def get_engineer(self, engineer_id: str) -> Engineer: ...
         def require_active_engineer(self, engineer_id: str) -> None: ...
+
+    @property
+    def engineer_lines(self) -> EngineerLines:
+        """The process's lines of reserving commands (one object per Ledger)."""
+        with _LINES_LOCK:
+            return self.__dict__.setdefault("_engineer_lines", EngineerLines())  # type: ignore[no-any-return]
+
+    def reserving(self, engineer_id: str, job: Job) -> Future[Any]:
+        """Runs ``job`` (which reserves a slot of ``engineer_id``'s capacity)
+        after this process's earlier reserving commands for that engineer."""
+        return self.engineer_lines.run(engineer_id, lambda: self._pipeline.enqueue(job))
 
     def reserve(
         self, job: Job, ticket: Ticket, *, engineer_id: str, assignment_id: UUID, actor: str,
@@ -59,10 +125,13 @@ class Reservations:
         except AggregateNotFoundError:
             workload = Workload.start(engineer_id, actor=actor)
         held: dict[UUID, UUID] = workload.held
+        unreserved = sum(1 for a in open_assignment_ids if UUID(str(a)) not in held)
+        # Which reservations have ended is read (their tickets' streams) only
+        # when it matters: while the slots held fit, none needs releasing yet.
+        full = len(held) + unreserved >= capacity
         workload.reserve(
             ticket_id=ticket.id, assignment_id=assignment_id, capacity=capacity,
-            ended=self._ended(held, ticket),
-            unreserved_open=sum(1 for a in open_assignment_ids if UUID(str(a)) not in held),
+            ended=self._ended(held, ticket) if full else (), unreserved_open=unreserved,
             actor=actor,
         )
         job.companions.append(workload)
@@ -123,4 +192,4 @@ class Reservations:
             )
 
         job = Job(ticket_id, command, expected_version, retries=RESERVING_RETRIES)
-        return self._pipeline.submit(job)
+        return self.reserving(pick.engineer_id, job)

@@ -12,8 +12,9 @@ gone), so a capacity is never exceeded by the ledger's own choices, however many
 processes serve.
 
 Ending an assignment (completed, rejected, removed, escalated, reassigned)
-writes nothing here: those commands stay one aggregate. The next reservation
-releases the slots whose assignments have ended, as the tickets' stored streams
+writes nothing here: those commands stay one aggregate. A reservation that
+finds the slots held filling the capacity first releases those whose
+assignments have ended, as the tickets' stored streams
 show them (an assignment never becomes active again once ended, so a slot
 released on the evidence of a stored stream is truly free), and records which
 it released. An assignment made by hand is the dispatcher's decision and

@@ -103,8 +103,9 @@ async def approve_selected(request: Request, session: SessionDep) -> Response:
             return "error", "A selected proposal id is not valid."
         if not ids:
             return "error", "Select the proposals to approve first."
+        loads = proposing.OpenLoads(services)
         outcomes = await asyncio.gather(
-            *(proposing.approve(services, i, actor=s.principal.name) for i in ids),
+            *(proposing.approve(services, i, actor=s.principal.name, loads=loads) for i in ids),
             return_exceptions=True)
         done = [o for o in outcomes if isinstance(o, CommandResult)]
         failed = [o for o in outcomes if isinstance(o, LedgerError)]

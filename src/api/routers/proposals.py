@@ -105,8 +105,14 @@ async def decide(body: DecideBody, ctx: DispatchContext, response: Response) -> 
     if sent by itself (``approve`` / ``reject``): its ``status`` is the HTTP
     status it would have had, with the assignment an approval made or the
     problem that refused it. Always 200: read each result."""
+    services, loads = ctx.services, proposing.OpenLoads(ctx.services)
+
+    async def approved(proposal_id: UUID) -> EngineerAssignment:
+        result = await proposing.approve(services, proposal_id, actor=ctx.actor, loads=loads)
+        return await assignment_answer(services, result, Response())
+
     decisions: list[tuple[UUID, Callable[[], Awaitable[Any]]]] = [
-        (i, functools.partial(approve_proposal, i, ctx, Response())) for i in body.approve
+        (i, functools.partial(approved, i)) for i in body.approve
     ]
     decisions += [
         (r.id, functools.partial(reject_proposal, r.id, RejectProposalBody(reason=r.reason), ctx,
