@@ -41,6 +41,7 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.CapacityReachedError, 409, "capacity-reached", "Engineer at capacity"),
     (errors.ProposalNotPendingError, 409, "proposal-not-pending", "Proposal already decided"),
     (errors.ProposalStaleError, 409, "proposal-stale", "Proposal is stale"),
+    (errors.EngineerNotQualifiedError, 409, "engineer-not-qualified", "Engineer not qualified"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]
@@ -87,6 +88,8 @@ def domain_problem(exc: errors.LedgerError) -> tuple[int, dict[str, Any], dict[s
             extra: dict[str, Any] = {}
             if isinstance(exc, errors.NoEligibleEngineerError):
                 extra["candidates"] = exc.candidates
+            if isinstance(exc, errors.EngineerNotQualifiedError):
+                extra["unmet"] = exc.unmet
             break
     else:
         status, slug, title, headers, extra = 400, "command-refused", "Command refused", {}, {}

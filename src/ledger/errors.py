@@ -135,3 +135,13 @@ class ProposalStaleError(ConflictError):
         super().__init__(detail)
         #: Where the ``ProposalStale`` event was recorded (read-your-writes).
         self.position = position
+
+
+class EngineerNotQualifiedError(ConflictError):
+    """Raised, under the ``enforce`` qualification policy, when a command names an
+    engineer who does not qualify for the ticket and gives no override reason."""
+
+    def __init__(self, detail: str, unmet: list[str]) -> None:
+        super().__init__(detail)
+        #: Every unmet requirement, as a sentence (``ledger.qualification``).
+        self.unmet = unmet
