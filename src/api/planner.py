@@ -10,12 +10,13 @@ counts one more open assignment and becomes the most recently assigned.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ledger import autoassign
 from ledger.autoassign import Candidate, Pick
 from ledger.domain import COMPLETED, REJECTED, Ticket
-from projections.ops_queries import OpsQueries
+from ledger.qualification import TicketNeeds
 from projections.proposal_queries import ProposalQueries
 from projections.store import ReadStore
 
@@ -27,9 +28,10 @@ _BOOKED = "~"
 class Planner:
     """Picks engineers for tickets on one snapshot of the read side's roster."""
 
-    def __init__(self, store: ReadStore) -> None:
-        self._ops = OpsQueries(store)
+    def __init__(self, store: ReadStore, on: date | None = None) -> None:
         self.queries = ProposalQueries(store)
+        #: The day certifications are judged on (today in UTC).
+        self.on = on or datetime.now(UTC).date()
         self._rosters: dict[int, list[Candidate]] = {}
         self._booked = 0
 
@@ -49,7 +51,7 @@ class Planner:
         """The best qualified engineer for ``ticket`` at ``tier``, with the
         scoring's reason (``NoEligibleEngineerError``: none qualifies)."""
         pick = autoassign.choose(
-            self._roster(tier), tier=tier, required_skill=ticket.required_skill,
+            self._roster(tier), needs=TicketNeeds.of(ticket, tier), on=self.on,
             rejected_by={a.engineer_id for a in ticket.assignments.values()
                          if a.status == REJECTED},
             ticket=f"ticket {ticket.id}",
@@ -57,16 +59,18 @@ class Planner:
         return replace(pick, reason=f"{pick.reason}; note: {note}") if note else pick
 
     def book(self, pick: Pick) -> None:
-        """Counts ``pick`` in this planner's roster (a batch's earlier picks)."""
+        """Counts ``pick`` in this planner's rosters (a batch's earlier picks;
+        an engineer is on the roster of every tier up to theirs)."""
         self._booked += 1
-        self._rosters[pick.tier] = [
-            replace(c, open_assignments=c.open_assignments + 1,
-                    last_assigned_at=f"{_BOOKED}{self._booked:09d}")
-            if c.engineer_id == pick.engineer_id else c
-            for c in self._roster(pick.tier)
-        ]
+        for tier, roster in self._rosters.items():
+            self._rosters[tier] = [
+                replace(c, open_assignments=c.open_assignments + 1,
+                        last_assigned_at=f"{_BOOKED}{self._booked:09d}")
+                if c.engineer_id == pick.engineer_id else c
+                for c in roster
+            ]
 
     def _roster(self, tier: int) -> list[Candidate]:
         if tier not in self._rosters:
-            self._rosters[tier] = self._ops.candidates(tier)
+            self._rosters[tier] = self.queries.roster(tier)
         return self._rosters[tier]

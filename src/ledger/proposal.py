@@ -28,6 +28,7 @@ from ledger.errors import ProposalNotFoundError, ProposalNotPendingError
 
 if TYPE_CHECKING:
     from ledger.assignment import Assignment
+    from ledger.qualification import QualificationCheck
 
 #: Where stored events name these classes (as ``Ticket``'s own).
 TOPIC_PREFIX = "ledger.domain:Ticket"
@@ -76,6 +77,8 @@ class TicketProposals:
 
         def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None: ...
         def check_assignable(self) -> None: ...
+        def check_qualified(
+            self, check: QualificationCheck | None, tier: int) -> dict[str, Any]: ...
         def assign(self, **kwargs: Any) -> Assignment: ...
 
     class Proposed(Aggregate.Event):
@@ -183,13 +186,17 @@ class TicketProposals:
         self, proposal_id: UUID, *, assignment_id: UUID, actor: str,
         engineer_id: str | None = None, reason: str | None = None,
         override_reason: str | None = None, timestamp: datetime | None = None,
-        via: str | None = None, **fields: Any,
+        via: str | None = None, qualification: QualificationCheck | None = None,
+        **fields: Any,
     ) -> Assignment:
         """Approves a pending proposal and assigns: type ``auto`` to the
         proposed engineer, ``manual`` when ``engineer_id`` names another (the
-        assignment's reason says so). ``fields``: ``Assigned``'s others."""
+        assignment's reason says so). ``qualification``: the check of the
+        engineer assigned (the one rule, under the ledger's policy), judged
+        before anything is recorded. ``fields``: ``Assigned``'s others."""
         proposal = self.check_pending(proposal_id)
         self.check_assignable()
+        checked = self.check_qualified(qualification, proposal.tier)
         chosen = engineer_id or proposal.engineer_id
         overridden = chosen != proposal.engineer_id
         self.trigger_event(
@@ -210,7 +217,7 @@ class TicketProposals:
         return self.assign(
             assignment_id=assignment_id, engineer_id=chosen, tier=proposal.tier,
             reason=text, assignment_type="manual" if overridden else "auto", actor=actor,
-            timestamp=timestamp, via=via, **fields,
+            timestamp=timestamp, via=via, override_reason=override_reason, **checked, **fields,
         )
 
     def reject_proposal(

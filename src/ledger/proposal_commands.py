@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Recording
 
     from ledger.assignment import Assignment
+    from ledger.qualification import EngineerFacts, QualificationCheck
     from ledger.ticket import Ticket
 
 
@@ -34,6 +35,11 @@ def _no_assignment(ticket: Any, _proposal: Any, saved: list[Recording[UUID]]) ->
 class ProposalCommands(Reservations):
     """``propose``, ``approve_proposal``, ``reject_proposal`` (and ``auto_assign``,
     inherited: both assign an engineer the ledger chose)."""
+
+    if TYPE_CHECKING:  # Ledger's own (ledger.dispatch_commands)
+        def qualification_check(
+            self, facts: EngineerFacts, override_reason: str | None = None,
+        ) -> QualificationCheck: ...
 
     def propose(
         self, ticket_id: UUID, *, engineer_id: str, tier: int, score: float,
@@ -86,15 +92,18 @@ class ProposalCommands(Reservations):
                 t.mark_proposal_stale(proposal_id, reason=e.detail, actor=actor)
                 stale.append(e)
                 return None
-            if engineer_id is None or engineer_id == proposal.engineer_id:
-                self.require_active_engineer(proposal.engineer_id)
+            chosen = engineer_id or proposal.engineer_id
+            facts = self.require_active_engineer(chosen)
+            if chosen == proposal.engineer_id:
                 self.reserve(
-                    job, t, engineer_id=proposal.engineer_id, assignment_id=assignment_id,
+                    job, t, engineer_id=chosen, assignment_id=assignment_id,
                     actor=actor, open_assignment_ids=open_assignment_ids,
                 )
             return t.approve_proposal(
                 proposal_id, assignment_id=assignment_id, engineer_id=engineer_id,
-                actor=actor, **fields,
+                actor=actor,
+                qualification=self.qualification_check(facts, fields.get("override_reason")),
+                **fields,
             )
 
         def answer(

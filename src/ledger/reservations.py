@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ledger.assignment import Assignment
     from ledger.engineer import Engineer
     from ledger.pipeline import WritePipeline
+    from ledger.qualification import EngineerFacts
     from ledger.ticket import Ticket
 
 
@@ -97,7 +98,7 @@ class Reservations:
         def _load_tickets(self, ticket_ids: list[UUID]) -> dict[UUID, Ticket]: ...
         def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket: ...
         def get_engineer(self, engineer_id: str) -> Engineer: ...
-        def require_active_engineer(self, engineer_id: str) -> None: ...
+        def require_active_engineer(self, engineer_id: str) -> EngineerFacts: ...
 
     @property
     def engineer_lines(self) -> EngineerLines:

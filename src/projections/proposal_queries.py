@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from ledger.autoassign import Candidate
 from ledger.domain import ACTIVE_STATUSES
+from ledger.qualification import certification_days
 from projections.assignments import EngineerAssignmentsProjection
+from projections.engineers import EngineersProjection
 from projections.proposals import ProposalsProjection
 from projections.queries import Page, ReadQueries, decode_cursor
 from projections.store import ReadStore
@@ -17,6 +20,7 @@ from projections.tables import Table
 
 PROPOSALS = ProposalsProjection.table
 ASSIGNMENTS = EngineerAssignmentsProjection.table
+ENGINEERS = EngineersProjection.table
 _COLUMNS = ", ".join(PROPOSALS.column_names)
 
 
@@ -73,6 +77,37 @@ class ProposalQueries:
             [*params, limit + 1],
         )
         return ReadQueries._page(rows, limit, lambda r: [r["proposed_position"]])
+
+    def roster(self, tier: int) -> list[Candidate]:
+        """The engineers at ``tier`` or above (the qualification rule's "tier at
+        least T"), with their load, territories, certifications and when each
+        was last assigned."""
+        engineers = self.store.rows(
+            ENGINEERS, f"SELECT {', '.join(ENGINEERS.column_names)} FROM {ENGINEERS.name} "
+            "WHERE tier >= %s ORDER BY id", [tier],
+        )
+        last: dict[str, str] = {}
+        ids = [e["id"] for e in engineers]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for r in self.store.rows(
+                ASSIGNMENTS,
+                f"SELECT engineer_id, MAX(assigned_at) AS assigned_at FROM {ASSIGNMENTS.name} "
+                f"WHERE engineer_id IN ({', '.join(['%s'] * len(chunk))}) GROUP BY engineer_id",
+                chunk,
+            ):
+                last[r["engineer_id"]] = r["assigned_at"]
+        return [
+            Candidate(
+                engineer_id=e["id"], skills=tuple(e["skills"]), tier=e["tier"],
+                capacity=e["capacity"], availability=float(e["availability"]),
+                active=bool(e["active"]), open_assignments=e["open_assignments"],
+                last_assigned_at=last.get(e["id"]),
+                territories=tuple(e.get("territories") or ()),
+                certifications=certification_days(e.get("certifications") or ()),
+            )
+            for e in engineers
+        ]
 
     def open_assignment_ids(self, engineer_id: str) -> list[UUID]:
         """The engineer's open assignments as the read side shows them (what a

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import uuid4
 
-from conftest import Api
+from conftest import Api, running_client
 
 
 def propose(api: Api, *ticket_ids: str, **fields: Any) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def test_a_batch_never_plans_an_engineer_beyond_capacity_and_says_why_not(api: A
     assert set(reasons) == {tickets[2], closed, assigned, unknown}
     assert f"{a}: at capacity 1/1" in reasons[tickets[2]]
     assert f"{b}: at capacity 2/2" in reasons[tickets[2]]
-    assert "lacks skill fibre" in reasons[tickets[2]]
+    assert "does not have skill fibre" in reasons[tickets[2]]
     assert "closed" in reasons[closed]
     assert "active assignment" in reasons[assigned]
     assert "does not exist" in reasons[unknown]
@@ -228,3 +228,52 @@ def test_bad_batches_are_refused_whole(api: Api) -> None:
         api.problem(api.post("/proposals", json={"ticket_ids": [str(uuid4())] * 501}), 422)
         api.problem(api.post("/proposals", json={"ticket_ids": [str(uuid4())], "tier": 0}), 422)
         api.problem(api.post("/proposals", json={"ticket_ids": ["nope"]}), 422)
+
+
+def test_proposals_follow_the_qualification_rule(api: Api) -> None:
+    """Territory and certification (valid today) as well as skill and tier; a
+    higher tier only when nobody at the ticket's tier qualifies."""
+    api.engineer(id="north-1", territories=["north"], skills=["fibre"])
+    api.engineer(id="south-1", territories=["south"], skills=["fibre"],
+                 certifications=[{"name": "splicing", "expires_on": "2020-01-01"}])
+    api.engineer(id="south-2", territories=["south"], skills=["fibre"], tier=2,
+                 certifications=[{"name": "splicing", "expires_on": None}])
+    north = api.ticket(territory="north", required_skill="fibre")["id"]
+    splice = api.ticket(territory="south", required_skill="fibre",
+                        required_certification="splicing")["id"]
+    far = api.ticket(territory="west", required_skill="fibre")["id"]
+
+    result = propose(api, north, splice, far)
+
+    by_ticket = {p["ticket_id"]: p for p in result["items"]}
+    assert by_ticket[north]["engineer_id"] == "north-1"
+    assert by_ticket[splice]["engineer_id"] == "south-2"
+    assert any("certification splicing ✓" in r for r in by_ticket[splice]["reasons"])
+    assert any("tier 2 for tier 1" in r for r in by_ticket[splice]["reasons"])
+    (refused,) = result["unassignable"]
+    text = " | ".join(refused["reasons"])
+    assert refused["ticket_id"] == far
+    assert "north-1: does not cover territory west" in text
+    assert "certification splicing expired on 2020-01-01" not in text  # not asked by this one
+
+
+def test_approving_with_an_unqualified_engineer_under_enforce(database_url: str) -> None:
+    with running_client(database_url, qualification_policy="enforce") as client:
+        api = Api(client)
+        api.engineer(id="fibre-1", skills=["fibre"])
+        api.engineer(id="copper-1", skills=["copper"])
+        ticket = api.ticket(required_skill="fibre")["id"]
+        (proposal,) = propose(api, ticket)["items"]
+        url = f"/proposals/{proposal['id']}/approve"
+        with api.records_nothing():
+            problem = api.problem(api.post(url, json={"engineer_id": "copper-1"}), 409)
+        assert problem["type"].endswith("/engineer-not-qualified")
+        assert problem["unmet"] == ["does not have skill fibre"]
+
+        made = api.ok(api.post(url, json={"engineer_id": "copper-1",
+                                          "override_reason": "only one on site"}), 201)
+        assert made["assignment_type"] == "manual"
+        assigned = api.ok(api.get(f"/tickets/{ticket}/events"))[-1]
+        assert assigned["type"] == "Ticket.Assigned"
+        assert assigned["data"]["qualification_warnings"] == ["does not have skill fibre"]
+        assert assigned["data"]["override_reason"] == "only one on site"

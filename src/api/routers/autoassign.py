@@ -55,10 +55,12 @@ async def auto_assign(
     requested tier, or by default at the next tier: 1 for a first assignment, else
     the latest assignment's tier, plus one if it was completed as ``escalated``.
 
-    Qualified: active, at that tier, has the ticket's required skill, availability
-    above 0, open assignments below capacity, never rejected this ticket. Best:
-    highest ``availability x (1 - open/capacity)``; ties go to the least recently
-    assigned, then the smallest id. The recorded ``assignment_reason`` states it.
+    Qualified: the one qualification rule (active, availability above 0, the
+    ticket's required skill, its territory and its certification valid today,
+    tier at least the wanted one), below capacity, never rejected this ticket.
+    Best: the closest tier first, then the highest ``availability x (1 -
+    open/capacity)``; ties go to the least recently assigned, then the smallest
+    id. The recorded ``assignment_reason`` states it.
 
     The engineer is chosen first, on the read side, and the command then checks
     that the choice still stands (the ticket unchanged, the engineer active); if

@@ -53,9 +53,10 @@ router = APIRouter(prefix="/proposals", tags=["proposals"], route_class=JsonRout
 )
 async def propose(body: ProposeBody, ctx: DispatchContext, response: Response) -> ProposeResult:
     """Suggests an engineer for each ticket, scored as auto-assign scores them
-    (qualified: active, at the tier, the required skill, availability above 0,
-    below capacity, never rejected the ticket; best: highest ``availability x
-    (1 - open/capacity)``; ties round-robin). One batch never plans an engineer
+    (qualified: the one qualification rule (skill, territory, certification
+    valid today, tier at least the wanted one, active, available), below
+    capacity, never rejected the ticket; best: the closest tier, then the
+    highest ``availability x (1 - open/capacity)``; ties round-robin). One batch never plans an engineer
     beyond capacity: each pick counts toward the next. A ticket that is unknown,
     closed, resolved or already assigned, or for which no engineer qualifies,
     is listed in ``unassignable`` with the reasons. A new proposal supersedes
