@@ -50,6 +50,7 @@ PARAMS = {
     "assignment_id": lambda: str(uuid4()),
     "engineer_id": lambda: f"nobody-{uuid4().hex[:8]}",
     "name": lambda: "no-such-projection",
+    "proposal_id": lambda: str(uuid4()),
 }
 
 
@@ -163,6 +164,12 @@ ROUTE_PERMISSIONS = {
     ("GET", "/reports/engineers"): READ,
     ("GET", "/reports/summary"): READ,
     ("POST", "/tickets/{ticket_id}/auto-assign"): DISPATCH,
+    ("POST", "/proposals"): DISPATCH,
+    ("GET", "/proposals"): READ,
+    ("GET", "/proposals/{proposal_id}"): READ,
+    ("POST", "/proposals/{proposal_id}/approve"): DISPATCH,
+    ("POST", "/proposals/{proposal_id}/reject"): DISPATCH,
+    ("POST", "/proposals/decide"): DISPATCH,
 }
 
 
