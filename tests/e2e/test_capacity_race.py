@@ -112,6 +112,9 @@ def test_32_concurrent_auto_assigns_take_exactly_the_free_capacity(api: Api) -> 
     # An auditor sees each slot taken, beside the assignment it was taken for.
     reserved = api.events(type="Workload.Reserved")
     assert sorted(e["data"]["assignment_id"] for e in reserved) == sorted(a["id"] for a in won)
+    # The workloads' streams are chained and verified like every other.
+    verified = api.ok(api.get("/audit/verify"))
+    assert verified["ok"] is True and verified["first_broken"] is None
 
 
 def test_32_concurrent_approvals_and_auto_assigns_take_exactly_the_free_capacity(
