@@ -30,6 +30,7 @@ from api.routers import (
     engineers,
     events,
     feed,
+    imports,
     intervals,
     operations,
     proposals,
@@ -287,7 +288,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, proposals)
+               sla, reports, autoassign, imports, proposals)
     install_console(app)
     match_first(app)
     check_policy(app)
