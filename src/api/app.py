@@ -33,6 +33,7 @@ from api.routers import (
     imports,
     intervals,
     operations,
+    proposals,
     reports,
     sla,
     tickets,
@@ -293,7 +294,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, imports, webhooks)
+               sla, reports, autoassign, imports, webhooks, proposals)
     install_console(app)
     match_first(app)
     check_policy(app)

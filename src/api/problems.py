@@ -33,12 +33,16 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.ApiKeyNotFoundError, 404, "api-key-not-found", "API key not found"),
     (errors.WebhookNotFoundError, 404, "webhook-not-found", "Webhook not found"),
     (errors.WebhookTargetError, 400, "webhook-target-refused", "Webhook target refused"),
+    (errors.ProposalNotFoundError, 404, "proposal-not-found", "Proposal not found"),
     (errors.InvalidReferenceError, 422, "invalid-engineer", "Unknown or inactive engineer"),
     (errors.StaleVersionError, 412, "stale-version", "Version is stale"),
     (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),
     (errors.EngineerExistsError, 409, "engineer-exists", "Engineer id already taken"),
     (errors.ConcurrentUpdateError, 409, "concurrent-update", "Concurrent update"),
     (errors.NoEligibleEngineerError, 409, "no-eligible-engineer", "No engineer qualifies"),
+    (errors.CapacityReachedError, 409, "capacity-reached", "Engineer at capacity"),
+    (errors.ProposalNotPendingError, 409, "proposal-not-pending", "Proposal already decided"),
+    (errors.ProposalStaleError, 409, "proposal-stale", "Proposal is stale"),
     (errors.EngineerNotQualifiedError, 409, "engineer-not-qualified", "Engineer not qualified"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
@@ -73,13 +77,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def domain_problem(exc: errors.LedgerError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A domain error's (status, problem+json body, headers), as answered alone
+    (``POST /proposals/decide`` puts it beside the others' results)."""
     for cls, status, slug, title in STATUS_MAP:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
             if status == 503:
                 headers["Retry-After"] = RETRY_AFTER
-                storage_failed(request)
             if isinstance(exc, errors.StaleVersionError):
                 headers["ETag"] = f'"{exc.current_version}"'
             extra: dict[str, Any] = {}
@@ -87,8 +92,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
                 extra["candidates"] = exc.candidates
             if isinstance(exc, errors.EngineerNotQualifiedError):
                 extra["unmet"] = exc.unmet
-            return problem(status, title, str(exc), slug, headers, **extra)
-    return problem(400, "Command refused", str(exc), "command-refused")
+            break
+    else:
+        status, slug, title, headers, extra = 400, "command-refused", "Command refused", {}, {}
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": str(exc),
+            **extra}
+    return status, body, headers
+
+
+async def _domain_error(request: Request, exc: errors.LedgerError) -> JSONResponse:
+    status, body, headers = domain_problem(exc)
+    if status == 503:
+        storage_failed(request)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -173,7 +189,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Maps every error to problem+json. The handlers are ``async``: Starlette runs
     a plain ``def`` handler in the threadpool, a thread hop per error response."""
-    app.add_exception_handler(errors.LedgerError, _domain_error)
+    app.add_exception_handler(errors.LedgerError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequestError, _bad_request)  # type: ignore[arg-type]

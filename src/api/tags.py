@@ -11,6 +11,10 @@ TAGS = [
      "description": "One engineer's turn on one ticket: assign (by hand or automatically), "
                     "accept, start, complete, reject, escalate, reassign, remove; and who "
                     "held what, when."},
+    {"name": "proposals",
+     "description": "The ledger's suggestions of an engineer for open tickets, with the "
+                    "scoring's reasons, and the dispatcher's decision: approve (the "
+                    "assignment is made), reject with a reason, or decide a selection."},
     {"name": "engineers",
      "description": "The roster assignments draw on: skills, tier, capacity, availability."},
     {"name": "audit",

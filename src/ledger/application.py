@@ -19,7 +19,6 @@ from eventsourcing.utils import get_topic
 
 from ledger import appendonly
 from ledger.assignment import Assignment
-from ledger.autoassign import Pick
 from ledger.cache import DEFAULT_SIZE
 from ledger.dispatch_commands import DispatchCommands
 from ledger.engineer import Engineer, engineer_aggregate_id
@@ -28,8 +27,6 @@ from ledger.errors import (
     ApiKeyNotFoundError,
     EngineerExistsError,
     EngineerNotFoundError,
-    InvalidReferenceError,
-    PickOutdatedError,
     TicketExistsError,
     TicketNotFoundError,
 )
@@ -39,6 +36,7 @@ from ledger.ids import new_id
 from ledger.inline_hooks import InlineHooks, InlineWriter, save_inline
 from ledger.keys import ApiKey, new_token
 from ledger.pipeline import WritePipeline, then
+from ledger.proposal_commands import ProposalCommands
 from ledger.qualification import EngineerFacts
 from ledger.results import CommandResult, recorded
 from ledger.storage import project, start, storage_errors
@@ -51,7 +49,8 @@ from ledger.webhook_commands import WebhookCommands
 __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
-class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, Application[UUID]):
+class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, ProposalCommands,
+             Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"
@@ -418,36 +417,3 @@ class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, Applicatio
             lambda t: t.remove(assignment_id, actor=actor, timestamp=timestamp, via=via, **fields),
             expected_version,
         )
-
-    def auto_assign(
-        self, ticket_id: UUID, *, pick: Pick, picked_at_version: int, actor: str,
-        expected_version: int | None = None, **fields: Any,
-    ) -> Future[CommandResult]:
-        """Assigns the engineer of ``pick`` (type ``auto``, the pick's reason
-        recorded; ``fields``: ``Assigned``'s others, such as ``tier_name``). The
-        pick was made beforehand, off the command thread, on the ticket at
-        ``picked_at_version`` and the read side's roster. The job checks the
-        ticket's rules (closed, resolved, active assignment: 409), then that the
-        pick still stands: the ticket is still at that version and the engineer
-        still active, else ``PickOutdatedError`` (409; the caller may choose again)."""
-        assignment_id = new_id()
-
-        def command(t: Ticket) -> Assignment:
-            t.check_assignable()
-            if t.version != picked_at_version:
-                msg = (
-                    f"Ticket {ticket_id} changed (version {picked_at_version} -> "
-                    f"{t.version}) while its engineer was being chosen."
-                )
-                raise PickOutdatedError(msg)
-            try:
-                self.require_active_engineer(pick.engineer_id)
-            except InvalidReferenceError as e:
-                msg = f"The engineer picked is no longer eligible: {e.detail}"
-                raise PickOutdatedError(msg) from None
-            return t.assign(
-                assignment_id=assignment_id, engineer_id=pick.engineer_id, tier=pick.tier,
-                reason=pick.reason, assignment_type="auto", actor=actor, **fields,
-            )
-
-        return self._update_ticket(ticket_id, command, expected_version)

@@ -41,14 +41,16 @@ Save = Callable[..., list[Recording[Any]]]
 
 
 class _Request:
-    __slots__ = ("aggregate", "future", "pending")
+    """One command's save: its aggregate and any companions, all or none."""
 
-    def __init__(self, aggregate: Any) -> None:
-        self.aggregate = aggregate
+    __slots__ = ("aggregates", "future", "pending")
+
+    def __init__(self, aggregates: tuple[Any, ...]) -> None:
+        self.aggregates = aggregates
         self.future: Future[list[Recording[Any]]] = Future()
         # The events to record, kept to put back if the batch fails:
-        # Application.save() collects (removes) them from the aggregate.
-        self.pending: list[Any] = list(aggregate.pending_events)
+        # Application.save() collects (removes) them from the aggregates.
+        self.pending: list[list[Any]] = [list(a.pending_events) for a in aggregates]
 
 
 class GroupCommitter(QueueThread):
@@ -72,12 +74,13 @@ class GroupCommitter(QueueThread):
         with self._stats:
             return {"batches": self.batches, "saved": self.saved, "splits": self.splits}
 
-    def commit(self, aggregate: Any) -> list[Recording[Any]]:
-        return self.submit(aggregate).result()
+    def commit(self, aggregate: Any, *companions: Any) -> list[Recording[Any]]:
+        return self.submit(aggregate, *companions).result()
 
-    def submit(self, aggregate: Any) -> Future[list[Recording[Any]]]:
-        """Queues the aggregate's save; the future resolves once it is durable."""
-        request = _Request(aggregate)
+    def submit(self, aggregate: Any, *companions: Any) -> Future[list[Recording[Any]]]:
+        """Queues the aggregate's save (with its companions, in the same
+        transaction); the future resolves once it is durable."""
+        request = _Request((aggregate, *companions))
         if not self._enqueue(request):
             # Closed (application shutting down): save on the caller's thread.
             self._alone(request)
@@ -98,7 +101,7 @@ class GroupCommitter(QueueThread):
             self._alone(batch[0])
             return
         try:
-            recordings = self._save(*(r.aggregate for r in batch))
+            recordings = self._save(*(a for r in batch for a in r.aggregates))
         except RecordConflictError:
             # Nothing of the batch was recorded: isolate the conflicting one(s).
             with self._stats:
@@ -122,11 +125,14 @@ class GroupCommitter(QueueThread):
         for recording in recordings:
             by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
         for r in batch:
-            r.future.set_result(by_id.get(r.aggregate.id, []))
+            if len(r.aggregates) == 1:
+                r.future.set_result(by_id.get(r.aggregates[0].id, []))
+            else:
+                r.future.set_result([x for a in r.aggregates for x in by_id.get(a.id, [])])
 
     def _alone(self, request: _Request) -> None:
         try:
-            recordings = self._save(request.aggregate)
+            recordings = self._save(*request.aggregates)
         except BaseException as e:
             _restore(request)
             request.future.set_exception(e)
@@ -140,7 +146,8 @@ class GroupCommitter(QueueThread):
 
 
 def _restore(request: _Request) -> None:
-    """Puts the aggregate's uncommitted events back (after a failed save)."""
-    pending = request.aggregate.pending_events
-    if not pending and request.pending:
-        pending.extend(request.pending)
+    """Puts the aggregates' uncommitted events back (after a failed save)."""
+    for aggregate, kept in zip(request.aggregates, request.pending, strict=True):
+        pending = aggregate.pending_events
+        if not pending and kept:
+            pending.extend(kept)

@@ -112,6 +112,31 @@ class NoEligibleEngineerError(ConflictError):
         self.candidates = candidates
 
 
+class CapacityReachedError(ConflictError):
+    """Raised when the engineer the ledger chose (auto-assign, an approved
+    proposal) already holds as many open assignments as their capacity."""
+
+
+class ProposalNotFoundError(NotFoundError):
+    """Raised when no proposal has the given id."""
+
+
+class ProposalNotPendingError(ConflictError):
+    """Raised when a proposal that was already decided (approved, rejected,
+    superseded, stale) is approved or rejected."""
+
+
+class ProposalStaleError(ConflictError):
+    """Raised when a proposal is approved after its ticket stopped being
+    assignable (it got an active assignment, or was closed or resolved); the
+    proposal is then recorded as stale, at ``position``."""
+
+    def __init__(self, detail: str, position: int = 0) -> None:
+        super().__init__(detail)
+        #: Where the ``ProposalStale`` event was recorded (read-your-writes).
+        self.position = position
+
+
 class EngineerNotQualifiedError(ConflictError):
     """Raised, under the ``enforce`` qualification policy, when a command names an
     engineer who does not qualify for the ticket and gives no override reason."""

@@ -50,7 +50,8 @@ log = logging.getLogger("ledger.executor")
 Load = Callable[[UUID], Any]
 #: Several stored tickets at once: the ones found, by id.
 LoadMany = Callable[[list[UUID]], dict[UUID, Any]]
-Submit = Callable[[Any], "Future[list[Recording[Any]]]"]
+#: ``submit(aggregate, *companions)``: saves them in one transaction.
+Submit = Callable[..., "Future[list[Recording[Any]]]"]
 #: ``answer(ticket, assignment, recordings)``: what the job's future resolves to.
 Answer = Callable[[Any, Any, list[Recording[Any]]], Any]
 
@@ -77,6 +78,13 @@ class Job:
     conflicts: int = 0
     #: Judge on the stored ticket, not the cached one.
     reload: bool = False
+    #: Other aggregates the command changed, saved in the ticket's transaction
+    #: (an engineer's capacity reservation, ``ledger.workload``); the command
+    #: fills it afresh each time it runs.
+    companions: list[Any] = field(default_factory=list)
+    #: How often a conflicting save runs the command again (default: the
+    #: executor's).
+    retries: int | None = None
 
     def named(self) -> str:
         return self.label or f"Ticket {self.aggregate_id}"
@@ -208,9 +216,10 @@ class CommandExecutor(QueueThread):
                     f"not {job.expected_version}."
                 )
                 raise StaleVersionError(msg, ticket.version)
+            job.companions.clear()
             assignment = job.command(ticket)
             # Nothing to record (an update that changes nothing): no save.
-            saving = self._submit(ticket) if ticket.pending_events else None
+            saving = self._submit(ticket, *job.companions) if ticket.pending_events else None
         except LedgerError as e:
             self._cache.evict(job.aggregate_id)
             if fresh or isinstance(e, StorageUnavailableError):
@@ -249,7 +258,7 @@ class CommandExecutor(QueueThread):
         self._cache.evict(job.aggregate_id)
         if isinstance(error, RecordConflictError):
             job.conflicts += 1
-            if job.conflicts < self._retries:
+            if job.conflicts < (job.retries or self._retries):
                 job.reload = True
                 self._queue.put(_Again(job))
                 return

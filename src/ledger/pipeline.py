@@ -77,14 +77,21 @@ class WritePipeline:
             raise RuntimeError(msg)
         return self._executor.submit(job)
 
-    def saving(self, aggregate: Any) -> Future[list[Recording[UUID]]]:
-        """Saves one aggregate, in a transaction shared with concurrent commands
-        when group commit is on; the future resolves once it is durable."""
+    def enqueue(self, job: Job) -> Future[Any]:
+        """As ``submit``, from any thread, the command thread included (a
+        callback of another command's future): it only queues the job, and
+        nothing here waits for it."""
+        return self._executor.submit(job)
+
+    def saving(self, aggregate: Any, *companions: Any) -> Future[list[Recording[UUID]]]:
+        """Saves one aggregate (with its ``companions``, atomically), in a
+        transaction shared with concurrent commands when group commit is on; the
+        future resolves once it is durable."""
         if self._committer is not None:
-            return self._committer.submit(aggregate)
+            return self._committer.submit(aggregate, *companions)
         saved: Future[list[Recording[UUID]]] = Future()
         try:
-            saved.set_result(self._save(aggregate))
+            saved.set_result(self._save(aggregate, *companions))
         except Exception as e:  # noqa: BLE001 - handed to the command's future
             saved.set_exception(e)
         return saved

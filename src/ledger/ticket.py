@@ -40,6 +40,7 @@ from ledger.errors import (
     TicketNotReopenableError,
     TicketResolvedError,
 )
+from ledger.proposal import TicketProposals
 from ledger.qualification import QualificationCheck
 from ledger.ticket_details import DetailsChanged, TicketDetails, clean_location, default_territory
 from ledger.ticket_qualification import TicketQualification
@@ -87,7 +88,7 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(TicketDetails, TicketQualification, Aggregate):
+class Ticket(TicketDetails, TicketQualification, TicketProposals, Aggregate):
     """A service ticket and its ordered assignments (its details' corrections:
     ``ledger.ticket_details``)."""
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ledger.autoassign import Candidate
 from projections.assignments import EngineerAssignmentsProjection
 from projections.engineers import EngineersProjection
 from projections.metrics import TicketMetricsProjection
@@ -292,32 +291,3 @@ class OpsQueries:
             "open_assignments": int(load["open_assignments"] or 0),
             "fleet_utilisation": _ratio(load["open_assignments"], load["capacity"]),
         }
-
-    # ---------------------------------------------------------------- auto-assign
-
-    def candidates(self, tier: int) -> list[Candidate]:
-        """The engineers at ``tier`` with their load and when each was last assigned."""
-        engineers = self.store.rows(
-            ENGINEERS, f"SELECT {_cols(ENGINEERS)} FROM {ENGINEERS.name} WHERE tier = %s "
-            "ORDER BY id", [tier],
-        )
-        last: dict[str, str] = {}
-        ids = [e["id"] for e in engineers]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            for r in self.store.rows(
-                ASSIGNMENTS,
-                f"SELECT engineer_id, MAX(assigned_at) AS assigned_at FROM {ASSIGNMENTS.name} "
-                f"WHERE engineer_id IN ({', '.join(['%s'] * len(chunk))}) GROUP BY engineer_id",
-                chunk,
-            ):
-                last[r["engineer_id"]] = r["assigned_at"]
-        return [
-            Candidate(
-                engineer_id=e["id"], skills=tuple(e["skills"]), tier=e["tier"],
-                capacity=e["capacity"], availability=float(e["availability"]),
-                active=bool(e["active"]), open_assignments=e["open_assignments"],
-                last_assigned_at=last.get(e["id"]),
-            )
-            for e in engineers
-        ]

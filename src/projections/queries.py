@@ -205,7 +205,11 @@ class ReadQueries:
         status: str | None = None,
         engineer_id: str | None = None,
         tier: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Page:
+        """``since`` (inclusive) and ``until`` (exclusive) bound ``assigned_at``
+        (canonical timestamps)."""
         where, params = ["1=1"], []
         if status == "active":
             where.append(f"status IN ({', '.join(['%s'] * len(ACTIVE_STATUSES))})")
@@ -219,6 +223,12 @@ class ReadQueries:
         if tier is not None:
             where.append("assignment_tier = %s")
             params.append(tier)
+        if since is not None:
+            where.append("assigned_at >= %s")
+            params.append(since)
+        if until is not None:
+            where.append("assigned_at < %s")
+            params.append(until)
         if cursor:
             at, last_id = decode_cursor(cursor, 2)
             where.append("(assigned_at > %s OR (assigned_at = %s AND id > %s))")
@@ -306,9 +316,10 @@ def event_topics() -> dict[str, str]:
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
     from ledger.webhook import Webhook
+    from ledger.workload import Workload
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer, ApiKey, Webhook):
+    for cls in (Ticket, Engineer, ApiKey, Webhook, Workload):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

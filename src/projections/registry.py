@@ -12,6 +12,7 @@ from projections.base import Projection
 from projections.engineers import EngineersProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
+from projections.proposals import ProposalsProjection
 from projections.sla import SlaProjection
 from projections.tickets import TicketsProjection
 from projections.webhooks import WebhooksProjection
@@ -27,4 +28,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketMetricsProjection,
     SlaProjection,
     WebhooksProjection,
+    ProposalsProjection,
 )

@@ -51,6 +51,7 @@ PARAMS = {
     "engineer_id": lambda: f"nobody-{uuid4().hex[:8]}",
     "name": lambda: "no-such-projection",
     "webhook_id": lambda: str(uuid4()),
+    "proposal_id": lambda: str(uuid4()),
 }
 
 
@@ -164,6 +165,12 @@ ROUTE_PERMISSIONS = {
     ("GET", "/reports/engineers"): READ,
     ("GET", "/reports/summary"): READ,
     ("POST", "/tickets/{ticket_id}/auto-assign"): DISPATCH,
+    ("POST", "/proposals"): DISPATCH,
+    ("GET", "/proposals"): READ,
+    ("GET", "/proposals/{proposal_id}"): READ,
+    ("POST", "/proposals/{proposal_id}/approve"): DISPATCH,
+    ("POST", "/proposals/{proposal_id}/reject"): DISPATCH,
+    ("POST", "/proposals/decide"): DISPATCH,
 }
 
 

@@ -212,7 +212,7 @@ def test_auto_assign_picks_by_skill_load_and_availability_and_explains(api: Api)
         api.assign(api.ticket()["id"], loaded)
     api.engineer(skills=["copper"], capacity=5)  # lacks the skill
     fresh = api.engineer(skills=[skill, "otdr"], capacity=5, availability=0.8)["id"]
-    api.engineer(skills=[skill], tier=2)  # another tier: not a candidate
+    api.engineer(skills=[skill], tier=2)  # qualifies (tier 2 >= 1), but is not the closest
     ticket = api.ticket(required_skill=skill)["id"]
 
     response = _auto(api, ticket)
@@ -224,7 +224,7 @@ def test_auto_assign_picks_by_skill_load_and_availability_and_explains(api: Api)
     assert body["assignment_type"] == "auto" and body["assignment_tier"] == 1
     assert body["assignment_reason"].startswith(
         f"auto: skill {skill} ✓, tier 1, load 0/5, availability 0.8, score 0.800; ")
-    assert "2 of " in body["assignment_reason"]
+    assert "3 of 4 candidates qualified" in body["assignment_reason"]
     history = api.ok(api.get(f"/tickets/{ticket}/history"))
     assert history[-1]["reason"] == body["assignment_reason"]
 
@@ -274,8 +274,8 @@ def test_auto_assign_refuses_with_reasons_and_records_nothing(api: Api) -> None:
     assert body["type"].endswith("/no-eligible-engineer")
     reasons = {c["engineer_id"]: c["reasons"] for c in body["candidates"]}
     assert reasons[full] == ["at capacity 1/1"]
-    assert reasons[off] == ["availability 0"]
-    assert reasons[gone] == ["inactive"]
+    assert reasons[off] == ["has no availability (0)"]
+    assert reasons[gone] == ["is inactive"]
     assert reasons[rejecter] == ["rejected this ticket before"]
 
 

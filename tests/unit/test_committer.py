@@ -120,3 +120,34 @@ def test_close_stops_the_thread_after_what_was_queued() -> None:
     # Closed: a late save is made on the caller's thread.
     assert committer.submit(Aggregate("late")).result(WAIT) == []
     assert save.batches()[-1] == ["late"]
+
+
+def test_a_request_with_companions_is_saved_whole_and_split_whole() -> None:
+    """A command's aggregate and its companions (a ticket and the engineer's
+    workload) go into one save; when a batch conflicts, they are saved alone
+    together, never apart."""
+    class Clash(Save):
+        """The batch conflicts while "other" shares it with the workload."""
+
+        def __call__(self, *aggregates: Aggregate) -> list[Any]:
+            names = {a.id for a in aggregates}
+            if {"other", "workload"} <= names:
+                with self.lock:
+                    self.calls.append([a.id for a in aggregates])
+                raise RecordConflictError("conflict")
+            return super().__call__(*aggregates)
+
+    save = Clash(hold=("first",))
+    committer = GroupCommitter(save)
+    try:
+        first = committer.submit(Aggregate("first"))
+        assert save.saving.wait(WAIT)
+        both = committer.submit(Aggregate("ticket"), Aggregate("workload"))
+        other = committer.submit(Aggregate("other"))
+        save.go.set()
+        for future in (first, both, other):
+            future.result(WAIT)
+    finally:
+        committer.close()
+    assert save.batches() == [
+        ["first"], ["ticket", "workload", "other"], ["ticket", "workload"], ["other"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from api.deps import (
     in_threadpool,
     read_your_writes,
 )
+from api.problems import BadRequestError
 from api.schemas import (
     AssignmentCreate,
     AssignmentStatusFilter,
@@ -40,6 +42,7 @@ from api.schemas import (
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError
 from projections.queries import ASSIGNMENTS
+from projections.tables import ts
 
 router = APIRouter(prefix="/assignments", tags=["assignments"], route_class=CommandRoute)
 
@@ -201,8 +204,9 @@ async def remove(
 
 
 @router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep],
-            description="Rows of `engineer_assignments`, filtered by status, engineer and "
-                        "tier, paged.")
+            description="Rows of `engineer_assignments`, filtered by status, engineer, tier "
+                        "and when they were assigned (`since` <= `assigned_at` < `until`), "
+                        "oldest first, paged.")
 @in_threadpool
 def list_assignments(
     services: ServicesDep,
@@ -212,11 +216,22 @@ def list_assignments(
     ] = None,
     engineer_id: Annotated[str | None, Query(max_length=64)] = None,
     tier: Annotated[int | None, Query(ge=1, le=10)] = None,
+    since: Annotated[datetime | None, Query(
+        description="Only assignments made at or after this time (RFC 3339; UTC if no "
+                    "offset).", examples=["2026-03-01T00:00:00Z"])] = None,
+    until: Annotated[datetime | None, Query(
+        description="Only assignments made before this time (RFC 3339; UTC if no offset).",
+        examples=["2026-04-01T00:00:00Z"])] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[EngineerAssignment]:
+    bounds = [None if t is None else ts(t if t.tzinfo else t.replace(tzinfo=UTC))
+              for t in (since, until)]
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
+        raise BadRequestError(f"since ({bounds[0]}) must be before until ({bounds[1]}).", 422)
     page = services.queries.assignments(
-        limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, tier=tier
+        limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, tier=tier,
+        since=bounds[0], until=bounds[1],
     )
     return Page[EngineerAssignment](
         items=[EngineerAssignment(**r) for r in page.items], next_cursor=page.next_cursor

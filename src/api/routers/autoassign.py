@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
@@ -13,17 +12,20 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import DispatchContext, RequestContext, Services
 from api.routers.assignments import assignment_answer
 from api.json_route import JsonRoute
+from api.planner import Planner
 from api.schemas import EngineerAssignment, Reason, Request, ShortText
 from ledger import autoassign
-from ledger.domain import COMPLETED, REJECTED
-from ledger.errors import PickOutdatedError, StaleVersionError
-from projections.ops_queries import OpsQueries
+from ledger.errors import CapacityReachedError, ConcurrentUpdateError, StaleVersionError
 
 router = APIRouter(prefix="/tickets", tags=["assignments"], route_class=JsonRoute)
 
 #: How often the engineer is chosen again when the ticket or the pick changed
 #: before the command ran.
 PICK_ATTEMPTS = 3
+#: Most picks of one request: a pick refused for capacity is chosen again
+#: (each refusal means another command took a slot, so the roster shrinks),
+#: until no engineer qualifies (409 with each one's reasons) or this bound.
+MAX_PICKS = 32
 
 
 class AutoAssignBody(Request):
@@ -53,39 +55,53 @@ async def auto_assign(
     requested tier, or by default at the next tier: 1 for a first assignment, else
     the latest assignment's tier, plus one if it was completed as ``escalated``.
 
-    Qualified: active, at that tier, has the ticket's required skill, availability
-    above 0, open assignments below capacity, never rejected this ticket. Best:
-    highest ``availability x (1 - open/capacity)``; ties go to the least recently
-    assigned, then the smallest id. The recorded ``assignment_reason`` states it.
+    Qualified: the one qualification rule (active, availability above 0, the
+    ticket's required skill, its territory and its certification valid today,
+    tier at least the wanted one), below capacity, never rejected this ticket.
+    Best: the closest tier first, then the highest ``availability x (1 -
+    open/capacity)``; ties go to the least recently assigned, then the smallest
+    id. The recorded ``assignment_reason`` states it.
 
     The engineer is chosen first, on the read side, and the command then checks
     that the choice still stands (the ticket unchanged, the engineer active); if
-    not, it is chosen again, up to three times, then 409 ``concurrent-update``."""
+    not, it is chosen again, up to three times, then 409 ``concurrent-update``.
+    The command also reserves a slot of the engineer's capacity in the write
+    model, in the assignment's own transaction, so concurrent auto-assigns (in
+    any number of processes) never take more slots than there are: one whose
+    slot was taken first chooses again (docs/proposals.md, "Capacity")."""
     services = ctx.services
     body = body or AutoAssignBody()
-    attempt = 1
-    while True:
-        version, pick = await run_in_threadpool(_pick, services, ticket_id, body, ctx)
+    outdated = 0
+    for _ in range(MAX_PICKS):
+        version, pick, open_ids = await run_in_threadpool(_pick, services, ticket_id, body, ctx)
         try:
             result = await asyncio.wrap_future(services.ledger.auto_assign(
                 ticket_id, pick=pick, picked_at_version=version, actor=ctx.actor,
                 tier_name=body.tier_name, expected_version=ctx.expected_version,
+                open_assignment_ids=open_ids,
             ))
-        except PickOutdatedError:
-            if attempt == PICK_ATTEMPTS:
+        except CapacityReachedError:
+            # Another command took the slot the roster showed free: a new
+            # pick sees it taken.
+            continue
+        except ConcurrentUpdateError:
+            outdated += 1
+            if outdated == PICK_ATTEMPTS:
                 raise
-            attempt += 1
             continue
         response.headers["Location"] = f"/assignments/{result.assignment_id}"
         return await assignment_answer(services, result, response)
+    msg = f"Ticket {ticket_id}: every engineer picked was taken before the assignment was made."
+    raise ConcurrentUpdateError(msg)
 
 
 def _pick(
     services: Services, ticket_id: UUID, body: AutoAssignBody, ctx: RequestContext
-) -> tuple[int, autoassign.Pick]:
-    """The engineer to assign and the ticket version the choice was made on
-    (blocking: reads the ticket's stream and the read side's roster). Refuses
-    as the command would (404, 412, 409) before choosing."""
+) -> tuple[int, autoassign.Pick, list[UUID]]:
+    """The engineer to assign, the ticket version the choice was made on, and
+    the engineer's open assignments as the read side shows them (blocking:
+    reads the ticket's stream and the read side's roster). Refuses as the
+    command would (404, 412, 409) before choosing."""
     ticket = services.ledger.get_ticket(ticket_id)
     if ctx.expected_version is not None and ticket.version != ctx.expected_version:
         msg = f"Ticket {ticket_id} is at version {ticket.version}, not {ctx.expected_version}."
@@ -93,21 +109,6 @@ def _pick(
     ticket.check_assignable()
     # Decide on a read side that has every event so far (load, last assignments).
     services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
-    ordered = sorted(ticket.assignments.values(), key=lambda a: a.sequence)
-    previous = []
-    for a in ordered:
-        outcome = None
-        if a is ordered[-1] and a.status == COMPLETED:
-            row = services.queries.assignment(a.id)
-            outcome = row["completion_status"] if row else None
-        previous.append(autoassign.Previous(a.sequence, a.tier, a.status, outcome))
-    tier = body.tier or autoassign.next_tier(previous)
-    pick = autoassign.choose(
-        OpsQueries(services.store).candidates(tier), tier=tier,
-        required_skill=ticket.required_skill,
-        rejected_by={a.engineer_id for a in ordered if a.status == REJECTED},
-        ticket=f"ticket {ticket.id}",
-    )
-    if body.reason:
-        pick = replace(pick, reason=f"{pick.reason}; note: {body.reason}")
-    return ticket.version, pick
+    planner = Planner(services.store)
+    pick = planner.choose(ticket, body.tier or planner.next_tier(ticket), body.reason)
+    return ticket.version, pick, planner.queries.open_assignment_ids(pick.engineer_id)
