@@ -30,6 +30,7 @@ from api.routers import (
     engineers,
     events,
     feed,
+    handovers,
     intervals,
     operations,
     reports,
@@ -285,7 +286,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign)
+               sla, reports, autoassign, handovers)
     install_console(app)
     match_first(app)
     check_policy(app)

@@ -37,6 +37,7 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.EngineerExistsError, 409, "engineer-exists", "Engineer id already taken"),
     (errors.ConcurrentUpdateError, 409, "concurrent-update", "Concurrent update"),
     (errors.NoEligibleEngineerError, 409, "no-eligible-engineer", "No engineer qualifies"),
+    (errors.HandoverNotAllowedError, 409, "handover-not-allowed", "Handover not allowed"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]

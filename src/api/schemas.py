@@ -318,6 +318,8 @@ class Ticket(BaseModel):
     updated_at: str = Field(description=f"When it last changed; {WHEN}")
     resolved_at: str | None = Field(description=f"When it was resolved; {WHEN}")
     closed_at: str | None = Field(description=f"When it was closed; {WHEN}")
+    owner_team: Literal["build", "qa", "maintenance"] | None = Field(
+        description="The team that owns the ticket (its last handover), or null.")
 
 
 class Event(BaseModel):

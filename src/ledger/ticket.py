@@ -40,6 +40,7 @@ from ledger.errors import (
     TicketNotReopenableError,
     TicketResolvedError,
 )
+from ledger.handover import TicketHandovers
 from ledger.statuses import (
     ACCEPTED,
     ASSIGNED,
@@ -57,8 +58,8 @@ from ledger.statuses import (
 TOPIC_PREFIX = "ledger.domain:Ticket"
 
 
-class Handover(Aggregate.Event):
-    """An assignment handed to another engineer: the current one ends (as
+class Transfer(Aggregate.Event):
+    """An assignment transferred to another engineer: the current one ends (as
     ``ended_as``) and a new one starts. Escalated and reassigned alike."""
 
     assignment_id: UUID
@@ -81,7 +82,7 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(Aggregate):
+class Ticket(TicketHandovers, Aggregate):
     """A service ticket and its ordered assignments."""
 
     TOPIC = TOPIC_PREFIX
@@ -167,11 +168,11 @@ class Ticket(Aggregate):
         def apply(self, ticket: Ticket) -> None:
             ticket.assignments[self.assignment_id].status = IN_PROGRESS
 
-    class Escalated(Handover):
+    class Escalated(Transfer):
         TOPIC = f"{TOPIC_PREFIX}.Escalated"
         ended_as = ESCALATED
 
-    class Reassigned(Handover):
+    class Reassigned(Transfer):
         TOPIC = f"{TOPIC_PREFIX}.Reassigned"
         ended_as = REASSIGNED
 

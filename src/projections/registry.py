@@ -10,6 +10,7 @@ from projections.assignments import (
 )
 from projections.base import Projection
 from projections.engineers import EngineersProjection
+from projections.handovers import HandoversProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
 from projections.sla import SlaProjection
@@ -25,4 +26,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentIntervalsProjection,
     TicketMetricsProjection,
     SlaProjection,
+    HandoversProjection,
 )

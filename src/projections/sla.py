@@ -104,8 +104,8 @@ class SlaProjection(Projection):
             Ticket.Rejected: self._ends(REJECTED),
             Ticket.Removed: self._ends(REMOVED),
             Ticket.Completed: self._completed,
-            Ticket.Escalated: self._handed_over(ESCALATED),
-            Ticket.Reassigned: self._handed_over(REASSIGNED),
+            Ticket.Escalated: self._transferred(ESCALATED),
+            Ticket.Reassigned: self._transferred(REASSIGNED),
         }
 
     def _opened(self, e: Ticket.Opened, position: int, rows: Rows) -> None:
@@ -171,7 +171,7 @@ class SlaProjection(Projection):
     def _completed(self, e: Ticket.Completed, position: int, rows: Rows) -> None:
         self._stop(e, rows, FAILED if e.completion_status == "failed" else COMPLETED)
 
-    def _handed_over(self, reason: str) -> Handler:
+    def _transferred(self, reason: str) -> Handler:
         def handler(e: Any, position: int, rows: Rows) -> None:
             old = self._stop(e, rows, reason)
             priority = old["priority"] if old is not None else self._priority(e, rows)

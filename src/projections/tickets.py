@@ -13,7 +13,7 @@ class TicketsProjection(Projection):
     """``tickets``: one row per ticket with its status and current assignment."""
 
     name = "tickets"
-    version = 1
+    version = 2
     table = Table(
         "tickets",
         (
@@ -36,10 +36,11 @@ class TicketsProjection(Projection):
             Column("updated_at", "ts", True),
             Column("resolved_at", "ts"),
             Column("closed_at", "ts"),
+            Column("owner_team"),
         ),
         key=("id",),
         indexes=(("opened_position",), ("status", "opened_position"), ("reference",),
-                 ("current_engineer_id",)),
+                 ("current_engineer_id",), ("owner_team", "opened_position")),
         fresh_keys=True,
     )
     tables = (table,)
@@ -60,10 +61,11 @@ class TicketsProjection(Projection):
             Ticket.Rejected: self._ended,
             Ticket.Removed: self._ended,
             Ticket.Completed: self._completed,
-            Ticket.Escalated: self._handed_over,
-            Ticket.Reassigned: self._handed_over,
+            Ticket.Escalated: self._transferred,
+            Ticket.Reassigned: self._transferred,
             Ticket.Closed: self._closed,
             Ticket.Reopened: self._reopened,
+            Ticket.HandedOver: self._handed_over,
         }
 
     def _touch(self, e: Any, rows: Rows, **changes: Any) -> None:
@@ -99,6 +101,7 @@ class TicketsProjection(Projection):
                 "updated_at": at,
                 "resolved_at": None,
                 "closed_at": None,
+                "owner_team": None,
             },
         )
 
@@ -134,7 +137,7 @@ class TicketsProjection(Projection):
         else:
             self._ended(e, position, rows)
 
-    def _handed_over(self, e: Any, position: int, rows: Rows) -> None:
+    def _transferred(self, e: Any, position: int, rows: Rows) -> None:
         self._touch(
             e,
             rows,
@@ -150,3 +153,6 @@ class TicketsProjection(Projection):
 
     def _reopened(self, e: Ticket.Reopened, position: int, rows: Rows) -> None:
         self._touch(e, rows, status="open", closed_at=None, resolved_at=None)
+
+    def _handed_over(self, e: Ticket.HandedOver, position: int, rows: Rows) -> None:
+        self._touch(e, rows, owner_team=e.to_team)

@@ -266,9 +266,10 @@ def test_status_and_wait_for(ledger: Ledger, store: ReadStore, read_side: ReadSi
         assert (s["position"], s["head"], s["lag"], s["status"]) == (0, head, head, "catching_up")
 
     assert read_side.wait_for(head, 2) is True
+    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
     for s in read_side.status():
         assert (s["position"], s["head"], s["lag"], s["state"], s["status"], s["version"]) == (
-            head, head, 0, "live", "live", 1)
+            head, head, 0, "live", "live", versions[s["name"]])
 
     started = time.monotonic()
     assert read_side.wait_for(head + 3, 0.3) is False
@@ -503,7 +504,8 @@ def test_interrupted_rebuild_keeps_serving_and_resumes(
     seen.clear()
     switched = rs.rebuild(progress=lambda position, _head: seen.append(position))
     assert seen[0] == stopped  # resumed, not restarted
-    assert {(e.generation, e.version) for e in switched} == {(2, 1)}
+    assert {(e.name, e.generation, e.version) for e in switched} == {
+        (cls.name, 2, cls.version) for cls in ALL_PROJECTIONS}
     for name in PUBLIC_PROJECTIONS:
         assert {(e.generation, e.state) for e in entries(store, name)} == {
             (1, RETIRED), (2, LIVE)}

@@ -292,6 +292,7 @@ def test_ticket_opened_row(story: Story) -> None:
         "updated_at": at(opened),
         "resolved_at": None,
         "closed_at": None,
+        "owner_team": None,
     }
 
 
