@@ -26,6 +26,8 @@ from api.console.views import (
     to_login,
 )
 from ledger.domain import PRIORITIES
+from ledger.handover import ALLOWED_MOVES
+from projections.handover_queries import handovers_of_ticket
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
 
@@ -196,8 +198,11 @@ def _ticket(services: Any, ticket_id: UUID, as_of: str | None) -> dict[str, Any]
         events = [e for e in events if e["recorded_at"] <= as_of]
     current = next((a for a in assignments if a["status"] in ACTIVE), None)
     engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
+    handovers = [h for h in handovers_of_ticket(services.store, ticket_id)
+                 if not as_of or h["handed_over_at"] <= as_of]
     return {"ticket": ticket, "assignments": assignments, "events": events,
-            "current": current, "engineers": engineers}
+            "current": current, "engineers": engineers, "handovers": handovers,
+            "handover_moves": ALLOWED_MOVES.get(ticket["owner_team"], ())}
 
 
 @router.get("/tickets/{ticket_id}")

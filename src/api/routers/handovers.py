@@ -21,6 +21,7 @@ from api.deps import (
 from api.json_route import JsonRoute
 from api.routers.tickets import ticket_or_404
 from api.schemas_handovers import Handover, HandoverCreate
+from ledger.application import CommandResult
 from ledger.errors import SnapshotOutdatedError, TicketNotFoundError
 from ledger.ids import new_id
 from projections.handover_queries import handover, handovers_of_ticket, ticket_snapshot
@@ -57,6 +58,32 @@ def _recorded(
     }
 
 
+async def record_handover(
+    services: Services, ticket_id: UUID, body: HandoverCreate, *, actor: str,
+    expected_version: int | None = None,
+) -> tuple[CommandResult, UUID]:
+    """The handover command, as the API and the console run it: the snapshot
+    folded from the ticket's events, then the command, which checks that the
+    ticket is still at the snapshot's version (taken again if not, three times
+    at most). Returns what was recorded and the handover's id."""
+    handover_id = new_id()
+    attempt = 1
+    while True:
+        version, snapshot = await run_in_threadpool(_snapshot, services, ticket_id)
+        try:
+            result = await asyncio.wrap_future(services.ledger.hand_over(
+                ticket_id, handover_id=handover_id, to_team=body.to_team, notes=body.notes,
+                snapshot=snapshot, snapshot_version=version, actor=actor,
+                expected_version=expected_version,
+            ))
+        except SnapshotOutdatedError:
+            if attempt == SNAPSHOT_ATTEMPTS:
+                raise
+            attempt += 1
+            continue
+        return result, handover_id
+
+
 @router.post(
     "/{ticket_id}/handover", status_code=status.HTTP_201_CREATED, response_model=Handover,
     responses={404: {"description": "unknown ticket"},
@@ -78,22 +105,8 @@ async def hand_over(
     the ticket changes in between, it is taken again (three times at most, then
     409 `concurrent-update`)."""
     services = ctx.services
-    handover_id = new_id()
-    attempt = 1
-    while True:
-        version, snapshot = await run_in_threadpool(_snapshot, services, ticket_id)
-        try:
-            result = await asyncio.wrap_future(services.ledger.hand_over(
-                ticket_id, handover_id=handover_id, to_team=body.to_team, notes=body.notes,
-                snapshot=snapshot, snapshot_version=version, actor=ctx.actor,
-                expected_version=ctx.expected_version,
-            ))
-        except SnapshotOutdatedError:
-            if attempt == SNAPSHOT_ATTEMPTS:
-                raise
-            attempt += 1
-            continue
-        break
+    result, handover_id = await record_handover(
+        services, ticket_id, body, actor=ctx.actor, expected_version=ctx.expected_version)
     await read_your_writes(services, result, response)
     row = await run_in_threadpool(_recorded, services, ticket_id, handover_id, result.version)
     response.headers["Location"] = f"/tickets/{ticket_id}/handovers"
