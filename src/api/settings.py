@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.domain import PRIORITIES
 from ledger.store import DEFAULT_DATABASE_URL
+from projections.ticket_sla import DEFAULT_TICKET_SLA, parse_ticket_sla
 
 
 class SlaTarget(BaseModel):
@@ -146,6 +147,23 @@ class Settings(BaseSettings):
             if 1 not in tiers or min(tiers) < 1:
                 raise ValueError(f"{priority}: tiers start at 1 (tier 1 is required)")
         return {**DEFAULT_SLA_TARGETS, **value}
+
+    ticket_sla: str = Field(
+        DEFAULT_TICKET_SLA,
+        description="LEDGER_TICKET_SLA: each ticket's time to resolve by priority, e.g. "
+        f"{DEFAULT_TICKET_SLA!r} (units s, m, h, d); a ticket's due_at overrides it. "
+        "Priorities left out keep these defaults.",
+    )
+
+    @field_validator("ticket_sla")
+    @classmethod
+    def _ticket_sla(cls, value: str) -> str:
+        parse_ticket_sla(value)
+        return value
+
+    def ticket_targets(self) -> dict[str, float]:
+        """priority -> seconds from opening to ``resolve_by`` (docs/field-service.md)."""
+        return parse_ticket_sla(self.ticket_sla)
 
     def sla_table(self) -> dict[str, list[tuple[int, float, float]]]:
         """priority -> [(first tier of the band, accept s, resolve s)] by tier."""
