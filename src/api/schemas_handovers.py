@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from api.schemas import TICKET, WHEN, Request, Text, examples
-
-Team = Literal["build", "qa", "maintenance"]
+from ledger.handover import Team
 
 TEAMS = (
     "build, qa or maintenance. Allowed moves: no team -> build -> qa -> maintenance, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -167,8 +168,10 @@ class Settings(BaseSettings):
         parse_ticket_sla(value)
         return value
 
+    @cached_property
     def ticket_targets(self) -> dict[str, float]:
-        """priority -> seconds from opening to ``resolve_by`` (docs/field-service.md)."""
+        """priority -> seconds from opening to ``resolve_by`` (docs/field-service.md);
+        read on every ticket answer, so parsed once."""
         return parse_ticket_sla(self.ticket_sla)
 
     def sla_table(self) -> dict[str, list[tuple[int, float, float]]]:

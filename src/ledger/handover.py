@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 import rfc8785
@@ -23,8 +23,9 @@ from eventsourcing.domain import Aggregate
 
 from ledger.errors import HandoverNotAllowedError, SnapshotOutdatedError
 
-BUILD, QA, MAINTENANCE = "build", "qa", "maintenance"
-TEAMS = (BUILD, QA, MAINTENANCE)
+Team = Literal["build", "qa", "maintenance"]
+TEAMS: tuple[str, ...] = get_args(Team)
+BUILD, QA, MAINTENANCE = TEAMS
 
 #: Who may hand to whom: ``None`` is a ticket no team owns yet. QA may send the
 #: work back to Build; nothing else goes backwards, and nothing skips a step.

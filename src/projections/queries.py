@@ -159,12 +159,13 @@ class ReadQueries:
         reference: str | None = None,
         territory: str | None = None,
         location: dict[str, str | None] | None = None,
+        owner_team: str | None = None,
     ) -> Page:
         """``location``: ``{pole, pon, zone, dr}`` to match (None: any)."""
         where, params = ["1=1"], []
         for column, value in (
             ("status", status), ("current_engineer_id", engineer_id), ("reference", reference),
-            ("territory", territory),
+            ("territory", territory), ("owner_team", owner_team),
             *((f"location_{k}", v) for k, v in (location or {}).items() if k in LOCATION_KEYS),
         ):
             if value is not None:

@@ -101,6 +101,7 @@ class SlaProjection(Projection):
             Ticket.Reassigned: both,
             Ticket.Closed: ticket,
             Ticket.Reopened: ticket,
+            Ticket.Updated: ticket,
         }
 
     def create_rules(self) -> dict[type, KeyRule]:
@@ -124,14 +125,24 @@ class SlaProjection(Projection):
             Ticket.Reassigned: self._transferred(REASSIGNED),
             Ticket.Closed: self._closed,
             Ticket.Reopened: self._reopened,
+            Ticket.Updated: self._updated,
         }
 
     def _opened(self, e: Ticket.Opened, position: int, rows: Rows) -> None:
         rows.put(self.tickets, {
             "ticket_id": sid(e.originator_id), "priority": e.priority,
-            "opened_at": ts(e.timestamp), "due_at": None,
+            "opened_at": ts(e.timestamp), "due_at": ts(e.due_at),
             "finished_at": None, "finished_as": None, "finished_seconds": None,
         })
+
+    def _updated(self, e: Ticket.Updated, position: int, rows: Rows) -> None:
+        """A new priority or due date moves the ticket's deadline (and the priority
+        is the one later assignments' clocks carry)."""
+        changes = {k: v for k, v in e.changes.items() if k in ("priority", "due_at")}
+        if "due_at" in changes:
+            changes["due_at"] = ts(changes["due_at"])
+        if changes:
+            rows.patch(self.tickets, (sid(e.originator_id),), **changes)
 
     def _finish(self, e: Any, rows: Rows, finished_as: str) -> None:
         """Stops the ticket's clock, unless it stopped already (closing a

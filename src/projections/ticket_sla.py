@@ -73,6 +73,12 @@ def resolve_by(
     return ts(parse_ts(opened_at) + timedelta(seconds=targets[priority]))  # type: ignore[return-value]
 
 
+def ticket_resolve_by(row: dict[str, Any], targets: TicketTargets) -> str:
+    """``resolve_by`` of a row of ``tickets``."""
+    return resolve_by(due_at=row["due_at"], opened_at=row["created_at"],
+                      priority=row["priority"], targets=targets)
+
+
 def sla_state(resolve_by_at: str, finished_at: str | None, now: datetime) -> str:
     """``on_track`` or ``breached`` while open; ``met`` or ``missed`` once
     resolved or closed."""

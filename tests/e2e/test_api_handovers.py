@@ -79,6 +79,12 @@ def test_build_qa_back_to_build_then_maintenance(api: Api, tmp_path: Path) -> No
     assert versions == sorted(versions)
     assert all(h["snapshot"]["ticket"]["owner_team"] == h["from_team"] for h in rows)
     assert api.ticket_row(ticket_id)["owner_team"] == "maintenance"
+    other = api.ticket()["id"]
+    moved(api, other, "build", "qa")
+    for team, expected in (("maintenance", ticket_id), ("qa", other)):
+        listed = api.ok(api.get("/tickets", params={"owner_team": team}))["items"]
+        assert [t["id"] for t in listed] == [expected]
+    api.problem(api.get("/tickets", params={"owner_team": "sales"}), 422)
     # The events carry snapshot and hash, so the hash chain covers them.
     events = api.ok(api.get(f"/tickets/{ticket_id}/events"))
     recorded = [e["data"] for e in events if e["type"] == "Ticket.HandedOver"]

@@ -155,3 +155,46 @@ def test_a_tier_or_engineer_filter_lists_assignment_items_only(api: Api) -> None
     assert ticket_items(api)  # the ticket breaches
     assert breaches(api, tier=1) == []
     assert breaches(api, engineer_id=s.engineer) == []
+
+
+def test_resolve_by_on_the_ticket_follows_priority_and_due_at(api: Api) -> None:
+    s = Story(api)
+    ticket_id = s.ticket("critical", 5 * H)
+    opened = s.now - 5 * H
+    row = api.ticket_row(ticket_id)
+    assert row["resolve_by"] == iso(opened + 4 * H) and row["due_at"] is None
+    assert ticket_id in ticket_items(api)
+
+    # A lower priority moves resolve_by (and the breach goes).
+    api.ok(api.client.patch(f"/tickets/{ticket_id}", json={"priority": "low"}))
+    assert api.ticket_row(ticket_id)["resolve_by"] == iso(opened + 72 * H)
+    assert ticket_id not in ticket_items(api)
+
+    # A due date overrides the priority's target, either way.
+    due = (s.now + 2 * H).replace(microsecond=0)
+    row = api.ok(api.client.patch(f"/tickets/{ticket_id}", json={"due_at": iso(due)}))
+    assert row["resolve_by"] == row["due_at"] == iso(due).replace("Z", ".000000Z")
+    assert ticket_id not in ticket_items(api)
+    past = (s.now - H).replace(microsecond=0)
+    api.ok(api.client.patch(f"/tickets/{ticket_id}", json={"due_at": iso(past)}))
+    item = ticket_items(api)[ticket_id]
+    assert item["due_at"] == item["deadline"] == iso(past).replace("Z", ".000000Z")
+    assert item["target_seconds"] == (past - opened).total_seconds()
+    # Clearing it goes back to the priority's target (low: 72 h, not yet).
+    api.ok(api.client.patch(f"/tickets/{ticket_id}", json={"due_at": None}))
+    assert api.ticket_row(ticket_id)["resolve_by"] == iso(opened + 72 * H)
+    assert ticket_id not in ticket_items(api)
+    listed = api.ok(api.get("/tickets", params={"limit": 1000}))["items"]
+    assert {t["id"]: t["resolve_by"] for t in listed}[ticket_id] == iso(opened + 72 * H)
+
+
+def test_a_due_date_given_when_opened(api: Api) -> None:
+    s = Story(api)
+    late = s.ticket("low", 10 * H, due_at=s.now - 2 * H)
+    early = s.ticket("critical", 10 * H, due_at=s.now + 2 * H)  # critical target passed; due_at rules
+    resolved_in_time = s.ticket("low", 10 * H, due_at=s.now - 2 * H)
+    s.resolve(resolved_in_time, 3 * H)
+    items = ticket_items(api, level="ticket")
+    assert late in items and early not in items and resolved_in_time not in items
+    assert items[late]["deadline"] == iso(s.now - 2 * H)
+    assert api.ticket_row(early)["resolve_by"] == iso(s.now + 2 * H)

@@ -64,3 +64,18 @@ def test_roles_that_may_not_hand_over_see_no_button(api: Api) -> None:
                                 data={"csrf": csrf_of(api.client, "/console/audit"),
                                       "to_team": "qa"})
         assert r.status_code == 403
+
+
+def test_the_ticket_page_shows_resolve_by_and_its_state(api: Api) -> None:
+    assert sign_in(api.client).status_code == 303
+    due = "2020-01-01T09:00:00Z"
+    late = api.ticket(due_at=due)["id"]
+    page = api.client.get(f"/console/tickets/{late}").text
+    block = re.search(r'<p class="meta" id="resolve-by">(.*?)</p>', page, re.S).group(1)
+    assert 'datetime="2020-01-01T09:00:00.000000Z"' in block
+    assert '<span class="badge red">breached</span>' in block
+    on_time = api.ticket(priority="low")
+    page = api.client.get(f"/console/tickets/{on_time['id']}").text
+    block = re.search(r'<p class="meta" id="resolve-by">(.*?)</p>', page, re.S).group(1)
+    assert f'datetime="{on_time["resolve_by"]}"' in block
+    assert '<span class="badge green">on track</span>' in block

@@ -80,7 +80,7 @@ def breaches(
         )
         pages.append(Rows([{"level": "assignment", **i} for i in page.items], page.next_cursor))
     if with_tickets:
-        pages.append(ticket_breaches(services.store, targets=services.settings.ticket_targets(),
+        pages.append(ticket_breaches(services.store, targets=services.settings.ticket_targets,
                                      now=now, since=since, limit=limit, cursor=cursor))
     page = pages[0] if len(pages) == 1 else _merged(pages[0], pages[1], limit)
     return Page[SlaBreach](items=[_item(i) for i in page.items], next_cursor=page.next_cursor)
