@@ -197,3 +197,15 @@ def test_a_snapshot_that_keeps_going_stale_is_409(
     with api.records_nothing():
         body = api.problem(hand_over(api, ticket_id, "build"), 409)
     assert body["type"].endswith("/concurrent-update")
+
+
+def test_the_answer_comes_from_the_event_when_the_read_side_lags(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read side too far behind to have the row yet: the 201 is built from the
+    recorded event, and is what the table then shows."""
+    ticket_id = api.ticket()["id"]
+    monkeypatch.setattr(handovers_route, "handover", lambda store, handover_id: None)
+    answered = api.ok(hand_over(api, ticket_id, "build", notes="from the event"), 201)
+    monkeypatch.undo()
+    assert handovers(api, ticket_id) == [answered]
