@@ -292,3 +292,44 @@ def get_ticket(ticket_id: UUID) -> dict[str, Any]:
                     "AND status = ANY(%s)", (ticket_id, list(ACTIVE)))
         ticket["current_assignment"] = cur.fetchone()
         return ticket
+
+
+# The reads of benchmarks/queries.py, answered the plain way: one query each on the
+# tables the commands update, through the same pool.
+
+
+def _rows(statement: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    with pool.connection() as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
+
+
+@app.get("/tickets/{ticket_id}/current-assignment")
+def current_assignment(ticket_id: UUID) -> dict[str, Any]:
+    rows = _rows("SELECT * FROM engineer_assignments WHERE ticket_id = %s AND status = ANY(%s) "
+                 "ORDER BY assignment_sequence DESC LIMIT 1", (ticket_id, list(ACTIVE)))
+    if not rows:
+        raise HTTPException(404, f"Ticket {ticket_id} has no current assignment.")
+    return rows[0]
+
+
+@app.get("/tickets/{ticket_id}/assignments")
+def ticket_assignments(ticket_id: UUID) -> list[dict[str, Any]]:
+    return _rows("SELECT * FROM engineer_assignments WHERE ticket_id = %s "
+                 "ORDER BY assignment_sequence", (ticket_id,))
+
+
+@app.get("/assignments")
+def list_assignments(engineer_id: str, status: str = "active", limit: int = 100) -> dict[str, Any]:
+    statuses = list(ACTIVE) if status == "active" else [status]
+    items = _rows("SELECT * FROM engineer_assignments WHERE engineer_id = %s "
+                  "AND status = ANY(%s) ORDER BY assigned_at, id LIMIT %s",
+                  (engineer_id, statuses, limit))
+    return {"items": items, "next_cursor": None}
+
+
+@app.get("/events")
+def ticket_events(ticket_id: UUID, limit: int = 100) -> dict[str, Any]:
+    items = _rows("SELECT * FROM assignment_history WHERE ticket_id = %s ORDER BY id LIMIT %s",
+                  (ticket_id, limit))
+    return {"items": items, "next_cursor": None}

@@ -218,6 +218,34 @@ def measure_library(database_url: str, sample: int) -> dict:
     return {"events": done, "seconds": elapsed, "events_per_s": done / elapsed, "rss_mb": rss_mb()}
 
 
+def measure_read_decode(database_url: str, page_size: int) -> dict:
+    """The floor any rebuild pays: every event read a page at a time and decoded
+    with the Ledger's own recorder and mapper, in one process (a read-only pass
+    first, timed apart, so both passes find the table in the server's cache)."""
+    from ledger.application import Ledger
+
+    app = Ledger(database_url)
+    select, to_event = app.recorder.select_notifications, app.mapper.to_domain_event
+    timings = {}
+    for label, decode in (("read", False), ("read_decode", True)):
+        start, count = 0, 0
+        started = time.perf_counter()
+        while True:
+            page = select(start=start, limit=page_size, inclusive_of_start=False)
+            if not page:
+                break
+            if decode:
+                for n in page:
+                    to_event(n)
+            count += len(page)
+            start = page[-1].id
+        timings[label] = (count, time.perf_counter() - started)
+    app.close()
+    (read_n, read_s), (events, seconds) = timings["read"], timings["read_decode"]
+    return {"events": events, "seconds": seconds, "events_per_s": events / seconds,
+            "read_events_per_s": read_n / read_s, "rss_mb": rss_mb()}
+
+
 def measure_rebuild(database_url: str, page_size: int, workers: int) -> dict:
     """What `ledger projections rebuild` does: all projections, in ``workers``
     processes. Peak RSS: this process and the largest worker."""
@@ -309,6 +337,8 @@ def main() -> None:
         kind, url, *rest = args.child
         if kind == "fill":
             result = fill(url, int(rest[0]), spread_days=float(rest[1]) if len(rest) > 1 else 0)
+        elif kind == "read":
+            result = measure_read_decode(url, int(rest[0]))
         elif kind == "library":
             result = measure_library(url, int(rest[0]))
         else:
@@ -324,12 +354,21 @@ def main() -> None:
             print(f"library ProjectionRunner (commit per event, {library['events']:,} events): "
                   f"{library['events_per_s']:,.0f} events/s, peak RSS {library['rss_mb']:.0f} MB",
                   flush=True)
+        floor = _child(["--child", "read", url, str(args.page_size)])
+        print(f"read + decode only (the Ledger's recorder and mapper, 1 process, page "
+              f"{args.page_size}): {floor['events_per_s']:,.0f} events/s, {floor['seconds']:.1f} s "
+              f"(reading alone: {floor['read_events_per_s']:,.0f} events/s), "
+              f"peak RSS {floor['rss_mb']:.0f} MB", flush=True)
         workers = args.workers or (2 if backend == "postgresql" else 1)
         ours = _child(["--child", "rebuild", url, str(args.page_size), str(workers)])
         print(f"ledger rebuild (all projections, {ours['events']:,} events, page "
               f"{args.page_size}, {workers} process(es)): {ours['events_per_s']:,.0f} events/s, "
               f"{ours['seconds']:.1f} s, peak RSS per process {ours['rss_mb']:.0f} MB",
               flush=True)
+        share = ours["events_per_s"] / floor["events_per_s"]
+        minutes = 10_000_000 / ours["events_per_s"] / 60
+        print(f"rebuild / read+decode: {share:.2f}; 10,000,000 events at this rate: "
+              f"{minutes:.1f} min", flush=True)
         if library is not None:
             print(f"ratio: {ours['events_per_s'] / library['events_per_s']:.1f}")
         else:

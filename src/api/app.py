@@ -31,15 +31,18 @@ from api.routers import (
     events,
     feed,
     handovers,
+    imports,
     intervals,
     operations,
     reports,
     sla,
     tickets,
+    webhooks,
 )
 from api.runtime import limit_malloc_arenas, serving_gc
 from api.settings import Settings
 from api.tags import TAGS
+from api.webhook_service import build_webhooks
 from ledger.application import Ledger
 from ledger.signing import load_or_create
 from projections.audit import Audit
@@ -91,13 +94,14 @@ def build_services(settings: Settings) -> Services:
                             if k.strip()),
     )
     queries = ReadQueries(store)
+    events = EventQueries(ledger, store)
     return Services(
         settings=settings,
         ledger=ledger,
         store=store,
         read_side=read_side,
         queries=queries,
-        events=EventQueries(ledger, store),
+        events=events,
         auth=Authenticator(
             store, read_side, admin_token=settings.admin_token or None,
             admin_name=settings.actor, cache_seconds=settings.auth_cache_seconds,
@@ -105,6 +109,7 @@ def build_services(settings: Settings) -> Services:
         idempotency=idempotency,
         audit=audit,
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
+        webhooks=build_webhooks(settings, ledger, store, events),
     )
 
 
@@ -263,6 +268,8 @@ def create_app(
             services.read_side.wait_until_led(timeout=0.5)
         if services.audit.sealer is not None:
             services.audit.sealer.start()
+        if settings.run_projections and settings.run_webhooks:
+            services.webhooks.start()
         first_start(services, announce_admin_token or _log_admin_token)
         try:
             with serving_gc():
@@ -287,7 +294,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, handovers)
+               sla, reports, autoassign, imports, webhooks, handovers)
     install_console(app)
     match_first(app)
     check_policy(app)

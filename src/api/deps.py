@@ -24,6 +24,7 @@ from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
+from projections.webhook_delivery import WebhookDelivery
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,9 +45,12 @@ class Services:
     audit: Audit
     #: Assignment rows by id, looked up in batches (``find_assignment``).
     assignments: BatchedLookup
+    #: Webhook delivery (a background job) and its tables (secrets, state, log).
+    webhooks: WebhookDelivery
 
     def close(self) -> None:
         self.assignments.close()
+        self.webhooks.stop()
         self.audit.close()
         self.read_side.stop()
         self.store.close()

@@ -128,6 +128,22 @@ class Settings(BaseSettings):
     run_sealer: bool = Field(
         True, description="Seal checkpoints in this process (one process of all leads)."
     )
+    # Webhooks (docs/webhooks.md).
+    run_webhooks: bool = Field(
+        True, description="Deliver webhooks from this process (one process of all leads).")
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook targets in loopback, private and link-local ranges.")
+    webhook_max_failures: int = Field(
+        50, ge=1, le=100_000, description="Failed attempts in a row that deactivate an endpoint.")
+    webhook_retry_base: float = Field(
+        1.0, gt=0, le=3600, description="Seconds before the first retry; doubles each time.")
+    webhook_retry_max: float = Field(
+        3600.0, gt=0, le=86_400, description="Longest wait between two attempts (seconds).")
+    webhook_connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to connect.")
+    webhook_request_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds an attempt may take in all.")
+    webhook_log_days: float = Field(
+        7.0, gt=0, le=3650, description="Days the delivery log keeps an attempt.")
 
     def signing_key_path(self) -> str:
         if self.signing_key:

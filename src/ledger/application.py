@@ -47,11 +47,13 @@ from ledger.store import StoreConfig, parse_database_url
 from ledger.ticket import Ticket
 from ledger.ticket_commands import TicketDetailCommands
 from ledger.transcoder import OrjsonTranscoder
+from ledger.webhook_commands import WebhookCommands
 
 __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
-class Ledger(DispatchCommands, TicketDetailCommands, HandoverCommands, Application[UUID]):
+class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, HandoverCommands,
+             Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"

@@ -129,3 +129,12 @@ class EngineerNotQualifiedError(ConflictError):
         super().__init__(detail)
         #: Every unmet requirement, as a sentence (``ledger.qualification``).
         self.unmet = unmet
+
+
+class WebhookNotFoundError(NotFoundError):
+    """Raised when no webhook endpoint has the id."""
+
+
+class WebhookTargetError(LedgerError):
+    """Raised when a webhook URL may not be called: not http(s), or a loopback,
+    private or link-local address (unless private targets are allowed)."""

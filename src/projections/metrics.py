@@ -14,7 +14,11 @@ Per ticket (exact formulas in docs/operations.md, "Metrics"):
   first and only assignment (null while unresolved).
 
 ``completions`` has one row per completed (or failed) assignment with its
-``time_spent_hours``: what engineer reports sum for billing.
+``time_spent_hours`` and ``parts_cost``: what engineer reports sum for billing.
+A completion's ``parts_cost`` is the sum of its ``parts_used`` entries' ``cost``,
+each the cost of that line's parts all together (the API documents ``cost`` so;
+``quantity`` is how many, already priced in); a ticket's is the sum over its
+completions.
 
 ``daily_figures`` (one row per UTC day: tickets opened, resolutions, first-time
 resolutions, escalations by the tier escalated to) and ``daily_engineer_hours``
@@ -42,11 +46,17 @@ def hours_id(event: Any) -> str:
     return f"{day_of(event)} {event.engineer_id}"
 
 
+def parts_cost(parts_used: list[dict[str, Any]] | None) -> float:
+    """The cost of a completion's parts: the sum of its lines' ``cost``, rounded to
+    cents."""
+    return round(sum((float(part.get("cost") or 0) for part in parts_used or ()), 0.0), 2)
+
+
 class TicketMetricsProjection(Projection):
     """One ``ticket_metrics`` row per ticket, one ``completions`` row per completion."""
 
     name = "ticket_metrics"
-    version = 2
+    version = 2  # 2: parts_cost, the daily roll-ups
     metrics = Table(
         "ticket_metrics",
         (
@@ -72,6 +82,7 @@ class TicketMetricsProjection(Projection):
             Column("time_to_first_resolution_seconds", "float"),
             Column("time_to_resolution_seconds", "float"),
             Column("time_spent_hours", "float", True),
+            Column("parts_cost", "float", True),
             Column("updated_at", "ts", True),
         ),
         key=("ticket_id",),
@@ -87,6 +98,7 @@ class TicketMetricsProjection(Projection):
             Column("assignment_tier", "int"),
             Column("completion_status", "text", True),
             Column("time_spent_hours", "float", True),
+            Column("parts_cost", "float", True),
             Column("completed_at", "ts", True),
         ),
         key=("assignment_id",),
@@ -176,7 +188,8 @@ class TicketMetricsProjection(Projection):
             "escalations": 0, "reassignment_count": 0, "rejections": 0, "reopens": 0,
             "resolved_on_first_assignment": None, "time_to_first_assignment_seconds": None,
             "time_to_first_accept_seconds": None, "time_to_first_resolution_seconds": None,
-            "time_to_resolution_seconds": None, "time_spent_hours": 0.0, "updated_at": at,
+            "time_to_resolution_seconds": None, "time_spent_hours": 0.0, "parts_cost": 0.0,
+            "updated_at": at,
         })
         self._count_day(e, rows, opened=1)
 
@@ -232,14 +245,17 @@ class TicketMetricsProjection(Projection):
         if row is None:
             return
         at = ts(e.timestamp)
+        cost = parts_cost(e.parts_used)
         rows.put(self.completions, {
             "assignment_id": sid(e.assignment_id), "ticket_id": sid(e.originator_id),
             "engineer_id": e.engineer_id, "assignment_tier": row["current_tier"],
             "completion_status": e.completion_status,
-            "time_spent_hours": float(e.time_spent_hours), "completed_at": at,
+            "time_spent_hours": float(e.time_spent_hours), "parts_cost": cost,
+            "completed_at": at,
         })
         changes: dict[str, Any] = {
             "time_spent_hours": round(row["time_spent_hours"] + e.time_spent_hours, 2),
+            "parts_cost": round(row["parts_cost"] + cost, 2),
             "updated_at": at,
         }
         hours = rows.get(self.engineer_hours, (hours_id(e),)) or {

@@ -14,10 +14,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
@@ -107,8 +108,14 @@ def relaxed_gc() -> Iterator[None]:
         yield
 
 
-def decode_page(app: Ledger, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
-    to_event = app.mapper.to_domain_event
+def decode_page(
+    app: Ledger, notifications: Sequence[Notification], *, remember: bool = True
+) -> list[tuple[int, Any]]:
+    """The page's events. ``remember=False`` (bulk builds) decodes with the
+    library's plain ``Mapper``: the Ledger's mapper also notes each stream's
+    newest hash for the next write, a cache that a rebuild only churns."""
+    mapper = app.mapper
+    to_event = mapper.to_domain_event if remember else partial(Mapper.to_domain_event, mapper)
     return [(n.id, to_event(n)) for n in notifications]
 
 
@@ -319,7 +326,7 @@ def run_pages(
             )
             if not notifications and head <= start:
                 break
-            events = decode_page(app, notifications)
+            events = decode_page(app, notifications, remember=not only_relevant)
             last = events[-1][0] if events else head
             if len(notifications) < page_size:
                 last = max(last, head)  # the rest up to the head was irrelevant

@@ -13,7 +13,9 @@ import orjson
 from eventsourcing.persistence import ProgrammingError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
+from psycopg.adapt import Loader
 from psycopg.errors import UndefinedTable
+from psycopg.types.string import TextLoader
 
 from projections.base import Key, Projection
 from projections.postgres_sql import COLUMN_SQL_TYPES, Statements
@@ -39,6 +41,32 @@ def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
 
 
+class CanonicalTimeLoader(Loader):
+    """timestamptz read straight into the folded rows' text (``tables.ts``:
+    ``2026-12-07T11:20:09.930090Z``) from the server's ISO output, without a
+    ``datetime`` in between; any offset but UTC goes through one."""
+
+    def load(self, data: Any) -> str:
+        text = bytes(data).decode()
+        if text.endswith("+00") and text[10:11] == " ":
+            moment, _, fraction = text[:-3].partition(".")
+            return f"{moment[:10]}T{moment[11:]}.{fraction:0<6}Z"
+        if text[-3:-2] in "+-":  # "+01": Python 3.11 wants "+01:00"
+            text += ":00"
+        return ts(datetime.fromisoformat(text))  # type: ignore[return-value]
+
+
+def _plain(value: Any) -> Any:
+    """A value of a column no table declares, as folded rows hold it."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return ts(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
 def _track_params(writes: Sequence[PageWrite]) -> list[Any]:
     return [x for w in writes for x in (w.entry.tracking_name, w.since, w.position)]
 
@@ -47,6 +75,8 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._statements = Statements(self.tracking_table_name)
+        #: table name -> (the table, (its columns, the conversions of its uuid/ts columns))
+        self._decodings: dict[str, tuple[Table, tuple[frozenset[str], list[tuple[str, Any]]]]] = {}
 
     def setup(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -203,15 +233,29 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         return tuple(out)
 
     def decode(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        """A row as folded (ids and times as text): only the table's uuid and ts
+        columns are converted; columns it does not declare (computed ones) by
+        their value's type."""
         out = dict(row)
-        for name, value in out.items():
-            if isinstance(value, UUID):
-                out[name] = str(value)
-            elif isinstance(value, datetime):
-                out[name] = ts(value)
-            elif isinstance(value, Decimal):
-                out[name] = float(value)
+        names, conversions = self._decoding(table)
+        for name, convert in conversions:
+            value = out.get(name)
+            if value is not None and type(value) is not str:  # ``rows`` reads text
+                out[name] = convert(value)
+        if not names.issuperset(out):
+            for name in out.keys() - names:
+                out[name] = _plain(out[name])
         return out
+
+    def _decoding(self, table: Table) -> tuple[frozenset[str], list[tuple[str, Any]]]:
+        plan = self._decodings.get(table.name)
+        if plan is None or plan[0] is not table:
+            by_type = {"uuid": str, "ts": ts}
+            conversions = [(c.name, by_type[c.type]) for c in table.columns if c.type in by_type]
+            plan = self._decodings[table.name] = (
+                table, (frozenset(table.column_names), conversions)
+            )
+        return plan[1]
 
     def load(
         self, entry: CatalogEntry, table: Table, keys: Sequence[Key]
@@ -410,6 +454,15 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
         with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.execute(statement.encode(), list(params))
             return list(c.fetchall())
+
+    def rows(self, table: Table, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """``select`` with ids and times read as the text the folded rows hold
+        (this cursor's loaders), so decoding has nothing left to convert."""
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.adapters.register_loader("uuid", TextLoader)
+            c.adapters.register_loader("timestamptz", CanonicalTimeLoader)
+            c.execute(statement.encode(), list(params))
+            return [self.decode(table, r) for r in c.fetchall()]
 
     def events_sql(self, table: str) -> str:
         name = sql.Identifier(table).as_string(None)

@@ -307,9 +307,10 @@ def event_topics() -> dict[str, str]:
 
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
+    from ledger.webhook import Webhook
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer, ApiKey):
+    for cls in (Ticket, Engineer, ApiKey, Webhook):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

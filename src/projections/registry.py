@@ -15,6 +15,7 @@ from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
 from projections.sla import SlaProjection
 from projections.tickets import TicketsProjection
+from projections.webhooks import WebhooksProjection
 
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketsProjection,
@@ -26,5 +27,6 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentIntervalsProjection,
     TicketMetricsProjection,
     SlaProjection,
+    WebhooksProjection,
     HandoversProjection,
 )

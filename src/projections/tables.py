@@ -65,11 +65,25 @@ def ts(value: datetime | None) -> str | None:
     return text + "Z"
 
 
-@lru_cache(maxsize=65536)
+#: Most ids a rebuild keeps rendered (the cache empties when it is full).
+SID_CACHE_SIZE = 65536
+_sids: dict[int, str] = {}
+
+
 def sid(value: UUID | str) -> str:
     """A UUID as canonical text (cached: each event's ids are rendered by every
-    projection)."""
-    return str(value)
+    projection). Keyed by the UUID's integer, whose hash is computed in C; a
+    UUID's own ``__hash__`` and ``__eq__`` are Python code, and cost more than
+    the rendering they save."""
+    if type(value) is str:
+        return value
+    number = value.int
+    text = _sids.get(number)
+    if text is None:
+        if len(_sids) >= SID_CACHE_SIZE:
+            _sids.clear()
+        text = _sids[number] = str(value)
+    return text
 
 
 def parse_ts(value: str) -> datetime:

@@ -40,3 +40,26 @@ def test_a_ticket_comes_with_its_current_assignment_in_one_query(
     assert by_id == {i: queries.assignment(i) for i in ids}
     assert by_id[ids[0]]["status"] == "completed"
     assert queries.assignments_by_id([]) == {}
+
+
+def test_rows_read_as_text_equal_the_rows_decoded_from_typed_values(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide
+) -> None:
+    """``store.rows`` (on PostgreSQL: ids and times read as text by the cursor's
+    loaders) gives the rows that decoding the server's typed values gives."""
+    from projections.queries import ASSIGNMENTS, HISTORY, TICKETS
+
+    engineer = f"eng-{uuid4().hex[:8]}"
+    ledger.register_engineer(engineer_id=engineer, name="E", tier=1, actor=ACTOR).result()
+    for _ in range(3):
+        ticket = ledger.open_ticket(title="t", actor=ACTOR).result().aggregate_id
+        assigned = ledger.assign(ticket, engineer_id=engineer, tier=1, actor=ACTOR).result()
+        done = ledger.accept(ticket, assigned.assignment_id, actor=ACTOR).result()
+    assert read_side.wait_for(done.position, 5)
+    for table in (TICKETS, ASSIGNMENTS, HISTORY):
+        statement = f"SELECT * FROM {table.name} ORDER BY 1"
+        rows = store.rows(table, statement)
+        assert len(rows) >= 3
+        assert rows == [store.decode(table, r) for r in store.select(statement)]
+        assert all(isinstance(v, str) for r in rows for k, v in r.items()
+                   if table.types.get(k) in ("uuid", "ts") and v is not None)

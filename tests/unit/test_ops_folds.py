@@ -195,7 +195,7 @@ def test_completions_are_the_billing_rows(story: Story) -> None:
     assert rows == [{
         "assignment_id": str(a.id), "ticket_id": str(t.id), "engineer_id": "ana",
         "assignment_tier": 1, "completion_status": "parts_required",
-        "time_spent_hours": 0.75, "completed_at": at(done),
+        "time_spent_hours": 0.75, "parts_cost": 0.0, "completed_at": at(done),
     }]
 
 

@@ -22,7 +22,7 @@ async def to_board(request: Request) -> RedirectResponse:
 
 def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
-    from api.console import actions, audit, handover_actions, pages, reports, signin
+    from api.console import actions, audit, handover_actions, pages, reports, signin, webhook_actions
 
     console = APIRouter()
     console.include_router(signin.router)
@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
     console.include_router(actions.router)
     console.include_router(reports.router)
     console.include_router(audit.router)
+    console.include_router(webhook_actions.router)
     console.include_router(handover_actions.router)
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_route("/", to_board, include_in_schema=False)

@@ -32,6 +32,7 @@ from projections.handover_queries import handovers_of_ticket
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import parse_ts, ts
 from projections.ticket_sla import sla_state, ticket_resolve_by
+from projections.webhook_queries import WebhookQueries
 
 router = APIRouter(include_in_schema=False)
 
@@ -274,8 +275,13 @@ async def engineer_page(
 async def operations_page(request: Request, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
-    statuses = await run_in_threadpool(request.app.state.services.read_side.status)
-    return page(request, "operations.html", session, keeper_of(request), projections=statuses)
+    services = request.app.state.services
+    statuses = await run_in_threadpool(services.read_side.status)
+    # Webhook endpoints are the admin's, as in the API (their URLs may carry secrets).
+    webhooks = (await run_in_threadpool(WebhookQueries(services.store).endpoints)
+                if rights(session)["manage"] else None)
+    return page(request, "operations.html", session, keeper_of(request), projections=statuses,
+                webhooks=webhooks)
 
 
 @router.get("/operations/live")

@@ -1,0 +1,137 @@
+"""Read benchmark: `ledger serve` against the naive CRUD app on the same tickets,
+driven by wrk with random ids, on one PostgreSQL, in one run.
+
+    .venv/bin/python benchmarks/queries.py                   # 1,000,000 tickets, throwaway PostgreSQL
+    .venv/bin/python benchmarks/queries.py --tickets 20000 --duration 5
+    .venv/bin/python benchmarks/queries.py --database-url postgresql://u:p@host:5432/empty_db
+
+The tickets are spread evenly over four states (open, assigned, accepted,
+in_progress; every assigned ticket on one of 100 engineers) and written to both
+apps: the ledger's events inserted in bulk (the ledger folds them into its read
+tables as it starts, before it is measured), the CRUD's rows copied into its
+tables (benchmarks/crud_app.py). Both servers run as commands.py runs them
+(uvicorn, 1 worker, no access log) and both stay up for the whole run; the queries
+are measured one after the other, each on random targets (tickets that have an
+assignment, or random engineers):
+
+  ticket       GET /tickets/{id}
+  current      GET /tickets/{id}/current-assignment
+  assignments  GET /tickets/{id}/assignments
+  engineer     GET /assignments?engineer_id=&status=active   (first page: 100 rows)
+  events       GET /events?ticket_id=                        (the CRUD: its history rows)
+
+Each query: the ledger at --low connections (its p99 is the latency goal: <= 5 ms),
+then the ledger and the CRUD at --high connections (req/s: the ledger's goal is at
+least the CRUD's). Prints every wrk line (req/s, p50, p99, non-2xx, CPU per
+request of the server and of PostgreSQL), then a table of the goals and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from uuid import uuid4
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import commands  # noqa: E402 - the command benchmark's servers, fill and wrk driver
+from commands import ENGINEERS, Plan, Postgres, Result, log, run_wrk, sql  # noqa: E402
+
+QUERIES = ("ticket", "current", "assignments", "engineer", "events")
+#: commands.py's mix kinds, used here only for the state each one stages a ticket in
+STATES = ("assign", "accept", "start", "complete")  # open, assigned, accepted, in_progress
+P99_GOAL_MS = 5.0
+
+
+def plan_of(tickets: int) -> Plan:
+    per_state = max(1, tickets // len(STATES))
+    staged = {k: [(uuid4(), None if k == "assign" else uuid4()) for _ in range(per_state)]
+              for k in STATES}
+    return Plan(assign=[], warm=[], staged=staged)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None,
+                        help="an EMPTY PostgreSQL database (the ledger's; the CRUD's is created "
+                             "beside it); default: a throwaway server")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--low", type=int, default=4, help="connections of the latency runs")
+    parser.add_argument("--high", type=int, default=16, help="connections of the req/s runs")
+    parser.add_argument("--targets", type=int, default=50_000,
+                        help="random tickets the reads pick from (a sample of the assigned)")
+    parser.add_argument("--queries", default=",".join(QUERIES))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    queries = args.queries.split(",")
+
+    token = secrets.token_urlsafe(32)
+    workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-queries-"))
+    pg = Postgres(args.database_url)
+    servers = []
+    results: dict[tuple[str, str, int], Result] = {}
+    try:
+        urls = {"ledger": pg.database(None), "crud": pg.database("crud")}
+        plan = plan_of(args.tickets)
+        started = time.perf_counter()
+        commands.fill_crud(urls["crud"], plan)
+        events = commands.fill_event_stores(plan, [urls["ledger"]], None)
+        for url in urls.values():
+            sql(url, "VACUUM ANALYZE")
+        log(f"filled {args.tickets:,} tickets ({events:,} ledger events) in "
+            f"{time.perf_counter() - started:.0f} s")
+        assigned = [t for k in STATES if k != "assign" for t, _a in plan.staged[k]]
+        sample = random.Random(1).sample(assigned, min(args.targets, len(assigned)))
+        (workdir / "read_tickets.txt").write_text("\n".join(map(str, sample)) + "\n")
+        (workdir / "engineers.txt").write_text("\n".join(ENGINEERS) + "\n")
+
+        for app in ("ledger", "crud"):
+            t0 = time.perf_counter()
+            server = commands.start_server(app, urls[app], token, workdir, 1)
+            servers.append(server)
+            log(f"{app}: ready on {server.base} in {time.perf_counter() - t0:.0f} s")
+        ledger, crud = servers
+
+        for query in queries:
+            os.environ["BENCH_READ_KIND"] = query
+            for server, connections in ((ledger, args.low), (ledger, args.high),
+                                        (crud, args.high)):
+                r = run_wrk(server, "read", workdir, args.duration, connections, workdir,
+                            pg.postmaster)
+                r.workload = f"{query}@{connections}"
+                results[server.label, query, connections] = r
+                log(commands.fmt(r))
+
+        print(f"\nqueries benchmark: {args.tickets:,} tickets ({events:,} events), "
+              f"{args.duration} s per run, random targets among {len(sample):,} assigned "
+              f"tickets and {len(ENGINEERS)} engineers, {os.cpu_count()} CPUs; uvicorn: "
+              f"{commands.UVICORN_SETTINGS}")
+        for r in results.values():
+            print(commands.fmt(r))
+        print(f"\n{'query':<12} {'ledger p99 @' + str(args.low):>16} {'goal':>6} "
+              f"{'ledger @' + str(args.high):>14} {'crud @' + str(args.high):>12} {'ratio':>6}")
+        for query in queries:
+            low = results["ledger", query, args.low]
+            high = results["ledger", query, args.high]
+            base = results["crud", query, args.high]
+            ratio = high.rps / base.rps if base.rps else float("nan")
+            print(f"{query:<12} {low.p99_ms:>13.2f} ms "
+                  f"{'ok' if low.p99_ms <= P99_GOAL_MS else 'MISS':>6} "
+                  f"{high.rps:>10,.0f} r/s {base.rps:>8,.0f} r/s {ratio:>6.2f}")
+    finally:
+        for server in servers:
+            server.stop()
+        pg.close()
+        log(f"logs and wrk output kept in {workdir}")
+
+
+if __name__ == "__main__":
+    main()
