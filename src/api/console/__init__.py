@@ -22,7 +22,15 @@ async def to_board(request: Request) -> RedirectResponse:
 
 def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
-    from api.console import actions, audit, handover_actions, pages, reports, signin, webhook_actions
+    from api.console import (
+        actions,
+        audit,
+        handover_actions,
+        pages,
+        reports,
+        signin,
+        webhook_actions,
+    )
 
     console = APIRouter()
     console.include_router(signin.router)
