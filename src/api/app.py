@@ -30,6 +30,7 @@ from api.routers import (
     engineers,
     events,
     feed,
+    handovers,
     imports,
     intervals,
     operations,
@@ -294,7 +295,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, imports, webhooks, proposals)
+               sla, reports, autoassign, imports, webhooks, proposals, handovers)
     install_console(app)
     match_first(app)
     check_policy(app)

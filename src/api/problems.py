@@ -44,6 +44,7 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.ProposalNotPendingError, 409, "proposal-not-pending", "Proposal already decided"),
     (errors.ProposalStaleError, 409, "proposal-stale", "Proposal is stale"),
     (errors.EngineerNotQualifiedError, 409, "engineer-not-qualified", "Engineer not qualified"),
+    (errors.HandoverNotAllowedError, 409, "handover-not-allowed", "Handover not allowed"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.guards import contains_nul
+from ledger.handover import Team
 from ledger.statuses import (
     AssignmentStatus,
     AssignmentType,
@@ -386,6 +387,11 @@ class Ticket(BaseModel):
     updated_at: str = Field(description=f"When it last changed; {WHEN}")
     resolved_at: str | None = Field(description=f"When it was resolved; {WHEN}")
     closed_at: str | None = Field(description=f"When it was closed; {WHEN}")
+    owner_team: Team | None = Field(
+        description="The team that owns the ticket (its last handover), or null.")
+    resolve_by: str = Field(
+        description="When the ticket must be resolved: its due_at, else when it was opened "
+                    f"plus the target of its priority (LEDGER_TICKET_SLA); {WHEN}")
 
 
 class Event(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -10,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.domain import PRIORITIES
 from ledger.store import DEFAULT_DATABASE_URL
+from projections.ticket_sla import DEFAULT_TICKET_SLA, parse_ticket_sla
 
 
 class SlaTarget(BaseModel):
@@ -168,6 +170,25 @@ class Settings(BaseSettings):
             if 1 not in tiers or min(tiers) < 1:
                 raise ValueError(f"{priority}: tiers start at 1 (tier 1 is required)")
         return {**DEFAULT_SLA_TARGETS, **value}
+
+    ticket_sla: str = Field(
+        DEFAULT_TICKET_SLA,
+        description="LEDGER_TICKET_SLA: each ticket's time to resolve by priority, e.g. "
+        f"{DEFAULT_TICKET_SLA!r} (units s, m, h, d); a ticket's due_at overrides it. "
+        "Priorities left out keep these defaults.",
+    )
+
+    @field_validator("ticket_sla")
+    @classmethod
+    def _ticket_sla(cls, value: str) -> str:
+        parse_ticket_sla(value)
+        return value
+
+    @cached_property
+    def ticket_targets(self) -> dict[str, float]:
+        """priority -> seconds from opening to ``resolve_by`` (docs/field-service.md);
+        read on every ticket answer, so parsed once."""
+        return parse_ticket_sla(self.ticket_sla)
 
     def sla_table(self) -> dict[str, list[tuple[int, float, float]]]:
         """priority -> [(first tier of the band, accept s, resolve s)] by tier."""

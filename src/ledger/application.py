@@ -31,6 +31,7 @@ from ledger.errors import (
     TicketNotFoundError,
 )
 from ledger.executor import Job
+from ledger.handover_commands import HandoverCommands
 from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.ids import new_id
 from ledger.inline_hooks import InlineHooks, InlineWriter, save_inline
@@ -50,7 +51,7 @@ __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
 class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, ProposalCommands,
-             Application[UUID]):
+             HandoverCommands, Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"

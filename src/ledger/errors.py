@@ -87,6 +87,15 @@ class PickOutdatedError(ConcurrentUpdateError):
     that changed before the command ran (the caller may choose again)."""
 
 
+class SnapshotOutdatedError(ConcurrentUpdateError):
+    """Raised when a handover's snapshot was taken at a version the ticket has
+    since left (the caller may take it again)."""
+
+
+class HandoverNotAllowedError(ConflictError):
+    """Raised when a ticket is handed to a team its owner may not hand it to."""
+
+
 class InvalidReferenceError(LedgerError):
     """Raised when a command names an engineer who is unknown or inactive."""
 

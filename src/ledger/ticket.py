@@ -41,6 +41,7 @@ from ledger.errors import (
     TicketResolvedError,
 )
 from ledger.proposal import TicketProposals
+from ledger.handover import TicketHandovers
 from ledger.qualification import QualificationCheck
 from ledger.ticket_details import DetailsChanged, TicketDetails, clean_location, default_territory
 from ledger.ticket_qualification import TicketQualification
@@ -61,8 +62,8 @@ from ledger.statuses import (
 TOPIC_PREFIX = "ledger.domain:Ticket"
 
 
-class Handover(Aggregate.Event):
-    """An assignment handed to another engineer: the current one ends (as
+class Transfer(Aggregate.Event):
+    """An assignment transferred to another engineer: the current one ends (as
     ``ended_as``) and a new one starts. Escalated and reassigned alike."""
 
     assignment_id: UUID
@@ -88,7 +89,8 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(TicketDetails, TicketQualification, TicketProposals, Aggregate):
+class Ticket(TicketDetails, TicketQualification, TicketProposals, TicketHandovers,
+             Aggregate):
     """A service ticket and its ordered assignments (its details' corrections:
     ``ledger.ticket_details``)."""
 
@@ -190,11 +192,11 @@ class Ticket(TicketDetails, TicketQualification, TicketProposals, Aggregate):
         def apply(self, ticket: Ticket) -> None:
             ticket.assignments[self.assignment_id].status = IN_PROGRESS
 
-    class Escalated(Handover):
+    class Escalated(Transfer):
         TOPIC = f"{TOPIC_PREFIX}.Escalated"
         ended_as = ESCALATED
 
-    class Reassigned(Handover):
+    class Reassigned(Transfer):
         TOPIC = f"{TOPIC_PREFIX}.Reassigned"
         ended_as = REASSIGNED
 

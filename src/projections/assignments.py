@@ -307,8 +307,8 @@ class AssignmentHistoryProjection(Projection):
             Ticket.Rejected: self._ending("rejected"),
             Ticket.Removed: self._ending("removed"),
             Ticket.Completed: self._completed,
-            Ticket.Escalated: self._handover("escalated"),
-            Ticket.Reassigned: self._handover("reassigned"),
+            Ticket.Escalated: self._transfer("escalated"),
+            Ticket.Reassigned: self._transfer("reassigned"),
         }
 
     def _rows(self, e: Any, position: int, rows: Rows, entries: Iterable[dict[str, Any]]) -> None:
@@ -358,7 +358,7 @@ class AssignmentHistoryProjection(Projection):
             "reason": e.completion_status,
         }])
 
-    def _handover(self, action: str) -> Handler:
+    def _transfer(self, action: str) -> Handler:
         def handler(e: Any, position: int, rows: Rows) -> None:
             common = {"previous_engineer": e.engineer_id, "new_engineer": e.new_engineer_id,
                       "reason": e.reason}

@@ -77,8 +77,8 @@ class AssignmentIntervalsProjection(Projection):
             Ticket.Removed: self._ended(lambda e: REMOVED),
             Ticket.Completed: self._ended(
                 lambda e: FAILED if e.completion_status == "failed" else COMPLETED),
-            Ticket.Escalated: self._handed_over(ESCALATED),
-            Ticket.Reassigned: self._handed_over(REASSIGNED),
+            Ticket.Escalated: self._transferred(ESCALATED),
+            Ticket.Reassigned: self._transferred(REASSIGNED),
         }
 
     def _open(self, e: Any, position: int, rows: Rows, *, assignment_id: Any,
@@ -109,7 +109,7 @@ class AssignmentIntervalsProjection(Projection):
 
         return handler
 
-    def _handed_over(self, ended_by: str) -> Handler:
+    def _transferred(self, ended_by: str) -> Handler:
         def handler(e: Any, position: int, rows: Rows) -> None:
             self._close(e, position, rows, ended_by)
             self._open(e, position, rows, assignment_id=e.new_assignment_id,

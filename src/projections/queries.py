@@ -161,12 +161,14 @@ class ReadQueries:
         location: dict[str, str | None] | None = None,
         priority: str | None = None,
         required_skill: str | None = None,
+        owner_team: str | None = None,
     ) -> Page:
         """``location``: ``{pole, pon, zone, dr}`` to match (None: any)."""
         where, params = ["1=1"], []
         for column, value in (
             ("status", status), ("current_engineer_id", engineer_id), ("reference", reference),
             ("territory", territory), ("priority", priority), ("required_skill", required_skill),
+            ("owner_team", owner_team),
             *((f"location_{k}", v) for k, v in (location or {}).items() if k in LOCATION_KEYS),
         ):
             if value is not None:

@@ -10,6 +10,7 @@ from projections.assignments import (
 )
 from projections.base import Projection
 from projections.engineers import EngineersProjection
+from projections.handovers import HandoversProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
 from projections.proposals import ProposalsProjection
@@ -29,4 +30,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     SlaProjection,
     WebhooksProjection,
     ProposalsProjection,
+    HandoversProjection,
 )

@@ -1,4 +1,5 @@
-"""``sla_clocks``: each assignment's own SLA clocks (seed 003; issue 7).
+"""``sla_clocks``: each assignment's own SLA clocks (seed 003; issue 7), and
+each ticket's own clock (issue 22, docs/field-service.md).
 
 Every assignment starts two clocks when it is created (assign, escalate or
 reassign):
@@ -34,14 +35,27 @@ def seconds_between(start: str, end: datetime) -> float:
 
 class SlaProjection(Projection):
     """``sla_clocks`` (one row per assignment) and ``sla_tickets`` (each ticket's
-    priority, which the clocks of its assignments carry)."""
+    priority, which the clocks of its assignments carry, and the ticket's own
+    clock: from opening to resolution or closing, against its ``resolve_by``)."""
 
     name = "sla_clocks"
-    version = 1
+    version = 2
     tickets = Table(
         "sla_tickets",
-        (Column("ticket_id", "uuid", True), Column("priority", "text", True)),
+        (
+            Column("ticket_id", "uuid", True),
+            Column("priority", "text", True),
+            Column("opened_at", "ts", True),
+            Column("due_at", "ts"),
+            #: When the ticket was resolved or closed, whichever came first since it
+            #: was last (re)opened; None while it is open.
+            Column("finished_at", "ts"),
+            Column("finished_as"),
+            #: Seconds from opening to ``finished_at``.
+            Column("finished_seconds", "float"),
+        ),
         key=("ticket_id",),
+        indexes=(("opened_at", "ticket_id"),),
         fresh_keys=True,
     )
     clocks = Table(
@@ -82,9 +96,12 @@ class SlaProjection(Projection):
             Ticket.Accepted: clock,
             Ticket.Rejected: clock,
             Ticket.Removed: clock,
-            Ticket.Completed: clock,
+            Ticket.Completed: both,
             Ticket.Escalated: both,
             Ticket.Reassigned: both,
+            Ticket.Closed: ticket,
+            Ticket.Reopened: ticket,
+            Ticket.Updated: ticket,
         }
 
     def create_rules(self) -> dict[type, KeyRule]:
@@ -104,12 +121,44 @@ class SlaProjection(Projection):
             Ticket.Rejected: self._ends(REJECTED),
             Ticket.Removed: self._ends(REMOVED),
             Ticket.Completed: self._completed,
-            Ticket.Escalated: self._handed_over(ESCALATED),
-            Ticket.Reassigned: self._handed_over(REASSIGNED),
+            Ticket.Escalated: self._transferred(ESCALATED),
+            Ticket.Reassigned: self._transferred(REASSIGNED),
+            Ticket.Closed: self._closed,
+            Ticket.Reopened: self._reopened,
+            Ticket.Updated: self._updated,
         }
 
     def _opened(self, e: Ticket.Opened, position: int, rows: Rows) -> None:
-        rows.put(self.tickets, {"ticket_id": sid(e.originator_id), "priority": e.priority})
+        rows.put(self.tickets, {
+            "ticket_id": sid(e.originator_id), "priority": e.priority,
+            "opened_at": ts(e.timestamp), "due_at": ts(e.due_at),
+            "finished_at": None, "finished_as": None, "finished_seconds": None,
+        })
+
+    def _updated(self, e: Ticket.Updated, position: int, rows: Rows) -> None:
+        """A new priority or due date moves the ticket's deadline (and the priority
+        is the one later assignments' clocks carry)."""
+        changes = {k: v for k, v in e.changes.items() if k in ("priority", "due_at")}
+        if "due_at" in changes:
+            changes["due_at"] = ts(changes["due_at"])
+        if changes:
+            rows.patch(self.tickets, (sid(e.originator_id),), **changes)
+
+    def _finish(self, e: Any, rows: Rows, finished_as: str) -> None:
+        """Stops the ticket's clock, unless it stopped already (closing a
+        resolved ticket keeps the time it was resolved)."""
+        key = (sid(e.originator_id),)
+        ticket = rows.get(self.tickets, key)
+        if ticket is not None and ticket["finished_at"] is None:
+            rows.patch(self.tickets, key, finished_at=ts(e.timestamp), finished_as=finished_as,
+                       finished_seconds=seconds_between(ticket["opened_at"], e.timestamp))
+
+    def _closed(self, e: Ticket.Closed, position: int, rows: Rows) -> None:
+        self._finish(e, rows, "closed")
+
+    def _reopened(self, e: Ticket.Reopened, position: int, rows: Rows) -> None:
+        rows.patch(self.tickets, (sid(e.originator_id),), finished_at=None, finished_as=None,
+                   finished_seconds=None)
 
     def _start(
         self, e: Any, rows: Rows, *, assignment_id: Any, engineer_id: str, priority: str
@@ -170,8 +219,10 @@ class SlaProjection(Projection):
 
     def _completed(self, e: Ticket.Completed, position: int, rows: Rows) -> None:
         self._stop(e, rows, FAILED if e.completion_status == "failed" else COMPLETED)
+        if e.completion_status == "success":
+            self._finish(e, rows, "resolved")
 
-    def _handed_over(self, reason: str) -> Handler:
+    def _transferred(self, reason: str) -> Handler:
         def handler(e: Any, position: int, rows: Rows) -> None:
             old = self._stop(e, rows, reason)
             priority = old["priority"] if old is not None else self._priority(e, rows)

@@ -46,11 +46,13 @@ class TicketsProjection(Projection):
             Column("required_certification"),
             Column("due_at", "ts"),
             *(Column(f"location_{key}") for key in LOCATION_KEYS),
+            Column("owner_team"),
         ),
         key=("id",),
         indexes=(("opened_position",), ("status", "opened_position"), ("reference",),
                  ("current_engineer_id",), ("territory", "opened_position"),
-                 *((f"location_{key}", "opened_position") for key in LOCATION_KEYS)),
+                 *((f"location_{key}", "opened_position") for key in LOCATION_KEYS),
+                 ("owner_team", "opened_position")),
         fresh_keys=True,
     )
     tables = (table,)
@@ -72,10 +74,11 @@ class TicketsProjection(Projection):
             Ticket.Rejected: self._ended,
             Ticket.Removed: self._ended,
             Ticket.Completed: self._completed,
-            Ticket.Escalated: self._handed_over,
-            Ticket.Reassigned: self._handed_over,
+            Ticket.Escalated: self._transferred,
+            Ticket.Reassigned: self._transferred,
             Ticket.Closed: self._closed,
             Ticket.Reopened: self._reopened,
+            Ticket.HandedOver: self._handed_over,
         }
 
     def _touch(self, e: Any, rows: Rows, **changes: Any) -> None:
@@ -115,6 +118,7 @@ class TicketsProjection(Projection):
                 "required_certification": e.required_certification,
                 "due_at": ts(e.due_at),
                 **location_columns(e.location),
+                "owner_team": None,
             },
         )
 
@@ -158,7 +162,7 @@ class TicketsProjection(Projection):
         else:
             self._ended(e, position, rows)
 
-    def _handed_over(self, e: Any, position: int, rows: Rows) -> None:
+    def _transferred(self, e: Any, position: int, rows: Rows) -> None:
         self._touch(
             e,
             rows,
@@ -174,3 +178,6 @@ class TicketsProjection(Projection):
 
     def _reopened(self, e: Ticket.Reopened, position: int, rows: Rows) -> None:
         self._touch(e, rows, status="open", closed_at=None, resolved_at=None)
+
+    def _handed_over(self, e: Ticket.HandedOver, position: int, rows: Rows) -> None:
+        self._touch(e, rows, owner_team=e.to_team)

@@ -1,7 +1,7 @@
 """A dispatcher in the browser, by clicks only: signs in and out; assigns, then
 escalates L1 -> L2 -> L3; a second browser sees a change appear on the board
 without a reload; a role that may not escalate sees no Escalate button, and a
-forged post is refused."""
+forged post is refused; a ticket is handed from Build to QA on its page."""
 
 from __future__ import annotations
 
@@ -142,3 +142,27 @@ def test_a_role_that_may_not_escalate_sees_no_button_and_a_forged_post_is_refuse
     assert re.search(r"may not do this", forged.text())
     with server.api() as api:
         assert api.get("/readyz").json()["head"] == head, "the forged post recorded something"
+
+
+def test_a_dispatcher_hands_over_from_the_ticket_page(server: Server, open_context: Any) -> None:
+    with server.api() as api:
+        r = api.post("/tickets", json={"title": "New drop at pole 9", "priority": "high"})
+        assert r.status_code == 201, r.text
+        ticket_id = r.json()["id"]
+    page = sign_in(open_context(), server.tokens["dispatch-1"], f"/console/tickets/{ticket_id}")
+    expect(page.locator("#resolve-by")).to_contain_text("on track")
+    for team, notes in (("build", "crew on site"), ("qa", "spliced and tested")):
+        box = opened(page, "Hand over…")
+        box.get_by_label("To team").select_option(team)
+        box.get_by_label("Notes").fill(notes)
+        box.get_by_role("button", name="Hand over").click()
+        expect(page.get_by_role("status")).to_have_text(f"Handed over to {team}.")
+        expect(page.locator("p.meta").first).to_contain_text(f"owned by {team}")
+    rows = page.locator("section", has=page.get_by_role("heading", name="Handovers"))
+    expect(rows.locator("tbody tr")).to_have_count(2)
+    expect(rows.locator("tbody tr").last).to_contain_text("spliced and tested")
+    expect(page.get_by_label("To team").locator("option")).to_have_text(["maintenance", "build"])
+    with server.api() as api:
+        handovers = api.get(f"/tickets/{ticket_id}/handovers").json()
+    assert [(h["from_team"], h["to_team"], h["handed_over_by"]) for h in handovers] == [
+        (None, "build", "dispatch-1"), ("build", "qa", "dispatch-1")]

@@ -22,7 +22,16 @@ async def to_board(request: Request) -> RedirectResponse:
 
 def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
-    from api.console import actions, audit, pages, proposals, reports, signin, webhook_actions
+    from api.console import (
+        actions,
+        audit,
+        handover_actions,
+        pages,
+        proposals,
+        reports,
+        signin,
+        webhook_actions,
+    )
 
     console = APIRouter()
     console.include_router(signin.router)
@@ -32,6 +41,7 @@ def install(app: FastAPI) -> None:
     console.include_router(reports.router)
     console.include_router(audit.router)
     console.include_router(webhook_actions.router)
+    console.include_router(handover_actions.router)
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_route("/", to_board, include_in_schema=False)
     app.add_route("/console", to_board, include_in_schema=False)

@@ -26,9 +26,12 @@ from api.console.views import (
     to_login,
 )
 from ledger.domain import PRIORITIES
+from ledger.handover import ALLOWED_MOVES
 from ledger.qualification import EngineerFacts, TicketNeeds, unmet
+from projections.handover_queries import handovers_of_ticket
 from projections.queries import CursorError, decode_cursor, encode_cursor
-from projections.tables import ts
+from projections.tables import parse_ts, ts
+from projections.ticket_sla import sla_state, ticket_resolve_by
 from projections.webhook_queries import WebhookQueries
 
 router = APIRouter(include_in_schema=False)
@@ -180,8 +183,20 @@ def _ticket(services: Any, ticket_id: UUID, as_of: str | None) -> dict[str, Any]
         events = [e for e in events if e["recorded_at"] <= as_of]
     current = next((a for a in assignments if a["status"] in ACTIVE), None)
     engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
+    handovers = [h for h in handovers_of_ticket(services.store, ticket_id)
+                 if not as_of or h["handed_over_at"] <= as_of]
     return {"ticket": ticket, "assignments": assignments, "events": events,
-            "current": current, "engineers": engineers}
+            "current": current, "engineers": engineers, "handovers": handovers,
+            "handover_moves": ALLOWED_MOVES.get(ticket["owner_team"], ()),
+            "deadline": _deadline(services, ticket, as_of)}
+
+
+def _deadline(services: Any, ticket: dict[str, Any], as_of: str | None) -> dict[str, str]:
+    """The ticket's ``resolve_by`` and how it stands (then, for a past view)."""
+    due = ticket_resolve_by(ticket, services.settings.ticket_targets)
+    finished = min(filter(None, (ticket["resolved_at"], ticket["closed_at"])), default=None)
+    now = parse_ts(as_of) if as_of else datetime.now(timezone.utc)
+    return {"resolve_by": due, "state": sla_state(due, finished, now)}
 
 
 @router.get("/tickets/{ticket_id}")

@@ -40,20 +40,27 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
+from ledger.handover import Team
 from ledger.ticket_details import LOCATION_KEYS
 from projections.tables import ts
+from projections.ticket_sla import TicketTargets, ticket_resolve_by
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=CommandRoute)
 
 R = TypeVar("R")
 
 
-def render_ticket(row: dict[str, Any], current: dict[str, Any] | None) -> Ticket:
-    fields = {k: row[k] for k in Ticket.model_fields if k not in ("current_assignment", "location")}
+def render_ticket(
+    row: dict[str, Any], current: dict[str, Any] | None, targets: TicketTargets
+) -> Ticket:
+    """``targets``: the ticket SLA's (``resolve_by`` is judged when read)."""
+    fields = {k: row[k] for k in Ticket.model_fields
+              if k not in ("current_assignment", "location", "resolve_by")}
     location = {key: row[f"location_{key}"] for key in LOCATION_KEYS}
     return Ticket(
         **fields,
         location=location if any(v is not None for v in location.values()) else None,
+        resolve_by=ticket_resolve_by(row, targets),
         current_assignment=EngineerAssignment(**current) if current else None,
     )
 
@@ -79,7 +86,7 @@ def ticket_view_or_404(services: Services, ticket_id: UUID) -> Ticket:
     row, current = _found_or_404(
         services, ticket_id, lambda: services.queries.ticket_with_current(ticket_id)
     )
-    return render_ticket(row, current)
+    return render_ticket(row, current, services.settings.ticket_targets)
 
 
 async def ticket_answer(services: Services, result: CommandResult, response: Response) -> Ticket:
@@ -115,6 +122,7 @@ def list_tickets(
     pon: Annotated[str | None, Query(max_length=100, description="Location's PON.")] = None,
     zone: Annotated[str | None, Query(max_length=100, description="Location's zone.")] = None,
     dr: Annotated[str | None, Query(max_length=100, description="Location's drop.")] = None,
+    owner_team: Annotated[Team | None, Query(description="The team that owns it.")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[Ticket]:
@@ -124,12 +132,15 @@ def list_tickets(
     page = services.queries.tickets(
         limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, reference=reference,
         territory=territory, location={"pole": pole, "pon": pon, "zone": zone, "dr": dr},
+        owner_team=owner_team,
     )
     current = services.queries.assignments_by_id(
         [r["current_assignment_id"] for r in page.items if r["current_assignment_id"]]
     )
+    targets = services.settings.ticket_targets
     return Page[Ticket](
-        items=[render_ticket(r, current.get(r["current_assignment_id"])) for r in page.items],
+        items=[render_ticket(r, current.get(r["current_assignment_id"]), targets)
+               for r in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -162,7 +173,7 @@ def get_ticket(
         by_id = {a["id"]: a for a in assignments}
         current = by_id.get(row["current_assignment_id"]) if row["current_assignment_id"] else None
         response.headers["ETag"] = f'"{row["version"]}"'
-        return render_ticket(row, current)
+        return render_ticket(row, current, services.settings.ticket_targets)
     ticket = ticket_view_or_404(services, ticket_id)
     response.headers["ETag"] = f'"{ticket.version}"'
     return ticket
