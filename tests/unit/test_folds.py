@@ -299,6 +299,7 @@ def test_ticket_opened_row(story: Story) -> None:
         "location_pon": None,
         "location_zone": None,
         "location_dr": None,
+        "need": '[null,"pon",null]',
     }
 
 
