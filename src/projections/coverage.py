@@ -37,6 +37,11 @@ _CERTIFIED = """
 """
 
 
+def _days_after(day: date, days: int) -> date:
+    """``day`` plus ``days``, or the last day there is."""
+    return day + timedelta(days=days) if (date.max - day).days >= days else date.max
+
+
 class CoverageQueries:
     """The three coverage views, on one read store.
 
@@ -116,7 +121,7 @@ class CoverageQueries:
             "FROM engineer_certifications c JOIN engineers e ON e.id = c.engineer_id "
             "WHERE e.active = %s AND c.expires_on >= %s AND c.expires_on <= %s "
             "ORDER BY c.expires_on, c.engineer_id, c.certification",
-            [True, on.isoformat(), (on + timedelta(days=within_days)).isoformat()],
+            [True, on.isoformat(), _days_after(on, within_days).isoformat()],
         )
         return [
             {**r, "days_left": (date.fromisoformat(r["expires_on"]) - on).days} for r in rows

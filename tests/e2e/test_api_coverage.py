@@ -61,3 +61,9 @@ def test_bad_parameters_are_problems(api):
                          ("/coverage/gaps", {"on": "tomorrow"}),
                          ("/certifications/expiring", {"within_days": -1})):
         api.problem(api.get(path, params=params), 422)
+
+
+def test_a_window_past_the_last_date_is_cut_there(api):
+    body = api.ok(api.get("/certifications/expiring",
+                          params={"within_days": 3650, "on": "9999-12-30"}))
+    assert body == {"items": []}
