@@ -22,7 +22,8 @@ router = APIRouter(prefix="/certifications", tags=["coverage"])
 @in_threadpool
 def expiring(
     services: ServicesDep,
-    within_days: Annotated[int, Query(ge=0, le=3650)] = 30,
+    within_days: Annotated[int, Query(
+        ge=0, le=3650, description="How many days ahead of `on` to look.")] = 30,
     on: Annotated[date | None, Query(
         description="The day to count from (YYYY-MM-DD); today (UTC) by default.")] = None,
 ) -> Items[ExpiringCertification]:

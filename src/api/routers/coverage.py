@@ -15,7 +15,13 @@ from projections.coverage import CoverageQueries
 
 router = APIRouter(prefix="/coverage", tags=["coverage"])
 
-Name = Annotated[str | None, Query(min_length=1, max_length=100)]
+Territory = Annotated[str | None, Query(
+    min_length=1, max_length=100, description="The work's territory; left out: any.")]
+Skill = Annotated[str | None, Query(
+    min_length=1, max_length=100, description="The skill the work requires; left out: none.")]
+Certification = Annotated[str | None, Query(
+    min_length=1, max_length=100,
+    description="The certification the work requires, valid on `on`; left out: none.")]
 On = Annotated[date | None, Query(
     description="The day certifications are judged on (YYYY-MM-DD); today (UTC) by default.")]
 
@@ -35,12 +41,12 @@ def today() -> date:
 @in_threadpool
 def coverage(
     services: ServicesDep,
-    territory: Name = None,
-    skill: Name = None,
-    certification: Name = None,
-    tier: Annotated[int, Query(ge=1, le=10)] = 1,
+    territory: Territory = None,
+    skill: Skill = None,
+    certification: Certification = None,
+    tier: Annotated[int, Query(ge=1, le=10, description="The tier the work is at.")] = 1,
     on: On = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=5000, description="At most this many.")] = 100,
 ) -> Items[CoveringEngineer]:
     rows = CoverageQueries(services.store).qualified(
         territory=territory, skill=skill, certification=certification, tier=tier,
