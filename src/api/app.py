@@ -27,6 +27,8 @@ from api.routers import (
     assignments,
     audit,
     autoassign,
+    certifications,
+    coverage,
     engineers,
     events,
     feed,
@@ -295,7 +297,8 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, imports, webhooks, proposals, handovers)
+               sla, reports, autoassign, imports, webhooks, proposals, handovers,
+               coverage, certifications)
     install_console(app)
     match_first(app)
     check_policy(app)

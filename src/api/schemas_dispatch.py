@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from api.schemas import (
     DUE_AT,
@@ -57,3 +57,52 @@ class TicketPatch(Request):
         if self.location is not None:
             sent["location"] = self.location.model_dump(exclude_unset=True)
         return sent
+
+
+# ------------------------------------------------------------------ coverage
+
+
+class CoveringEngineer(BaseModel):
+    """An engineer who qualifies for the work asked about."""
+
+    model_config = examples({"engineer_id": "aisha.k", "name": "Aisha Khan", "tier": 2,
+                             "open_assignments": 1, "capacity": 5})
+
+    engineer_id: str = Field(description="The engineer's id.")
+    name: str = Field(description="Display name.")
+    tier: int = Field(description="The engineer's tier.")
+    open_assignments: int = Field(description="Assignments they hold now.")
+    capacity: int = Field(description="How many open assignments they can hold at once.")
+
+
+class CoverageGap(BaseModel):
+    """A kind of open work no active engineer covers."""
+
+    model_config = examples({"territory": "north", "skill": "fibre",
+                             "certification": "fibre-splicing", "open_tickets": 12})
+
+    territory: str | None = Field(description="The tickets' territory (null: none).")
+    skill: str | None = Field(description="The skill they require (null: none).")
+    certification: str | None = Field(description="The certification they require (null: none).")
+    open_tickets: int = Field(description="Open, assigned or in-progress tickets needing it.")
+
+
+class ExpiringCertification(BaseModel):
+    """A certification of an active engineer that runs out soon."""
+
+    model_config = examples({"engineer_id": "aisha.k", "name": "Aisha Khan",
+                             "certification": "fibre-splicing", "expires_on": "2026-12-31",
+                             "days_left": 24})
+
+    engineer_id: str = Field(description="The engineer's id.")
+    name: str = Field(description="Display name.")
+    certification: str = Field(description="The certification.")
+    expires_on: str = Field(description="Its last valid day (YYYY-MM-DD).")
+    days_left: int = Field(description="Days from the day asked about (0: it is the last day).")
+
+
+T = TypeVar("T")
+
+
+class Items(BaseModel, Generic[T]):
+    items: list[T]

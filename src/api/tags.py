@@ -17,6 +17,10 @@ TAGS = [
                     "assignment is made), reject with a reason, or decide a selection."},
     {"name": "engineers",
      "description": "The roster assignments draw on: skills, tier, capacity, availability."},
+    {"name": "coverage",
+     "description": "Dispatch coverage by the qualification rule: who qualifies for a "
+                    "territory, skill, certification and tier; which open work nobody covers; "
+                    "which certifications run out soon."},
     {"name": "audit",
      "description": "The event log and its proofs: the global feed, its export and live "
                     "stream, hash-chain verification and signed checkpoints."},

@@ -1,8 +1,8 @@
 """``engineers``: the roster, with each engineer's count of open assignments;
 and beside it one row per skill, territory and certification an engineer holds
-(``engineer_skills``, ``engineer_territories``, ``engineer_certifications``), so
-coverage queries match them with indexed joins on either backend
-(``projections.coverage``)."""
+(``engineer_skills``, ``engineer_territories``, ``engineer_certifications``),
+and where each can be sent (``engineer_reach``), so coverage queries match
+them with index probes on either backend (``projections.coverage``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,24 @@ from projections.base import Handler, Key, KeyRule, Projection, Rows
 from projections.tables import Column, Table, ts
 
 
+#: ``engineer_reach``'s territory of an engineer who has none: they work anywhere.
+ANYWHERE = "*"
+
+
+def reach_of(row: dict[str, Any] | None) -> set[tuple[str, str]]:
+    """The (skill, territory) pairs of ``engineer_reach`` for an engineer's row."""
+    if row is None or not row["active"] or row["availability"] <= 0:
+        return set()
+    skills = {"", *row["skills"]}
+    territories = {"", *row["territories"]} if row["territories"] else {ANYWHERE}
+    return {(skill, territory) for skill in skills for territory in territories}
+
+
 class EngineersProjection(Projection):
     """``engineers``: the roster, with each engineer's count of open assignments."""
 
     name = "engineers"
-    version = 2
+    version = 3
     table = Table(
         "engineers",
         (
@@ -63,7 +76,18 @@ class EngineersProjection(Projection):
         key=("engineer_id", "certification"),
         indexes=(("certification", "expires_on"), ("expires_on",)),
     )
-    tables = (table, skills, territories, certifications)
+    #: Where an active, available engineer can be sent: one row per (skill,
+    #: territory) they cover, each including "" (the ticket asks no skill /
+    #: names no territory); an engineer without territories has "*" (anywhere)
+    #: instead. A coverage question is then one index probe (skill, territory
+    #: in (T, "*")) per kind of work, not a scan of the roster.
+    reach = Table(
+        "engineer_reach",
+        (Column("skill", "text", True), Column("territory", "text", True),
+         Column("engineer_id", "text", True)),
+        key=("skill", "territory", "engineer_id"),
+    )
+    tables = (table, skills, territories, certifications, reach)
 
     def key_rules(self) -> dict[type, KeyRule]:
         def engineers(e: Any) -> Iterator[tuple[Table, Key]]:
@@ -103,13 +127,25 @@ class EngineersProjection(Projection):
             "skills": e.skills, "territories": e.territories or [],
             "certifications": e.certifications or [],
         }, rows)
+        self._reach(e.engineer_id, set(), reach_of(rows.get(self.table, (e.engineer_id,))), rows)
 
     def _updated(self, e: Engineer.Updated, position: int, rows: Rows) -> None:
         before = rows.get(self.table, (e.engineer_id,))
         if before is None:
             return
         self._held(e.engineer_id, before, e.changes, rows)
+        self._reach(e.engineer_id, reach_of(before), reach_of({**before, **e.changes}), rows)
         rows.patch(self.table, (e.engineer_id,), updated_at=ts(e.timestamp), **e.changes)
+
+    def _reach(
+        self, engineer_id: str, before: set[tuple[str, str]], after: set[tuple[str, str]],
+        rows: Rows,
+    ) -> None:
+        for skill, territory in before - after:
+            rows.delete(self.reach, (skill, territory, engineer_id))
+        for skill, territory in after - before:
+            rows.put(self.reach, {"skill": skill, "territory": territory,
+                                  "engineer_id": engineer_id})
 
     def _held(
         self, engineer_id: str, before: dict[str, Any], changes: dict[str, Any], rows: Rows

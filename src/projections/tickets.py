@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ledger.domain import Ticket
 from ledger.ticket_details import LOCATION_KEYS
 from projections.base import Handler, KeyRule, Projection, Rows, row_of
@@ -19,7 +21,7 @@ class TicketsProjection(Projection):
     """``tickets``: one row per ticket with its status and current assignment."""
 
     name = "tickets"
-    version = 2
+    version = 3
     table = Table(
         "tickets",
         (
@@ -47,15 +49,28 @@ class TicketsProjection(Projection):
             Column("due_at", "ts"),
             *(Column(f"location_{key}") for key in LOCATION_KEYS),
             Column("owner_team"),
+            #: What the ticket asks of its engineer, as ``ticket_needs.need``.
+            Column("need", "text", True),
         ),
         key=("id",),
         indexes=(("opened_position",), ("status", "opened_position"), ("reference",),
                  ("current_engineer_id",), ("territory", "opened_position"),
                  *((f"location_{key}", "opened_position") for key in LOCATION_KEYS),
-                 ("owner_team", "opened_position")),
+                 ("owner_team", "opened_position"),
+                 ("need", "status")),
         fresh_keys=True,
     )
-    tables = (table,)
+    #: Every combination of (territory, required skill, required certification)
+    #: a ticket has asked for, once each (rows are only ever added: a fold
+    #: cannot know when the last ticket of one stops asking). Coverage gaps
+    #: are judged per row here, then counted on ``tickets`` by ``need``.
+    needs = Table(
+        "ticket_needs",
+        (Column("need", "text", True), Column("territory"), Column("skill"),
+         Column("certification")),
+        key=("need",),
+    )
+    tables = (table, needs)
 
     def key_rules(self) -> dict[type, KeyRule]:
         own = row_of(self.table, "originator_id")
@@ -119,8 +134,19 @@ class TicketsProjection(Projection):
                 "due_at": ts(e.due_at),
                 **location_columns(e.location),
                 "owner_team": None,
+                "need": self._need(rows, e.territory, e.required_skill,
+                                   e.required_certification),
             },
         )
+
+    def _need(
+        self, rows: Rows, territory: str | None, skill: str | None, certification: str | None
+    ) -> str:
+        """The need's key (JSON of the three), its ``ticket_needs`` row put."""
+        need = orjson.dumps([territory, skill, certification]).decode()
+        rows.put(self.needs, {"need": need, "territory": territory, "skill": skill,
+                              "certification": certification})
+        return need
 
     def _updated(self, e: Ticket.Updated, position: int, rows: Rows) -> None:
         changes = dict(e.changes)
@@ -128,6 +154,13 @@ class TicketsProjection(Projection):
             changes.update(location_columns(changes.pop("location")))
         if "due_at" in changes:
             changes["due_at"] = ts(changes["due_at"])
+        row = rows.get(self.table, (sid(e.originator_id),))
+        if row is not None and changes.keys() & {
+            "territory", "required_skill", "required_certification"
+        }:
+            now = {**row, **changes}
+            changes["need"] = self._need(
+                rows, now["territory"], now["required_skill"], now["required_certification"])
         self._touch(e, rows, **changes)
 
     def _assigned(self, e: Ticket.Assigned, position: int, rows: Rows) -> None:

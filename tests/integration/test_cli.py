@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli
 from api.cli_projections import status_table
 from ledger.application import Ledger
+from projections.registry import ALL_PROJECTIONS
 
 #: The longest name a key may have (ledger.keys.PRINCIPAL_NAME).
 LONG_NAME = "a-dispatcher-with-a-name-as-long-as-a-key-name-may-be-0123456789"
@@ -51,12 +52,14 @@ def test_projections_status_fits_80_columns(run, database_url: str) -> None:
     out = run("projections", "status")
     fits_80(out)
     assert "head: position 1" in out
+    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
     for name in ("current_ticket_assignments", "engineer_assignments", "tickets", "api_keys"):
-        assert re.search(rf"^\s*{name}\s+1\s+1\s+1\s+catching up\s*$", out,
+        assert re.search(rf"^\s*{name}\s+{versions[name]}\s+1\s+1\s+catching up\s*$", out,
                          re.MULTILINE), out
     run("keys", "list")  # catches the read side up
     out = run("projections", "status")
-    assert re.search(r"^\s*engineers\s+1\s+1\s+0\s+live\s*$", out, re.MULTILINE), out
+    assert re.search(rf"^\s*engineers\s+{versions['engineers']}\s+1\s+0\s+live\s*$", out,
+                     re.MULTILINE), out
 
 
 def test_a_build_in_progress_fits_80_columns() -> None:

@@ -18,6 +18,7 @@ import pytest
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from ledger.domain import Ticket
+from projections.assignments import EngineerAssignmentsProjection
 from projections.engineers import EngineersProjection
 from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
@@ -449,8 +450,9 @@ def test_rebuild_one_projection_switches_only_that_one(
     # keep=True: the old physical tables stay (for comparison or rollback).
     (entry,) = read_side.rebuild(["engineer_assignments"], keep=True)
     assert entry.generation == 2
-    assert table_exists(store, "engineer_assignments_v1")
-    assert table_exists(store, "engineer_assignments_v1_g2")
+    assignments_version = EngineerAssignmentsProjection.version
+    assert table_exists(store, physical_name("engineer_assignments", assignments_version, 1))
+    assert table_exists(store, physical_name("engineer_assignments", assignments_version, 2))
     assert live_entry(store, "engineer_assignments").generation == 2
     assert live_entry(store, "tickets").generation == 1
     assert_same(snapshot(store), before)
@@ -461,8 +463,8 @@ def test_rebuild_one_projection_switches_only_that_one(
     assert read_side.wait_for(a.position, 2)
     assert store.select("SELECT status FROM engineer_assignments WHERE id = %s",
                         [str(a.assignment_id)]) == [{"status": "assigned"}]
-    kept = store.select("SELECT id FROM engineer_assignments_v1 WHERE id = %s",
-                        [str(a.assignment_id)])
+    retired = physical_name("engineer_assignments", assignments_version, 1)
+    kept = store.select(f"SELECT id FROM {retired} WHERE id = %s", [str(a.assignment_id)])
     assert kept == []  # the retired copy is frozen
     for s in read_side.status():
         assert s["lag"] == 0

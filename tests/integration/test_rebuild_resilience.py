@@ -53,6 +53,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC_TABLES: tuple[Table, ...] = tuple(t for cls in ALL_PROJECTIONS for t in cls.tables)
 NAMES = tuple(cls.name for cls in ALL_PROJECTIONS)
+#: Each projection's code version, by projection name and by table name.
+VERSION = {cls.name: cls.version for cls in ALL_PROJECTIONS}
+TABLE_VERSION = {t.name: cls.version for cls in ALL_PROJECTIONS for t in cls.tables}
 #: The projections of tickets and engineers: the fills below give them rows.
 CORE = (TicketsProjection, EngineerAssignmentsProjection, CurrentAssignmentsProjection,
         AssignmentHistoryProjection, EngineersProjection)
@@ -232,7 +235,8 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
             (n, 1, LIVE) for n in NAMES
         }
         tables_before = projection_tables(store)
-        assert tables_before == {physical_name(t.name, 1, 1) for t in PUBLIC_TABLES}
+        assert tables_before == {
+            physical_name(t.name, TABLE_VERSION[t.name], 1) for t in PUBLIC_TABLES}
 
         log = (tmp_path / "rebuild.log").open("ab")
         last: dict[str, int] = {}
@@ -252,9 +256,8 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
             positions = _settled_positions(store)
             by_name = {e.name: (e, p) for e, p in positions.items()}
             assert set(by_name) == set(NAMES), f"round {round_}: killed after a switch: {by_name}"
-            versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
             for name, (entry, position) in by_name.items():
-                assert entry.version == versions[name]
+                assert entry.version == VERSION[name]
                 # Resumed, not restarted: the same build every round.
                 assert first_build.setdefault(name, entry) == entry
                 assert entry.generation == 2
@@ -266,7 +269,7 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
             for name in NAMES:
                 assert live_entry(store, name).generation == 1
             assert projection_tables(store) == tables_before | {
-                physical_name(t.name, 1, 2) for t in PUBLIC_TABLES
+                physical_name(t.name, TABLE_VERSION[t.name], 2) for t in PUBLIC_TABLES
             }
 
         done = subprocess.run(
@@ -281,10 +284,12 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
         assert not [e for e in catalog if e.state == BUILDING], catalog
         for name in NAMES:
             entries = {(e.version, e.generation): e.state for e in entries_of(store, name)}
-            assert entries == {(1, 1): RETIRED, (1, 2): LIVE}, (name, entries)
+            v = VERSION[name]
+            assert entries == {(v, 1): RETIRED, (v, 2): LIVE}, (name, entries)
             assert store.position(live_entry(store, name)) == FILL_EVENTS
         # Old tables dropped, nothing left over from the killed runs.
-        assert projection_tables(store) == {physical_name(t.name, 1, 2) for t in PUBLIC_TABLES}
+        assert projection_tables(store) == {
+            physical_name(t.name, TABLE_VERSION[t.name], 2) for t in PUBLIC_TABLES}
         for table in PUBLIC_TABLES:
             assert view_columns(store, table.name) == list(table.column_names)
 
@@ -337,11 +342,18 @@ def test_sigkilling_the_rebuild_command_stops_the_rebuild(
 # ---------------------------------------------------------------------- version bump
 
 
-class EngineerAssignmentsV2(EngineerAssignmentsProjection):
-    """v2 of ``engineer_assignments``: one more column, ``last_changed_position``
-    (the position of the last event that changed the row)."""
+#: ``engineer_assignments``' version today, and the one the bump below makes.
+OLD = EngineerAssignmentsProjection.version
+NEW = OLD + 1
+OLD_TABLE = physical_name("engineer_assignments", OLD, 1)
+NEW_TABLE = physical_name("engineer_assignments", NEW, 1)
 
-    version = 2
+
+class EngineerAssignmentsV2(EngineerAssignmentsProjection):
+    """The next version of ``engineer_assignments``: one more column,
+    ``last_changed_position`` (the position of the last event that changed the row)."""
+
+    version = NEW
     table = Table(
         "engineer_assignments",
         (*ASSIGNMENT_COLUMNS, Column("last_changed_position", "int", True)),
@@ -418,7 +430,7 @@ def test_version_bump_adds_a_column_at_the_switch(database_url: str, keep: bool)
         side.setup()
         assert side.pending_builds == ["engineer_assignments"]
         statuses = {s["name"]: s for s in side.status()}
-        assert statuses["engineer_assignments"]["version"] == 1
+        assert statuses["engineer_assignments"]["version"] == OLD
         assert statuses["engineer_assignments"]["status"] == "stale_version"
         assert {s["status"] for n, s in statuses.items() if n != "engineer_assignments"} == {
             "live"
@@ -442,15 +454,15 @@ def test_version_bump_adds_a_column_at_the_switch(database_url: str, keep: bool)
 
         head = ledger.head()
         assert [(e.name, e.version, e.generation) for e in switched] == [
-            ("engineer_assignments", 2, 1)
+            ("engineer_assignments", NEW, 1)
         ]
         assert len(seen_during) >= 2, "the rebuild reported no progress"
         during = seen_during[1]
-        assert during["engineer_assignments:v2"]["state"] == BUILDING
-        assert during["engineer_assignments:v2"]["status"] == "building"
-        assert during["engineer_assignments:v1"]["state"] == LIVE
-        assert during["engineer_assignments:v1"]["status"] == "stale_version"
-        assert during["engineer_assignments:v2"]["head"] == head
+        assert during[f"engineer_assignments:v{NEW}"]["state"] == BUILDING
+        assert during[f"engineer_assignments:v{NEW}"]["status"] == "building"
+        assert during[f"engineer_assignments:v{OLD}"]["state"] == LIVE
+        assert during[f"engineer_assignments:v{OLD}"]["status"] == "stale_version"
+        assert during[f"engineer_assignments:v{NEW}"]["head"] == head
 
         # Switched: the view has the column, filled from the events.
         cols = view_columns(store, "engineer_assignments")
@@ -469,24 +481,24 @@ def test_version_bump_adds_a_column_at_the_switch(database_url: str, keep: bool)
         entries = {
             (e.version, e.generation): e.state for e in entries_of(store, "engineer_assignments")
         }
-        assert entries == {(1, 1): RETIRED, (2, 1): LIVE}
+        assert entries == {(OLD, 1): RETIRED, (NEW, 1): LIVE}
         tables = projection_tables(store)
-        assert "engineer_assignments_v2" in tables
+        assert NEW_TABLE in tables
         if keep:
-            assert "engineer_assignments_v1" in tables
+            assert OLD_TABLE in tables
             kept = store.rows(
                 ASSIGNMENTS_V1,
-                f"SELECT {', '.join(ASSIGNMENT_COLUMNS_NAMES)} FROM engineer_assignments_v1 "
+                f"SELECT {', '.join(ASSIGNMENT_COLUMNS_NAMES)} FROM {OLD_TABLE} "
                 "ORDER BY id",
             )
             assert kept == before["engineer_assignments"]
         else:
-            assert "engineer_assignments_v1" not in tables
+            assert OLD_TABLE not in tables
 
         assert side.pending_builds == []
         statuses = {s["name"]: s for s in side.status()}
         assert len(statuses) == len(NAMES), side.status()  # retired builds are not listed
-        assert statuses["engineer_assignments"]["version"] == 2
+        assert statuses["engineer_assignments"]["version"] == NEW
         assert {(s["status"], s["lag"]) for s in statuses.values()} == {("live", 0)}
 
         # The live runner maintains v2 from now on, new column included.
@@ -585,7 +597,7 @@ def test_app_with_new_projection_version_rebuilds_on_start(
         head = int(assigned.headers["x-ledger-position"])
         v1_answers = api_answers(client, head)
         statuses = _status_of(client, "engineer_assignments")
-        assert [(s["version"], s["status"]) for s in statuses] == [(1, "live")]
+        assert [(s["version"], s["status"]) for s in statuses] == [(OLD, "live")]
 
     with opened(database_url) as (_ledger, store):
         assert NEW_COLUMN not in view_columns(store, "engineer_assignments")
@@ -603,24 +615,25 @@ def test_app_with_new_projection_version_rebuilds_on_start(
             # Before, during and after the switch the API answers the same.
             assert api_answers(client, head) == v1_answers
             if (
-                [(s["version"], s["state"], s["status"]) for s in statuses] == [(2, LIVE, "live")]
+                [(s["version"], s["state"], s["status"]) for s in statuses]
+                == [(NEW, LIVE, "live")]
                 and not read_side.pending_builds
             ):
                 break
             assert time.monotonic() < deadline, f"the background rebuild did not finish: {statuses}"
             time.sleep(0.05)
-        assert (2, LIVE, "live") in observed
+        assert (NEW, LIVE, "live") in observed
         assert read_side.last_error is None
         assert {(s["version"], s["status"]) for s in _ok(client.get("/projections"))} <= {
-            (1, "live"), (2, "live")
+            (v, "live") for v in {*VERSION.values(), NEW}
         }
 
         with opened(database_url) as (ledger, store):
             assert view_columns(store, "engineer_assignments")[-1] == NEW_COLUMN
             rows = snapshot(store, (EngineerAssignmentsV2.table,))["engineer_assignments"]
             assert {r["id"]: r[NEW_COLUMN] for r in rows} == expected_last_changed(ledger)
-            assert projection_tables(store) >= {"engineer_assignments_v2"}
-            assert "engineer_assignments_v1" not in projection_tables(store)
+            assert projection_tables(store) >= {NEW_TABLE}
+            assert OLD_TABLE not in projection_tables(store)
 
         # New commands are answered from (and maintained in) the v2 build.
         accepted = client.post(f"/assignments/{first_assignment['id']}/accept")

@@ -300,6 +300,7 @@ def test_ticket_opened_row(story: Story) -> None:
         "location_zone": None,
         "location_dr": None,
         "owner_team": None,
+        "need": '[null,"pon",null]',
     }
 
 
