@@ -31,6 +31,7 @@ from api.routers import (
     events,
     feed,
     intervals,
+    notes,
     operations,
     reports,
     sla,
@@ -285,7 +286,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign)
+               sla, reports, autoassign, notes)
     install_console(app)
     match_first(app)
     check_policy(app)

@@ -31,6 +31,8 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.AssignmentNotFoundError, 404, "assignment-not-found", "Assignment not found"),
     (errors.EngineerNotFoundError, 404, "engineer-not-found", "Engineer not found"),
     (errors.ApiKeyNotFoundError, 404, "api-key-not-found", "API key not found"),
+    (errors.RepeatFaultNotFoundError, 404, "repeat-fault-not-found", "Repeat fault not found"),
+    (errors.NotTicketHolderError, 403, "not-ticket-holder", "Not a holder of this ticket"),
     (errors.InvalidReferenceError, 422, "invalid-engineer", "Unknown or inactive engineer"),
     (errors.StaleVersionError, 412, "stale-version", "Version is stale"),
     (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),

@@ -11,6 +11,12 @@ TAGS = [
      "description": "One engineer's turn on one ticket: assign (by hand or automatically), "
                     "accept, start, complete, reject, escalate, reassign, remove; and who "
                     "held what, when."},
+    {"name": "notes",
+     "description": "Notes on a ticket: internal ones, ones for the client, and the "
+                    "ledger's own (system)."},
+    {"name": "repeat-faults",
+     "description": "Places (a pole, a PON, a zone, a drop) where tickets keep being opened: "
+                    "raised by the ledger, acknowledged and resolved by dispatchers."},
     {"name": "engineers",
      "description": "The roster assignments draw on: skills, tier, capacity, availability."},
     {"name": "audit",

@@ -37,7 +37,9 @@ from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.ids import new_id
 from ledger.inline_hooks import InlineHooks, InlineWriter, save_inline
 from ledger.keys import ApiKey, new_token
+from ledger.note_commands import NoteCommands
 from ledger.pipeline import WritePipeline, then
+from ledger.repeat_fault_commands import RepeatFaultCommands
 from ledger.results import CommandResult, recorded
 from ledger.storage import project, start, storage_errors
 from ledger.store import StoreConfig, parse_database_url
@@ -47,7 +49,7 @@ from ledger.transcoder import OrjsonTranscoder
 __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
-class Ledger(Application[UUID]):
+class Ledger(NoteCommands, RepeatFaultCommands, Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"

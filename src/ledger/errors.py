@@ -87,6 +87,24 @@ class PickOutdatedError(ConcurrentUpdateError):
     that changed before the command ran (the caller may choose again)."""
 
 
+class NotTicketHolderError(LedgerError):
+    """Raised when an engineer writes on a ticket they never held."""
+
+
+class RepeatFaultNotFoundError(NotFoundError):
+    """Raised when no repeat fault has the given id."""
+
+
+class RepeatFaultExistsError(ConflictError):
+    """Raised when a repeat fault is raised with an id that is already taken
+    (another process raised it first)."""
+
+
+class RepeatFaultStateError(ConflictError):
+    """Raised when a repeat fault is acknowledged or resolved from a status that
+    does not allow it."""
+
+
 class InvalidReferenceError(LedgerError):
     """Raised when a command names an engineer who is unknown or inactive."""
 

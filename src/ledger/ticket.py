@@ -52,6 +52,7 @@ from ledger.statuses import (
     REMOVED,
     ticket_status,
 )
+from ledger.ticket_notes import NoteWritten, TicketNotes
 
 #: Where stored events and tickets name these classes.
 TOPIC_PREFIX = "ledger.domain:Ticket"
@@ -81,8 +82,8 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(Aggregate):
-    """A service ticket and its ordered assignments."""
+class Ticket(TicketNotes, Aggregate):
+    """A service ticket and its ordered assignments (its notes: ``ledger.ticket_notes``)."""
 
     TOPIC = TOPIC_PREFIX
 
@@ -142,6 +143,7 @@ class Ticket(Aggregate):
         engineer_id: str
         actor: str
         via: str | None = None
+        notes: str | None = None  # stored events before notes lack it
 
         def apply(self, ticket: Ticket) -> None:
             ticket.assignments[self.assignment_id].status = ACCEPTED
@@ -163,6 +165,7 @@ class Ticket(Aggregate):
         engineer_id: str
         actor: str
         via: str | None = None
+        notes: str | None = None  # stored events before notes lack it
 
         def apply(self, ticket: Ticket) -> None:
             ticket.assignments[self.assignment_id].status = IN_PROGRESS
@@ -199,12 +202,16 @@ class Ticket(Aggregate):
         parts_used: list[dict[str, Any]] | None = None
         customer_rating: int | None = None
         customer_feedback: str | None = None
+        notes: str | None = None
 
         def apply(self, ticket: Ticket) -> None:
             failed = self.completion_status == "failed"
             ticket._end(self.assignment_id, FAILED if failed else COMPLETED)
             if self.completion_status == "success":
                 ticket.resolved = True
+
+    class NoteAdded(NoteWritten):
+        TOPIC = f"{TOPIC_PREFIX}.NoteAdded"
 
     class Closed(Aggregate.Event):
         TOPIC = f"{TOPIC_PREFIX}.Closed"

@@ -13,6 +13,7 @@ from projections.engineers import EngineersProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
 from projections.sla import SlaProjection
+from projections.ticket_notes import TicketNotesProjection
 from projections.tickets import TicketsProjection
 
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
@@ -25,4 +26,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentIntervalsProjection,
     TicketMetricsProjection,
     SlaProjection,
+    TicketNotesProjection,
 )

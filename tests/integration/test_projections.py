@@ -18,6 +18,7 @@ import pytest
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from ledger.domain import Ticket
+from projections.assignments import EngineerAssignmentsProjection
 from projections.engineers import EngineersProjection
 from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
@@ -266,9 +267,10 @@ def test_status_and_wait_for(ledger: Ledger, store: ReadStore, read_side: ReadSi
         assert (s["position"], s["head"], s["lag"], s["status"]) == (0, head, head, "catching_up")
 
     assert read_side.wait_for(head, 2) is True
+    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
     for s in read_side.status():
         assert (s["position"], s["head"], s["lag"], s["state"], s["status"], s["version"]) == (
-            head, head, 0, "live", "live", 1)
+            head, head, 0, "live", "live", versions[s["name"]])
 
     started = time.monotonic()
     assert read_side.wait_for(head + 3, 0.3) is False
@@ -445,8 +447,9 @@ def test_rebuild_one_projection_switches_only_that_one(
     # keep=True: the old physical tables stay (for comparison or rollback).
     (entry,) = read_side.rebuild(["engineer_assignments"], keep=True)
     assert entry.generation == 2
-    assert table_exists(store, "engineer_assignments_v1")
-    assert table_exists(store, "engineer_assignments_v1_g2")
+    version = EngineerAssignmentsProjection.version
+    assert table_exists(store, f"engineer_assignments_v{version}")
+    assert table_exists(store, f"engineer_assignments_v{version}_g2")
     assert live_entry(store, "engineer_assignments").generation == 2
     assert live_entry(store, "tickets").generation == 1
     assert_same(snapshot(store), before)
@@ -457,7 +460,7 @@ def test_rebuild_one_projection_switches_only_that_one(
     assert read_side.wait_for(a.position, 2)
     assert store.select("SELECT status FROM engineer_assignments WHERE id = %s",
                         [str(a.assignment_id)]) == [{"status": "assigned"}]
-    kept = store.select("SELECT id FROM engineer_assignments_v1 WHERE id = %s",
+    kept = store.select(f"SELECT id FROM engineer_assignments_v{version} WHERE id = %s",
                         [str(a.assignment_id)])
     assert kept == []  # the retired copy is frozen
     for s in read_side.status():
@@ -503,12 +506,15 @@ def test_interrupted_rebuild_keeps_serving_and_resumes(
     seen.clear()
     switched = rs.rebuild(progress=lambda position, _head: seen.append(position))
     assert seen[0] == stopped  # resumed, not restarted
-    assert {(e.generation, e.version) for e in switched} == {(2, 1)}
+    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
+    assert {(e.generation, e.version) for e in switched} == {
+        (2, versions[e.name]) for e in switched}
     for name in PUBLIC_PROJECTIONS:
         assert {(e.generation, e.state) for e in entries(store, name)} == {
             (1, RETIRED), (2, LIVE)}
+    table_versions = {t.name: c.version for c in ALL_PROJECTIONS for t in c.tables}
     for name in PUBLIC:
-        assert not table_exists(store, physical_name(name, 1, 1))
+        assert not table_exists(store, physical_name(name, table_versions[name], 1))
     assert_same(snapshot(store), live)
     assert {s["lag"] for s in rs.status()} == {0}
 

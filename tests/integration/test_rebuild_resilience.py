@@ -52,6 +52,9 @@ from projections.tickets import TicketsProjection
 ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC_TABLES: tuple[Table, ...] = tuple(t for cls in ALL_PROJECTIONS for t in cls.tables)
+#: Each public table's projection version today.
+VERSIONS = {t.name: cls.version for cls in ALL_PROJECTIONS for t in cls.tables}
+VERSION_OF = {cls.name: cls.version for cls in ALL_PROJECTIONS}
 NAMES = tuple(cls.name for cls in ALL_PROJECTIONS)
 #: The projections of tickets and engineers: the fills below give them rows.
 CORE = (TicketsProjection, EngineerAssignmentsProjection, CurrentAssignmentsProjection,
@@ -232,7 +235,7 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
             (n, 1, LIVE) for n in NAMES
         }
         tables_before = projection_tables(store)
-        assert tables_before == {physical_name(t.name, 1, 1) for t in PUBLIC_TABLES}
+        assert tables_before == {physical_name(t.name, VERSIONS[t.name], 1) for t in PUBLIC_TABLES}
 
         log = (tmp_path / "rebuild.log").open("ab")
         last: dict[str, int] = {}
@@ -253,7 +256,7 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
             by_name = {e.name: (e, p) for e, p in positions.items()}
             assert set(by_name) == set(NAMES), f"round {round_}: killed after a switch: {by_name}"
             for name, (entry, position) in by_name.items():
-                assert entry.version == 1
+                assert entry.version == VERSION_OF[name]
                 # Resumed, not restarted: the same build every round.
                 assert first_build.setdefault(name, entry) == entry
                 assert entry.generation == 2
@@ -265,7 +268,7 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
             for name in NAMES:
                 assert live_entry(store, name).generation == 1
             assert projection_tables(store) == tables_before | {
-                physical_name(t.name, 1, 2) for t in PUBLIC_TABLES
+                physical_name(t.name, VERSIONS[t.name], 2) for t in PUBLIC_TABLES
             }
 
         done = subprocess.run(
@@ -280,10 +283,11 @@ def test_sigkilled_rebuild_resumes_to_the_same_tables(
         assert not [e for e in catalog if e.state == BUILDING], catalog
         for name in NAMES:
             entries = {(e.version, e.generation): e.state for e in entries_of(store, name)}
-            assert entries == {(1, 1): RETIRED, (1, 2): LIVE}, (name, entries)
+            version = VERSION_OF[name]
+            assert entries == {(version, 1): RETIRED, (version, 2): LIVE}, (name, entries)
             assert store.position(live_entry(store, name)) == FILL_EVENTS
         # Old tables dropped, nothing left over from the killed runs.
-        assert projection_tables(store) == {physical_name(t.name, 1, 2) for t in PUBLIC_TABLES}
+        assert projection_tables(store) == {physical_name(t.name, VERSIONS[t.name], 2) for t in PUBLIC_TABLES}
         for table in PUBLIC_TABLES:
             assert view_columns(store, table.name) == list(table.column_names)
 
@@ -340,7 +344,7 @@ class EngineerAssignmentsV2(EngineerAssignmentsProjection):
     """v2 of ``engineer_assignments``: one more column, ``last_changed_position``
     (the position of the last event that changed the row)."""
 
-    version = 2
+    version = EngineerAssignmentsProjection.version + 1
     table = Table(
         "engineer_assignments",
         (*ASSIGNMENT_COLUMNS, Column("last_changed_position", "int", True)),
@@ -399,6 +403,9 @@ def expected_last_changed(ledger: Ledger) -> dict[str, int]:
 
 ASSIGNMENTS_V1 = EngineerAssignmentsProjection.table
 ASSIGNMENT_COLUMNS_NAMES = list(ASSIGNMENTS_V1.column_names)
+#: The upgrade's physical tables: today's version and the test's next one.
+OLD_ASSIGNMENTS = f"engineer_assignments_v{EngineerAssignmentsProjection.version}"
+NEW_ASSIGNMENTS = f"engineer_assignments_v{EngineerAssignmentsV2.version}"
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["drop-old", "keep-old"])
@@ -468,19 +475,20 @@ def test_version_bump_adds_a_column_at_the_switch(database_url: str, keep: bool)
         entries = {
             (e.version, e.generation): e.state for e in entries_of(store, "engineer_assignments")
         }
-        assert entries == {(1, 1): RETIRED, (2, 1): LIVE}
+        assert entries == {(EngineerAssignmentsProjection.version, 1): RETIRED,
+                           (EngineerAssignmentsV2.version, 1): LIVE}
         tables = projection_tables(store)
-        assert "engineer_assignments_v2" in tables
+        assert NEW_ASSIGNMENTS in tables
         if keep:
-            assert "engineer_assignments_v1" in tables
+            assert OLD_ASSIGNMENTS in tables
             kept = store.rows(
                 ASSIGNMENTS_V1,
-                f"SELECT {', '.join(ASSIGNMENT_COLUMNS_NAMES)} FROM engineer_assignments_v1 "
+                f"SELECT {', '.join(ASSIGNMENT_COLUMNS_NAMES)} FROM {OLD_ASSIGNMENTS} "
                 "ORDER BY id",
             )
             assert kept == before["engineer_assignments"]
         else:
-            assert "engineer_assignments_v1" not in tables
+            assert OLD_ASSIGNMENTS not in tables
 
         assert side.pending_builds == []
         statuses = {s["name"]: s for s in side.status()}
@@ -618,8 +626,8 @@ def test_app_with_new_projection_version_rebuilds_on_start(
             assert view_columns(store, "engineer_assignments")[-1] == NEW_COLUMN
             rows = snapshot(store, (EngineerAssignmentsV2.table,))["engineer_assignments"]
             assert {r["id"]: r[NEW_COLUMN] for r in rows} == expected_last_changed(ledger)
-            assert projection_tables(store) >= {"engineer_assignments_v2"}
-            assert "engineer_assignments_v1" not in projection_tables(store)
+            assert projection_tables(store) >= {NEW_ASSIGNMENTS}
+            assert OLD_ASSIGNMENTS not in projection_tables(store)
 
         # New commands are answered from (and maintained in) the v2 build.
         accepted = client.post(f"/assignments/{first_assignment['id']}/accept")
