@@ -33,6 +33,7 @@ from api.routers import (
     intervals,
     notes,
     operations,
+    repeat_faults,
     reports,
     sla,
     tickets,
@@ -45,6 +46,7 @@ from ledger.signing import load_or_create
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.repeat_policy_runner import repeat_fault_job
 from projections.runner import ReadSide
 from projections.backend import build_store
 
@@ -262,11 +264,14 @@ def create_app(
             services.read_side.wait_until_led(timeout=0.5)
         if services.audit.sealer is not None:
             services.audit.sealer.start()
+        repeat_faults = repeat_fault_job(services)
         first_start(services, announce_admin_token or _log_admin_token)
         try:
             with serving_gc():
                 yield
         finally:
+            if repeat_faults is not None:
+                repeat_faults.stop()
             feed.stop_streams(app)
             metrics.forget()
             services.close()
@@ -286,7 +291,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, notes)
+               sla, reports, autoassign, notes, repeat_faults)
     install_console(app)
     match_first(app)
     check_policy(app)

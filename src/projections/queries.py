@@ -297,9 +297,10 @@ def event_topics() -> dict[str, str]:
 
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
+    from ledger.repeat_fault import RepeatFault
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer, ApiKey):
+    for cls in (Ticket, Engineer, ApiKey, RepeatFault):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

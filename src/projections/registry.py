@@ -12,6 +12,7 @@ from projections.base import Projection
 from projections.engineers import EngineersProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
+from projections.repeat_faults import RepeatFaultsProjection
 from projections.sla import SlaProjection
 from projections.ticket_notes import TicketNotesProjection
 from projections.tickets import TicketsProjection
@@ -27,4 +28,5 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketMetricsProjection,
     SlaProjection,
     TicketNotesProjection,
+    RepeatFaultsProjection,
 )

@@ -22,12 +22,13 @@ async def to_board(request: Request) -> RedirectResponse:
 
 def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
-    from api.console import actions, pages, signin
+    from api.console import actions, field_actions, pages, signin
 
     console = APIRouter()
     console.include_router(signin.router)
     console.include_router(pages.router)
     console.include_router(actions.router)
+    console.include_router(field_actions.router)
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_route("/", to_board, include_in_schema=False)
     app.add_route("/console", to_board, include_in_schema=False)

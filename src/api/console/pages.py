@@ -26,6 +26,7 @@ from api.console.views import (
     to_login,
 )
 from ledger.domain import PRIORITIES
+from projections.note_queries import NoteQueries
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
 
@@ -196,8 +197,11 @@ def _ticket(services: Any, ticket_id: UUID, as_of: str | None) -> dict[str, Any]
         events = [e for e in events if e["recorded_at"] <= as_of]
     current = next((a for a in assignments if a["status"] in ACTIVE), None)
     engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
+    notes = NoteQueries(services.store).notes_of_ticket(ticket_id)
+    if as_of:
+        notes = [n for n in notes if n["created_at"] <= as_of]
     return {"ticket": ticket, "assignments": assignments, "events": events,
-            "current": current, "engineers": engineers}
+            "current": current, "engineers": engineers, "notes": notes}
 
 
 @router.get("/tickets/{ticket_id}")
