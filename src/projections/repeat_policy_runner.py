@@ -42,6 +42,8 @@ NAME = "repeat-faults"
 COALESCE = 0.1
 #: Seconds between checks that the lock is still held (a PostgreSQL session may die).
 LOCK_CHECK = 5.0
+#: Seconds between saves of the position when nothing was decided.
+SAVE_EVERY = 5.0
 
 
 def note_text(decision: Decision, fault_id: Any) -> str:
@@ -79,7 +81,12 @@ class RepeatFaultRunner:
         self._lock = ProcessLock(ledger.store, NAME) if lead else None
         self._lock_checked = 0.0
         self._policy: RepeatPolicy | None = None
+        #: The policy's state is of the log up to here; its decisions up to
+        #: here are recorded.
         self._seen = 0
+        #: What ``positions`` holds, and when it was saved (monotonic seconds).
+        self._saved = 0
+        self._saved_at = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,7 +110,7 @@ class RepeatFaultRunner:
             self._policy = RepeatPolicy(window=self.window, thresholds=self.thresholds)
             saved = self.positions.get(NAME)
             self._follow(self._policy, 0, saved, decide=False)
-            self._seen = saved
+            self._seen = self._saved = saved
         return self._follow(self._policy, self._seen, None, decide=True)
 
     def _follow(self, policy: RepeatPolicy, after: int, until: int | None, *, decide: bool) -> int:
@@ -117,21 +124,33 @@ class RepeatFaultRunner:
                 start=after, limit=self.page_size, stop=until, topics=self._topics,
                 inclusive_of_start=False,
             )
+            decided = False
             for position, event in decode_page(self.ledger, notifications):
                 decisions = policy.observe(event)
                 if decide:
                     for decision in decisions:
                         self._record(decision)
+                        decided = True
                 after = position
                 shown += 1
             if len(notifications) < self.page_size:
                 after = max(after, head)  # the rest up to the head was irrelevant
             if decide and after > self._seen:
-                self.positions.save(NAME, after)
                 self._seen = after
+                self._save(force=decided)
             if len(notifications) < self.page_size:
                 break
         return shown
+
+    def _save(self, *, force: bool) -> None:
+        """Saves the position after recorded decisions, else now and then: a
+        write per wake-up would contend with commands for SQLite's one writer,
+        and an older saved position only means deciding again, which records
+        nothing new."""
+        now = time.monotonic()
+        if force or now - self._saved_at >= SAVE_EVERY or self._seen - self._saved >= 10_000:
+            self.positions.save(NAME, self._seen)
+            self._saved, self._saved_at = self._seen, now
 
     def _record(self, decision: Decision) -> None:
         if isinstance(decision, RaiseFault):
@@ -222,6 +241,11 @@ class RepeatFaultRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._policy is not None and self._seen > self._saved:
+            try:
+                self._save(force=True)
+            except Exception:  # noqa: BLE001 - the store is down; the next start decides again
+                log.debug("could not save the repeat-fault position on stop", exc_info=True)
         if self._lock is not None:
             self._lock.release()
 

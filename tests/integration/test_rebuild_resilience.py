@@ -464,11 +464,13 @@ def test_version_bump_adds_a_column_at_the_switch(database_url: str, keep: bool)
         ]
         assert len(seen_during) >= 2, "the rebuild reported no progress"
         during = seen_during[1]
-        assert during["engineer_assignments:v2"]["state"] == BUILDING
-        assert during["engineer_assignments:v2"]["status"] == "building"
-        assert during["engineer_assignments:v1"]["state"] == LIVE
-        assert during["engineer_assignments:v1"]["status"] == "stale_version"
-        assert during["engineer_assignments:v2"]["head"] == head
+        new = f"engineer_assignments:v{EngineerAssignmentsV2.version}"
+        old = f"engineer_assignments:v{EngineerAssignmentsProjection.version}"
+        assert during[new]["state"] == BUILDING
+        assert during[new]["status"] == "building"
+        assert during[old]["state"] == LIVE
+        assert during[old]["status"] == "stale_version"
+        assert during[new]["head"] == head
 
         # Switched: the view has the column, filled from the events.
         cols = view_columns(store, "engineer_assignments")
