@@ -75,6 +75,7 @@ complete -- own assignments only), `auditor` (read, verify, export), `admin`
 
 def build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
+    ledger.qualification_policy = settings.qualification_policy
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
         ledger, store, page_size=settings.page_size, passive=not settings.run_projections,

@@ -39,6 +39,7 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.EngineerExistsError, 409, "engineer-exists", "Engineer id already taken"),
     (errors.ConcurrentUpdateError, 409, "concurrent-update", "Concurrent update"),
     (errors.NoEligibleEngineerError, 409, "no-eligible-engineer", "No engineer qualifies"),
+    (errors.EngineerNotQualifiedError, 409, "engineer-not-qualified", "Engineer not qualified"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]
@@ -84,6 +85,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             extra: dict[str, Any] = {}
             if isinstance(exc, errors.NoEligibleEngineerError):
                 extra["candidates"] = exc.candidates
+            if isinstance(exc, errors.EngineerNotQualifiedError):
+                extra["unmet"] = exc.unmet
             return problem(status, title, str(exc), slug, headers, **extra)
     return problem(400, "Command refused", str(exc), "command-refused")
 

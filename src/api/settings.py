@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1, le=200, description="Connections per pool.")
     page_size: int = Field(
         5000, ge=1, le=100_000, description="Events per page when projections catch up."
+    )
+    qualification_policy: Literal["warn", "enforce"] = Field(
+        "warn", description="What a manual assign, escalate or reassign does with an engineer "
+        "who does not qualify for the ticket: warn records it with qualification_warnings; "
+        "enforce refuses (409 engineer-not-qualified) unless the body has override_reason.",
     )
     read_your_writes_timeout: float = Field(
         2.0, ge=0, le=60, description="Seconds a command response waits for the read tables."

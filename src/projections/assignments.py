@@ -51,6 +51,9 @@ ASSIGNMENT_COLUMNS = (
     Column("notes"),
     Column("created_at", "ts", True),
     Column("updated_at", "ts", True),
+    # Issue 21: the qualification check when the engineer was named (None: not checked).
+    Column("qualification_warnings", "json"),
+    Column("override_reason"),
 )
 
 
@@ -58,7 +61,7 @@ class EngineerAssignmentsProjection(Projection):
     """``engineer_assignments``: one row per assignment (the EngineerAssignment)."""
 
     name = "engineer_assignments"
-    version = 2  # v2: notes
+    version = 3  # v2: qualification_warnings, override_reason; v3: notes
     table = Table(
         "engineer_assignments",
         ASSIGNMENT_COLUMNS,
@@ -124,6 +127,8 @@ class EngineerAssignmentsProjection(Projection):
             assigned_at=at,
             created_at=at,
             updated_at=at,
+            qualification_warnings=e.qualification_warnings,
+            override_reason=e.override_reason,
         )
         return row
 

@@ -137,6 +137,11 @@ class CheckpointStore(SideTable):
             params.append(limit)
         return self._select(statement, params)
 
+    def latest(self, limit: int) -> list[Checkpoint]:
+        """The ``limit`` newest checkpoints, newest first."""
+        return self._select(
+            f"SELECT {self._COLUMNS} FROM {CHECKPOINTS} ORDER BY position DESC LIMIT %s", [limit])
+
     def add(self, checkpoint: Checkpoint) -> bool:
         """Records a checkpoint; False if one at that position exists already."""
         with self.datastore.transaction(commit=True) as c:

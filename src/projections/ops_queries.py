@@ -68,7 +68,7 @@ class OpsQueries:
 
     # ---------------------------------------------------------------- SLA
 
-    def _breach_clause(
+    def breach_clause(
         self, clock: str, targets: SlaTable, now: datetime, since: datetime | None
     ) -> tuple[str, list[Any]]:
         """One OR-ed condition per (priority, tier band): the clock stopped over its
@@ -116,7 +116,7 @@ class OpsQueries:
             common_params.append(engineer_id)
         selects, params = [], []
         for clock in CLOCK_COLUMNS:
-            clause, clause_params = self._breach_clause(clock, targets, now, since)
+            clause, clause_params = self.breach_clause(clock, targets, now, since)
             selects.append(
                 f"SELECT '{clock}' AS clock, {_cols(CLOCKS)} FROM {CLOCKS.name} "
                 f"WHERE {' AND '.join(common)} AND {clause}"

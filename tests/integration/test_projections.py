@@ -292,8 +292,10 @@ def test_status_reports_a_stale_version(ledger: Ledger, store: ReadStore, read_s
     read_side.catch_up()
     before = snapshot(store)
 
+    old, new = EngineersProjection.version, EngineersProjection.version + 1
+
     class EngineersV2(EngineersProjection):
-        version = 2
+        version = new
 
     projections = [cls() for cls in ALL_PROJECTIONS if cls is not EngineersProjection]
     v2 = ReadSide(ledger, store, [*projections, EngineersV2()])
@@ -304,11 +306,11 @@ def test_status_reports_a_stale_version(ledger: Ledger, store: ReadStore, read_s
     assert by_name["tickets"]["status"] == "live"
 
     (entry,) = v2.rebuild(["engineers"])
-    assert (entry.name, entry.version, entry.generation) == ("engineers", 2, 1)
+    assert (entry.name, entry.version, entry.generation) == ("engineers", new, 1)
     assert v2.pending_builds == []
-    assert live_entry(store, "engineers").version == 2
-    assert table_exists(store, "engineers_v2")
-    assert not table_exists(store, "engineers_v1")
+    assert live_entry(store, "engineers").version == new
+    assert table_exists(store, f"engineers_v{new}")
+    assert not table_exists(store, f"engineers_v{old}")
     assert {s["status"] for s in v2.status()} == {"live"}
     assert_same(snapshot(store), before)
 
@@ -440,8 +442,9 @@ def test_rebuild_one_projection_switches_only_that_one(
         if name != "engineers":
             assert after[(name, 1)] == old  # untouched, same switched_at
             assert (name, 2) not in after
-    assert not table_exists(store, physical_name("engineers", 1, 1))  # dropped
-    assert table_exists(store, physical_name("engineers", 1, 2))
+    version = EngineersProjection.version
+    assert not table_exists(store, physical_name("engineers", version, 1))  # dropped
+    assert table_exists(store, physical_name("engineers", version, 2))
     assert_same(snapshot(store), before)
 
     # keep=True: the old physical tables stay (for comparison or rollback).
@@ -506,9 +509,8 @@ def test_interrupted_rebuild_keeps_serving_and_resumes(
     seen.clear()
     switched = rs.rebuild(progress=lambda position, _head: seen.append(position))
     assert seen[0] == stopped  # resumed, not restarted
-    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
     assert {(e.generation, e.version) for e in switched} == {
-        (2, versions[e.name]) for e in switched}
+        (2, cls.version) for cls in ALL_PROJECTIONS}
     for name in PUBLIC_PROJECTIONS:
         assert {(e.generation, e.state) for e in entries(store, name)} == {
             (1, RETIRED), (2, LIVE)}

@@ -1,5 +1,5 @@
 """The console's pages (GET): the dispatch board, a ticket, an engineer
-and their work, the audit feed, operations. Every page reads through the same
+and their work, operations. Every page reads through the same
 queries as the API; none changes anything."""
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ router = APIRouter(include_in_schema=False)
 BOARD_ROWS = 50
 #: Open tickets the board examines per view when filtering by priority or skill.
 BOARD_SCAN = 2000
-#: Events per page of the audit feed.
-AUDIT_PAGE = 50
 #: How long the board waits for the read tables to show a change it was told of.
 LIVE_WAIT_SECONDS = 1.0
 
@@ -271,40 +269,6 @@ async def engineer_page(
 
 
 # ---------------------------------------------------------------- audit
-
-
-@router.get("/audit")
-async def audit_page(
-    request: Request, session: SessionDep,
-    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    ticket: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
-) -> Response:
-    if session is None:
-        return to_login(request)
-    keeper = keeper_of(request)
-    services = request.app.state.services
-    filters = {k: v.strip() for k, v in (("type", type), ("actor", actor), ("ticket", ticket))
-               if v and v.strip()}
-    try:
-        ticket_id = UUID(filters["ticket"]) if "ticket" in filters else None
-        after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
-    except (ValueError, CursorError):
-        return refused(request, keeper, session, "The ticket id or page cursor is not valid.", 400)
-    types = [filters["type"]] if "type" in filters else []
-    items, last, more = await run_in_threadpool(
-        lambda: services.events.feed(after=after, limit=AUDIT_PAGE, types=types,
-                                     ticket_id=ticket_id, actor=filters.get("actor")))
-    return page(request, "audit.html", session, keeper, events=items, filters=filters,
-                next_cursor=encode_cursor([last]) if more and items else None,
-                event_types=sorted(event_types()), report=None)
-
-
-def event_types() -> set[str]:
-    from projections.queries import event_topics
-
-    return {name for name in event_topics() if "." in name}
 
 
 # ---------------------------------------------------------------- operations
