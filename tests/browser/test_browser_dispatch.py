@@ -6,6 +6,7 @@ forged post is refused."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -142,3 +143,32 @@ def test_a_role_that_may_not_escalate_sees_no_button_and_a_forged_post_is_refuse
     assert re.search(r"may not do this", forged.text())
     with server.api() as api:
         assert api.get("/readyz").json()["head"] == head, "the forged post recorded something"
+
+
+def test_a_dispatcher_acknowledges_and_resolves_a_repeat_fault(
+    server: Server, open_context: Any
+) -> None:
+    tickets = [open_ticket(server, f"LOS on pole 88 ({n})", location={"pole": "P-88"})
+               for n in range(3)]
+    with server.api() as api:
+        deadline = time.monotonic() + 15
+        while not api.get("/repeat-faults", params={"value": "P-88"}).json()["items"]:
+            assert time.monotonic() < deadline, "the policy raised no fault"
+            time.sleep(0.1)
+    page = sign_in(open_context(), server.tokens["dispatch-1"])
+    page.get_by_role("link", name="Repeat faults").click()
+    card = page.locator("li.fault", has_text="pole P-88")
+    expect(card.locator(".badge")).to_have_text("open")
+    card.get_by_label("Note").fill("Crew booked for Thursday")
+    card.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_role("status")).to_have_text("Acknowledged.")
+    expect(card.locator(".badge")).to_have_text("acknowledged")
+    card.get_by_label("Resolution").fill("Pole replaced")
+    card.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("status")).to_have_text("Resolved.")
+    expect(card.locator(".badge")).to_have_text("resolved")
+    expect(card.get_by_role("button", name="Resolve")).to_have_count(0)
+    card.get_by_role("link").first.click()
+    notes = page.locator("section", has=page.get_by_role("heading", name="Notes"))
+    expect(notes.locator("li.note-system")).to_contain_text("Repeat fault raised at pole P-88")
+    assert tickets[0] in page.url

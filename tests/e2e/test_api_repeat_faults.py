@@ -11,12 +11,8 @@ from conftest import E2E_ACTOR, Api
 
 
 def open_at(api: Api, **location: str) -> str:
-    """A ticket at ``location`` (opened through the Ledger: the location field
-    of POST /tickets is the dispatch issue's)."""
-    services = api.client.app.state.services
-    result = services.ledger.open_ticket(title="LOS", actor=E2E_ACTOR,
-                                         location=location).result()
-    return str(result.aggregate_id)
+    """A ticket opened at ``location`` through the API."""
+    return api.ticket(title="LOS", location=location)["id"]
 
 
 def wait_for_faults(api: Api, count: int, **params: Any) -> list[dict[str, Any]]:

@@ -73,10 +73,9 @@ def test_my_work_forms_take_notes(api: Api) -> None:
 
 
 def test_the_repeat_faults_page_acknowledges_and_resolves(api: Api) -> None:
-    services = api.client.app.state.services
     pole = f"P-{uuid4().hex[:6]}"
     for _ in range(3):
-        services.ledger.open_ticket(title="LOS", actor=E2E_ACTOR, location={"pole": pole})
+        api.ticket(title="LOS", location={"pole": pole})
     deadline = time.monotonic() + 10
     while not (found := api.ok(api.get("/repeat-faults", params={"value": pole}))["items"]):
         assert time.monotonic() < deadline, "no repeat fault raised"
