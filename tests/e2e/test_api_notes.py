@@ -88,3 +88,16 @@ def test_accept_start_complete_notes_join_in_order(api: Api) -> None:
     assert done["notes"] == "On my way\nResealed the closure"
     assert api.assignment_row(aid)["notes"] == "On my way\nResealed the closure"
     api.problem(api.post(f"/assignments/{aid}/accept", json={"notes": 5}), (409, 422))
+
+
+def test_a_note_moves_the_tickets_version_so_if_match_stays_true(api: Api) -> None:
+    ticket = api.ticket()
+    assert ticket["version"] == 1
+    api.ok(post_note(api, ticket["id"], text="before closing"), 201)
+    row = api.ticket_row(ticket["id"])
+    assert row["version"] == 2 and row["updated_at"] >= ticket["updated_at"]
+    api.problem(api.post(f"/tickets/{ticket['id']}/close", json={},
+                         headers={"If-Match": '"1"'}), 412)
+    closed = api.ok(api.post(f"/tickets/{ticket['id']}/close", json={},
+                             headers={"If-Match": '"2"'}))
+    assert closed["status"] == "closed"
