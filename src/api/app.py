@@ -30,6 +30,7 @@ from api.routers import (
     engineers,
     events,
     feed,
+    imports,
     intervals,
     notes,
     operations,
@@ -292,7 +293,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign, notes, repeat_faults)
+               sla, reports, autoassign, imports, notes, repeat_faults)
     install_console(app)
     match_first(app)
     check_policy(app)

@@ -421,8 +421,5 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def uuid_param(self, value: Any) -> Any:
         return value
 
-    def day_sql(self, column: str) -> str:
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
     def close(self) -> None:
         self.datastore.close()

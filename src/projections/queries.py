@@ -159,12 +159,14 @@ class ReadQueries:
         reference: str | None = None,
         territory: str | None = None,
         location: dict[str, str | None] | None = None,
+        priority: str | None = None,
+        required_skill: str | None = None,
     ) -> Page:
         """``location``: ``{pole, pon, zone, dr}`` to match (None: any)."""
         where, params = ["1=1"], []
         for column, value in (
             ("status", status), ("current_engineer_id", engineer_id), ("reference", reference),
-            ("territory", territory),
+            ("territory", territory), ("priority", priority), ("required_skill", required_skill),
             *((f"location_{k}", v) for k, v in (location or {}).items() if k in LOCATION_KEYS),
         ):
             if value is not None:

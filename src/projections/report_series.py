@@ -1,17 +1,21 @@
 """Series behind the console's reports page: figures per day, per tier and per
-engineer over a window of days, each one SQL aggregate over an indexed read
-table (``ticket_metrics``, ``completions``, ``engineer_assignments``,
-``sla_clocks``), so a chart costs the same at a hundred tickets as at a million."""
+engineer over a window of days. Counts come from the daily roll-ups that the
+metrics projection keeps (``daily_figures``, ``daily_engineer_hours``: a row a
+day), so a chart costs the same at a hundred tickets as at a million; SLA
+breaches are judged against today's targets over ``sla_clocks``."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from projections.ops_queries import ASSIGNMENTS, CLOCK_COLUMNS, CLOCKS, COMPLETIONS, METRICS
-from projections.ops_queries import OpsQueries, SlaTable
+from projections.metrics import TicketMetricsProjection
+from projections.ops_queries import CLOCK_COLUMNS, CLOCKS, ENGINEERS, OpsQueries, SlaTable
 from projections.store import ReadStore
-from projections.tables import ts
+
+DAILY = TicketMetricsProjection.daily
+HOURS = TicketMetricsProjection.engineer_hours
 
 
 def days_between(first: date, last: date) -> list[str]:
@@ -29,54 +33,40 @@ class ReportSeries:
             (now - timedelta(days=days - 1)).date(), datetime.min.time(), now.tzinfo)
         self.days = days_between(self.since.date(), now.date())
 
-    def _per_day(self, table: str, column: str, where: str = "1=1",
-                 params: tuple[Any, ...] = ()) -> dict[str, int]:
-        day = self.store.day_sql(column)
-        rows = self.store.select(
-            f"SELECT {day} AS day, COUNT(*) AS n FROM {table} "
-            f"WHERE {column} >= %s AND {where} GROUP BY {day}",
-            [ts(self.since), *params],
-        )
-        return {r["day"]: int(r["n"]) for r in rows}
+    @cached_property
+    def _daily(self) -> list[dict[str, Any]]:
+        return self.store.rows(
+            DAILY, f"SELECT {', '.join(DAILY.column_names)} FROM {DAILY.name} WHERE day >= %s "
+            "ORDER BY day", [self.days[0]])
 
     def tickets_per_day(self) -> dict[str, list[Any]]:
         """Tickets opened, and resolved (a successful completion), per day."""
-        opened = self._per_day(METRICS.name, "opened_at")
-        resolved = self._per_day(COMPLETIONS.name, "completed_at", "completion_status = %s",
-                                 ("success",))
+        by_day = {r["day"]: r for r in self._daily}
         return {
             "days": self.days,
-            "opened": [opened.get(d, 0) for d in self.days],
-            "resolved": [resolved.get(d, 0) for d in self.days],
+            "opened": [by_day[d]["opened"] if d in by_day else 0 for d in self.days],
+            "resolved": [by_day[d]["resolved"] if d in by_day else 0 for d in self.days],
         }
 
     def first_assignment_resolution(self) -> dict[str, list[Any]]:
-        """Per day opened: the share of resolved tickets that the first engineer
-        resolved (None on a day with no resolved ticket)."""
-        day = self.store.day_sql("opened_at")
-        rows = self.store.select(
-            f"SELECT {day} AS day, COUNT(resolved_at) AS resolved, "
-            "SUM(CASE WHEN resolved_on_first_assignment THEN 1 ELSE 0 END) AS first_time "
-            f"FROM {METRICS.name} WHERE opened_at >= %s GROUP BY {day}",
-            [ts(self.since)],
-        )
-        by_day = {r["day"]: r for r in rows}
+        """Per day: the share of that day's resolutions that were by the ticket's
+        first and only assignment (None on a day without one)."""
+        by_day = {r["day"]: r for r in self._daily}
         rates: list[float | None] = []
         for d in self.days:
             r = by_day.get(d)
-            resolved = int(r["resolved"] or 0) if r else 0
-            rates.append(round(int(r["first_time"] or 0) / resolved, 4) if resolved else None)
+            rates.append(round(r["resolved_first_time"] / r["resolved"], 4)
+                         if r and r["resolved"] else None)
         return {"days": self.days, "rate": rates}
 
     def escalations_per_tier(self) -> dict[str, list[int]]:
-        """Assignments escalated, by the tier they were escalated from."""
-        rows = self.store.select(
-            f"SELECT assignment_tier AS tier, COUNT(*) AS n FROM {ASSIGNMENTS.name} "
-            "WHERE status = %s AND assigned_at >= %s GROUP BY assignment_tier "
-            "ORDER BY assignment_tier",
-            ["escalated", ts(self.since)],
-        )
-        return {"tiers": [int(r["tier"]) for r in rows], "escalations": [int(r["n"]) for r in rows]}
+        """Escalations in the window, by the tier escalated to."""
+        totals: dict[int, int] = {}
+        for r in self._daily:
+            for tier, n in r["escalations"].items():
+                totals[int(tier)] = totals.get(int(tier), 0) + n
+        tiers = sorted(totals)
+        return {"tiers": tiers, "escalations": [totals[t] for t in tiers]}
 
     def sla_breaches_per_tier(self, targets: SlaTable) -> dict[str, list[int]]:
         """Breached accept and resolve clocks per tier, of assignments whose
@@ -98,13 +88,21 @@ class ReportSeries:
 
     def engineers(self, limit: int = 25) -> dict[str, list[Any]]:
         """Hours spent in the window and open load against capacity, for the
-        ``limit`` engineers with the most hours (then the most load)."""
-        report = OpsQueries(self.store).engineer_report(start=self.since)
-        report.sort(key=lambda r: (-r["hours_spent"], -r["open_load"], r["engineer_id"]))
-        top = report[:limit]
+        ``limit`` engineers with the most hours."""
+        top = self.store.select(
+            f"SELECT engineer_id, SUM(hours) AS hours FROM {HOURS.name} WHERE day >= %s "
+            "GROUP BY engineer_id ORDER BY SUM(hours) DESC, engineer_id LIMIT %s",
+            [self.days[0], limit])
+        ids = [r["engineer_id"] for r in top]
+        load = {}
+        if ids:
+            marks = ", ".join(["%s"] * len(ids))
+            load = {r["id"]: r for r in self.store.select(
+                f"SELECT id, open_assignments, capacity FROM {ENGINEERS.name} "
+                f"WHERE id IN ({marks})", ids)}
         return {
-            "engineers": [r["engineer_id"] for r in top],
-            "hours": [r["hours_spent"] for r in top],
-            "load": [r["open_load"] for r in top],
-            "capacity": [r["capacity"] for r in top],
+            "engineers": ids,
+            "hours": [round(float(r["hours"] or 0), 2) for r in top],
+            "load": [int(load[i]["open_assignments"]) if i in load else 0 for i in ids],
+            "capacity": [int(load[i]["capacity"]) if i in load else 0 for i in ids],
         }

@@ -260,9 +260,5 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
     def uuid_param(self, value: Any) -> Any:
         return value.hex if isinstance(value, UUID) else value
 
-    def day_sql(self, column: str) -> str:
-        # Stored as canonical RFC 3339 UTC text: the day is its first ten characters.
-        return f"substr({column}, 1, 10)"
-
     def close(self) -> None:
         self.datastore.close()

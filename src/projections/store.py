@@ -166,7 +166,3 @@ class ReadStore(ABC):
     @abstractmethod
     def uuid_param(self, value: Any) -> Any:
         """An originator id as the event store's column expects it."""
-
-    @abstractmethod
-    def day_sql(self, column: str) -> str:
-        """An SQL expression of a timestamp column's UTC day, as ``YYYY-MM-DD`` text."""

@@ -26,10 +26,10 @@ def test_reports_show_what_was_recorded(api: Api) -> None:
     assert sign_in(api.client).status_code == 303
     first, second = api.engineer(tier=1)["id"], api.engineer(tier=2)["id"]
     # Resolved by the first engineer.
-    ticket, _eng, a = api.assigned()
+    _ticket, _eng, a = api.assigned()
     api.accept(a["id"])
     api.complete(a["id"], time_spent_hours=2.0)
-    # Escalated from tier 1, then resolved at tier 2: not a first-time fix.
+    # Escalated from tier 1 to tier 2, then resolved there: not a first-time fix.
     other = api.ticket()["id"]
     a1 = api.assign(other, first)
     escalated = api.escalate(other, second)
@@ -45,9 +45,11 @@ def test_reports_show_what_was_recorded(api: Api) -> None:
     assert tickets["opened"][-1] == 3 and sum(tickets["opened"]) == 3
     assert tickets["resolved"][-1] == 2
     assert data["first_time"]["rate"][-1] == 0.5
-    assert data["escalations"] == {"tiers": [1], "escalations": [1]}
+    assert data["escalations"] == {"tiers": [2], "escalations": [1]}  # by the tier escalated to
     hours = dict(zip(data["engineers"]["engineers"], data["engineers"]["hours"], strict=True))
-    assert hours[second] == 3.0 and hours[first] == 0
+    assert hours[second] == 3.0 and hours[_eng] == 2.0
+    assert first not in hours  # no completion: no hours
+    assert data["engineers"]["load"][data["engineers"]["engineers"].index(second)] == 0
     assert a1["engineer_id"] == first
     # The figures are also a table, for whoever cannot see the chart.
     assert "<th scope=\"col\">Escalations</th>" in html
