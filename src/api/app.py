@@ -35,8 +35,10 @@ from api.routers import (
     handovers,
     imports,
     intervals,
+    notes,
     operations,
     proposals,
+    repeat_faults,
     reports,
     sla,
     tickets,
@@ -51,6 +53,7 @@ from ledger.signing import load_or_create
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.repeat_policy_runner import repeat_fault_job
 from projections.runner import ReadSide
 from projections.backend import build_store
 
@@ -273,11 +276,14 @@ def create_app(
             services.audit.sealer.start()
         if settings.run_projections and settings.run_webhooks:
             services.webhooks.start()
+        repeat_faults = repeat_fault_job(services)
         first_start(services, announce_admin_token or _log_admin_token)
         try:
             with serving_gc():
                 yield
         finally:
+            if repeat_faults is not None:
+                repeat_faults.stop()
             feed.stop_streams(app)
             metrics.forget()
             services.close()
@@ -298,7 +304,7 @@ def create_app(
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
                sla, reports, autoassign, imports, webhooks, proposals, handovers,
-               coverage, certifications)
+               coverage, certifications, notes, repeat_faults)
     install_console(app)
     match_first(app)
     check_policy(app)

@@ -50,6 +50,7 @@ READ = "read"  # every authenticated principal: GET of tickets, assignments, eve
 DISPATCH = "dispatch"  # tickets, engineers, assign, escalate, reassign, remove, close, reopen
 WORK = "work"  # accept, reject, start, complete -- an engineer only on their own assignments
 AUDIT = "audit"  # verify, export
+NOTE = "note"  # notes on tickets -- an engineer only on tickets they hold or held
 MANAGE = "manage"  # API keys, projection rebuilds
 
 #: Permission -> the roles that hold it. ``None``: no authentication at all.
@@ -59,6 +60,7 @@ POLICY: dict[str, frozenset[str] | None] = {
     DISPATCH: frozenset({ADMIN, DISPATCHER}),
     WORK: frozenset({ADMIN, ENGINEER}),
     AUDIT: frozenset({ADMIN, AUDITOR}),
+    NOTE: frozenset({ADMIN, DISPATCHER, ENGINEER}),
     MANAGE: frozenset({ADMIN}),
 }
 
@@ -319,7 +321,7 @@ def require_own_assignment(principal: Principal, row: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "ADMIN", "AUDIT", "AUDITOR", "DISPATCH", "DISPATCHER", "ENGINEER", "MANAGE", "POLICY",
+    "ADMIN", "AUDIT", "AUDITOR", "DISPATCH", "DISPATCHER", "ENGINEER", "MANAGE", "NOTE", "POLICY",
     "PUBLIC", "READ", "WORK", "AuthenticationError", "Authenticator", "ForbiddenError",
     "Permission", "Principal", "PrincipalDep", "PublicAccess", "RoleAccess", "allow", "allowed",
     "api_routes", "bearer_token", "check_policy", "get_principal", "principal_of",

@@ -34,6 +34,8 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.WebhookNotFoundError, 404, "webhook-not-found", "Webhook not found"),
     (errors.WebhookTargetError, 400, "webhook-target-refused", "Webhook target refused"),
     (errors.ProposalNotFoundError, 404, "proposal-not-found", "Proposal not found"),
+    (errors.RepeatFaultNotFoundError, 404, "repeat-fault-not-found", "Repeat fault not found"),
+    (errors.NotTicketHolderError, 403, "not-ticket-holder", "Not a holder of this ticket"),
     (errors.InvalidReferenceError, 422, "invalid-engineer", "Unknown or inactive engineer"),
     (errors.StaleVersionError, 412, "stale-version", "Version is stale"),
     (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),

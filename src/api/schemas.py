@@ -277,6 +277,7 @@ class CompleteBody(Request):
     parts_used: list[Part] | None = Field(None, max_length=200, description="Parts used.")
     customer_rating: int | None = Field(None, ge=1, le=5, description="The customer's rating, 1 to 5.")
     customer_feedback: Text | None = Field(None, description="What the customer said.")
+    notes: Text | None = Field(None, description="The engineer's notes, added to the assignment's.")
 
 
 class ReassignBody(Request):
@@ -319,6 +320,9 @@ class EngineerAssignment(BaseModel):
         description="Parts used: `{part_number, part_name, quantity, cost}` each.")
     customer_rating: int | None = Field(description="The customer's rating, 1 to 5.")
     customer_feedback: str | None = Field(description="What the customer said.")
+    notes: str | None = Field(
+        None, description="The engineer's notes from accept, start and complete, in order, "
+                          "one per line.")
     created_at: str = Field(description=f"When the row was made (as assigned_at); {WHEN}")
     updated_at: str = Field(description=f"When the row last changed; {WHEN}")
     qualification_warnings: list[str] | None = Field(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.domain import PRIORITIES
+from ledger.repeat_policy import parse_thresholds
 from ledger.store import DEFAULT_DATABASE_URL
 from projections.ticket_sla import DEFAULT_TICKET_SLA, parse_ticket_sla
 
@@ -144,6 +145,27 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300, description="Seconds an attempt may take in all.")
     webhook_log_days: float = Field(
         7.0, gt=0, le=3650, description="Days the delivery log keeps an attempt.")
+
+    repeat_fault_window_days: float = Field(
+        30, gt=0, le=3650,
+        description="LEDGER_REPEAT_FAULT_WINDOW_DAYS: tickets opened at one place within "
+        "this many days count toward a repeat fault.",
+    )
+    repeat_fault_thresholds: str = Field(
+        "pole=3,pon=5,zone=10,dr=3",
+        description="LEDGER_REPEAT_FAULT_THRESHOLDS: tickets per scope that raise a repeat "
+        "fault; scopes left out keep these defaults. Every process must agree.",
+    )
+    run_repeat_faults: bool = Field(
+        True, description="Run the repeat-fault policy in this process (one process of all "
+        "leads; needs run_projections).",
+    )
+
+    @field_validator("repeat_fault_thresholds")
+    @classmethod
+    def _repeat_fault_thresholds(cls, value: str) -> str:
+        parse_thresholds(value)  # refuses a malformed one at start
+        return value
 
     def signing_key_path(self) -> str:
         if self.signing_key:

@@ -15,6 +15,12 @@ TAGS = [
      "description": "The ledger's suggestions of an engineer for open tickets, with the "
                     "scoring's reasons, and the dispatcher's decision: approve (the "
                     "assignment is made), reject with a reason, or decide a selection."},
+    {"name": "notes",
+     "description": "Notes on a ticket: internal ones, ones for the client, and the "
+                    "ledger's own (system)."},
+    {"name": "repeat-faults",
+     "description": "Places (a pole, a PON, a zone, a drop) where tickets keep being opened: "
+                    "raised by the ledger, acknowledged and resolved by dispatchers."},
     {"name": "engineers",
      "description": "The roster assignments draw on: skills, tier, capacity, availability."},
     {"name": "coverage",

@@ -36,9 +36,11 @@ from ledger.hashchain import ChainingMapper, recorded_hash, stored_event_hash
 from ledger.ids import new_id
 from ledger.inline_hooks import InlineHooks, InlineWriter, save_inline
 from ledger.keys import ApiKey, new_token
+from ledger.note_commands import NoteCommands
 from ledger.pipeline import WritePipeline, then
 from ledger.proposal_commands import ProposalCommands
 from ledger.qualification import EngineerFacts
+from ledger.repeat_fault_commands import RepeatFaultCommands
 from ledger.results import CommandResult, recorded
 from ledger.storage import project, start, storage_errors
 from ledger.store import StoreConfig, parse_database_url
@@ -51,7 +53,7 @@ __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
 class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, ProposalCommands,
-             HandoverCommands, Application[UUID]):
+             HandoverCommands, NoteCommands, RepeatFaultCommands, Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"

@@ -94,6 +94,22 @@ class SnapshotOutdatedError(ConcurrentUpdateError):
 
 class HandoverNotAllowedError(ConflictError):
     """Raised when a ticket is handed to a team its owner may not hand it to."""
+class NotTicketHolderError(LedgerError):
+    """Raised when an engineer writes on a ticket they never held."""
+
+
+class RepeatFaultNotFoundError(NotFoundError):
+    """Raised when no repeat fault has the given id."""
+
+
+class RepeatFaultExistsError(ConflictError):
+    """Raised when a repeat fault is raised with an id that is already taken
+    (another process raised it first)."""
+
+
+class RepeatFaultStateError(ConflictError):
+    """Raised when a repeat fault is acknowledged or resolved from a status that
+    does not allow it."""
 
 
 class InvalidReferenceError(LedgerError):

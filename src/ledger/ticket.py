@@ -40,8 +40,8 @@ from ledger.errors import (
     TicketNotReopenableError,
     TicketResolvedError,
 )
-from ledger.proposal import TicketProposals
 from ledger.handover import TicketHandovers
+from ledger.proposal import TicketProposals
 from ledger.qualification import QualificationCheck
 from ledger.ticket_details import DetailsChanged, TicketDetails, clean_location, default_territory
 from ledger.ticket_qualification import TicketQualification
@@ -57,42 +57,17 @@ from ledger.statuses import (
     REMOVED,
     ticket_status,
 )
+from ledger.ticket_notes import NoteWritten, TicketNotes
+from ledger.transfer import Transfer
 
 #: Where stored events and tickets name these classes.
 TOPIC_PREFIX = "ledger.domain:Ticket"
 
 
-class Transfer(Aggregate.Event):
-    """An assignment transferred to another engineer: the current one ends (as
-    ``ended_as``) and a new one starts. Escalated and reassigned alike."""
-
-    assignment_id: UUID
-    engineer_id: str
-    reason: str | None
-    new_assignment_id: UUID
-    sequence: int
-    new_engineer_id: str
-    tier: int
-    tier_name: str
-    equipment_id: str | None
-    actor: str
-    via: str | None = None
-    #: Issue 21: the engineer's unmet requirements when named (None: not checked).
-    qualification_warnings: list[str] | None = None
-    override_reason: str | None = None
-
-    ended_as: ClassVar[str]
-
-    def apply(self, ticket: Ticket) -> None:
-        ticket._end(self.assignment_id, self.ended_as)
-        ticket._add(Assignment(self.new_assignment_id, self.sequence, self.new_engineer_id,
-                               self.tier, self.tier_name, self.equipment_id))
-
-
-class Ticket(TicketDetails, TicketQualification, TicketProposals, TicketHandovers,
+class Ticket(TicketDetails, TicketQualification, TicketProposals, TicketHandovers, TicketNotes,
              Aggregate):
     """A service ticket and its ordered assignments (its details' corrections:
-    ``ledger.ticket_details``)."""
+    ``ledger.ticket_details``; its notes: ``ledger.ticket_notes``)."""
 
     TOPIC = TOPIC_PREFIX
 
@@ -167,6 +142,7 @@ class Ticket(TicketDetails, TicketQualification, TicketProposals, TicketHandover
         engineer_id: str
         actor: str
         via: str | None = None
+        notes: str | None = None  # stored events before notes lack it
 
         def apply(self, ticket: Ticket) -> None:
             ticket.assignments[self.assignment_id].status = ACCEPTED
@@ -188,6 +164,7 @@ class Ticket(TicketDetails, TicketQualification, TicketProposals, TicketHandover
         engineer_id: str
         actor: str
         via: str | None = None
+        notes: str | None = None  # stored events before notes lack it
 
         def apply(self, ticket: Ticket) -> None:
             ticket.assignments[self.assignment_id].status = IN_PROGRESS
@@ -224,12 +201,16 @@ class Ticket(TicketDetails, TicketQualification, TicketProposals, TicketHandover
         parts_used: list[dict[str, Any]] | None = None
         customer_rating: int | None = None
         customer_feedback: str | None = None
+        notes: str | None = None
 
         def apply(self, ticket: Ticket) -> None:
             failed = self.completion_status == "failed"
             ticket._end(self.assignment_id, FAILED if failed else COMPLETED)
             if self.completion_status == "success":
                 ticket.resolved = True
+
+    class NoteAdded(NoteWritten):
+        TOPIC = f"{TOPIC_PREFIX}.NoteAdded"
 
     class Closed(Aggregate.Event):
         TOPIC = f"{TOPIC_PREFIX}.Closed"

@@ -48,6 +48,7 @@ ASSIGNMENT_COLUMNS = (
     Column("parts_used", "json"),
     Column("customer_rating", "int"),
     Column("customer_feedback"),
+    Column("notes"),
     Column("created_at", "ts", True),
     Column("updated_at", "ts", True),
     # Issue 21: the qualification check when the engineer was named (None: not checked).
@@ -60,7 +61,7 @@ class EngineerAssignmentsProjection(Projection):
     """``engineer_assignments``: one row per assignment (the EngineerAssignment)."""
 
     name = "engineer_assignments"
-    version = 2
+    version = 3  # v2: qualification_warnings, override_reason; v3: notes
     table = Table(
         "engineer_assignments",
         ASSIGNMENT_COLUMNS,
@@ -143,8 +144,16 @@ class EngineerAssignmentsProjection(Projection):
             ),
         )
 
+    def _with_notes(self, e: Any, rows: Rows, **changes: Any) -> None:
+        """``_patch``, the event's notes (if any) added on a line of their own."""
+        if e.notes:
+            row = rows.get(self.table, (sid(e.assignment_id),))
+            before = row["notes"] if row else None
+            changes["notes"] = f"{before}\n{e.notes}" if before else e.notes
+        self._patch(e, rows, **changes)
+
     def _accepted(self, e: Ticket.Accepted, position: int, rows: Rows) -> None:
-        self._patch(e, rows, status=ACCEPTED, accepted_at=ts(e.timestamp))
+        self._with_notes(e, rows, status=ACCEPTED, accepted_at=ts(e.timestamp))
 
     def _rejected(self, e: Ticket.Rejected, position: int, rows: Rows) -> None:
         self._patch(
@@ -152,10 +161,10 @@ class EngineerAssignmentsProjection(Projection):
         )
 
     def _started(self, e: Ticket.Started, position: int, rows: Rows) -> None:
-        self._patch(e, rows, status=IN_PROGRESS, started_at=ts(e.timestamp))
+        self._with_notes(e, rows, status=IN_PROGRESS, started_at=ts(e.timestamp))
 
     def _completed(self, e: Ticket.Completed, position: int, rows: Rows) -> None:
-        self._patch(
+        self._with_notes(
             e,
             rows,
             status=FAILED if e.completion_status == "failed" else COMPLETED,

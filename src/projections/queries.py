@@ -317,11 +317,12 @@ def event_topics() -> dict[str, str]:
 
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
+    from ledger.repeat_fault import RepeatFault
     from ledger.webhook import Webhook
     from ledger.workload import Workload
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer, ApiKey, Webhook, Workload):
+    for cls in (Ticket, Engineer, ApiKey, Webhook, Workload, RepeatFault):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

@@ -14,7 +14,9 @@ from projections.handovers import HandoversProjection
 from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
 from projections.proposals import ProposalsProjection
+from projections.repeat_faults import RepeatFaultsProjection
 from projections.sla import SlaProjection
+from projections.ticket_notes import TicketNotesProjection
 from projections.tickets import TicketsProjection
 from projections.webhooks import WebhooksProjection
 
@@ -31,4 +33,6 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     WebhooksProjection,
     ProposalsProjection,
     HandoversProjection,
+    TicketNotesProjection,
+    RepeatFaultsProjection,
 )

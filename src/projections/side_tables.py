@@ -1,6 +1,6 @@
 """Tables a feature keeps beside the read tables, in the same database, that
 are not projections (no rebuild touches them): checkpoints, idempotency keys,
-webhook secrets and deliveries. Each store subclasses ``SideTables``."""
+webhook secrets and deliveries, policy positions. Each store subclasses ``SideTables``."""
 
 from __future__ import annotations
 

@@ -94,6 +94,7 @@ class TicketsProjection(Projection):
             Ticket.Closed: self._closed,
             Ticket.Reopened: self._reopened,
             Ticket.HandedOver: self._handed_over,
+            Ticket.NoteAdded: self._noted,
         }
 
     def _touch(self, e: Any, rows: Rows, **changes: Any) -> None:
@@ -104,6 +105,10 @@ class TicketsProjection(Projection):
             updated_at=ts(e.timestamp),
             **changes,
         )
+
+    def _noted(self, e: Ticket.NoteAdded, position: int, rows: Rows) -> None:
+        """A note changes nothing shown here but the version (the ETag)."""
+        self._touch(e, rows)
 
     def _opened(self, e: Ticket.Opened, position: int, rows: Rows) -> None:
         at = ts(e.timestamp)

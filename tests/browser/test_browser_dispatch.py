@@ -6,6 +6,7 @@ forged post is refused; a ticket is handed from Build to QA on its page."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -166,3 +167,32 @@ def test_a_dispatcher_hands_over_from_the_ticket_page(server: Server, open_conte
         handovers = api.get(f"/tickets/{ticket_id}/handovers").json()
     assert [(h["from_team"], h["to_team"], h["handed_over_by"]) for h in handovers] == [
         (None, "build", "dispatch-1"), ("build", "qa", "dispatch-1")]
+
+
+def test_a_dispatcher_acknowledges_and_resolves_a_repeat_fault(
+    server: Server, open_context: Any
+) -> None:
+    tickets = [open_ticket(server, f"LOS on pole 88 ({n})", location={"pole": "P-88"})
+               for n in range(3)]
+    with server.api() as api:
+        deadline = time.monotonic() + 15
+        while not api.get("/repeat-faults", params={"value": "P-88"}).json()["items"]:
+            assert time.monotonic() < deadline, "the policy raised no fault"
+            time.sleep(0.1)
+    page = sign_in(open_context(), server.tokens["dispatch-1"])
+    page.get_by_role("link", name="Repeat faults").click()
+    card = page.locator("li.fault", has_text="pole P-88")
+    expect(card.locator(".badge")).to_have_text("open")
+    card.get_by_label("Note").fill("Crew booked for Thursday")
+    card.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_role("status")).to_have_text("Acknowledged.")
+    expect(card.locator(".badge")).to_have_text("acknowledged")
+    card.get_by_label("Resolution").fill("Pole replaced")
+    card.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("status")).to_have_text("Resolved.")
+    expect(card.locator(".badge")).to_have_text("resolved")
+    expect(card.get_by_role("button", name="Resolve")).to_have_count(0)
+    card.get_by_role("link").first.click()
+    notes = page.locator("section", has=page.get_by_role("heading", name="Notes"))
+    expect(notes.locator("li.note-system")).to_contain_text("Repeat fault raised at pole P-88")
+    assert tickets[0] in page.url

@@ -47,7 +47,7 @@ def test_an_engineer_on_a_phone_accepts_starts_and_completes(
     card.get_by_label("Hours").fill("1.5")
     card.get_by_label("Parts used").fill("PN-7, 2, Line filter")
     card.get_by_label("Customer rating").select_option("5")
-    card.get_by_label("Notes (actions taken)").fill("Replaced the filter")
+    card.get_by_label("Actions taken").fill("Replaced the filter")
     card.get_by_role("button", name="Complete").click()
     expect(page.get_by_role("status")).to_have_text("Completed (success).")
     fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -514,8 +514,9 @@ def test_interrupted_rebuild_keeps_serving_and_resumes(
     for name in PUBLIC_PROJECTIONS:
         assert {(e.generation, e.state) for e in entries(store, name)} == {
             (1, RETIRED), (2, LIVE)}
+    table_versions = {t.name: c.version for c in ALL_PROJECTIONS for t in c.tables}
     for name in PUBLIC:
-        assert not table_exists(store, physical_name(name, 1, 1))
+        assert not table_exists(store, physical_name(name, table_versions[name], 1))
     assert_same(snapshot(store), live)
     assert {s["lag"] for s in rs.status()} == {0}
 

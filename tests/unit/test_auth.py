@@ -11,6 +11,7 @@ from api.auth import (
     AUDIT,
     DISPATCH,
     MANAGE,
+    NOTE,
     POLICY,
     PUBLIC,
     READ,
@@ -59,9 +60,9 @@ def test_unknown_roles_are_refused():
 
 #: The issue's role table, written out independently of ``POLICY``.
 EXPECTED = {
-    "admin": {READ, DISPATCH, WORK, AUDIT, MANAGE},
-    "dispatcher": {READ, DISPATCH},
-    "engineer": {READ, WORK},
+    "admin": {READ, DISPATCH, WORK, AUDIT, MANAGE, NOTE},
+    "dispatcher": {READ, DISPATCH, NOTE},
+    "engineer": {READ, WORK, NOTE},
     "auditor": {READ, AUDIT},
 }
 

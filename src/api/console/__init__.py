@@ -25,6 +25,7 @@ def install(app: FastAPI) -> None:
     from api.console import (
         actions,
         audit,
+        field_actions,
         handover_actions,
         pages,
         proposals,
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
     console.include_router(audit.router)
     console.include_router(webhook_actions.router)
     console.include_router(handover_actions.router)
+    console.include_router(field_actions.router)
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_route("/", to_board, include_in_schema=False)
     app.add_route("/console", to_board, include_in_schema=False)

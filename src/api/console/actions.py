@@ -38,6 +38,7 @@ from api.schemas import (
     RejectBody,
     ReopenBody,
 )
+from api.schemas_notes import NotesBody
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, LedgerError
 
@@ -196,9 +197,10 @@ async def reopen(request: Request, ticket_id: UUID, session: SessionDep) -> Resp
 @router.post("/assignments/{assignment_id}/accept")
 async def accept(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
+        body = NotesBody(notes=text(form, "notes"))
         row = await _assignment(services, s, assignment_id, own=True)
         result = await asyncio.wrap_future(services.ledger.accept(
-            UUID(row["ticket_id"]), assignment_id, actor=s.principal.name))
+            UUID(row["ticket_id"]), assignment_id, notes=body.notes, actor=s.principal.name))
         return result, "Accepted."
     return await command(request, session, WORK, run, BOARD)
 
@@ -206,9 +208,10 @@ async def accept(request: Request, assignment_id: UUID, session: SessionDep) -> 
 @router.post("/assignments/{assignment_id}/start")
 async def start(request: Request, assignment_id: UUID, session: SessionDep) -> Response:
     async def run(services: Any, s: Session, form: FormData) -> tuple[CommandResult, str]:
+        body = NotesBody(notes=text(form, "notes"))
         row = await _assignment(services, s, assignment_id, own=True)
         result = await asyncio.wrap_future(services.ledger.start(
-            UUID(row["ticket_id"]), assignment_id, actor=s.principal.name))
+            UUID(row["ticket_id"]), assignment_id, notes=body.notes, actor=s.principal.name))
         return result, "Started."
     return await command(request, session, WORK, run, BOARD)
 
@@ -251,7 +254,7 @@ async def complete(request: Request, assignment_id: UUID, session: SessionDep) -
             time_spent_hours=text(form, "time_spent_hours") or "",
             parts_used=parts_of(text(form, "parts_used")),
             customer_rating=text(form, "customer_rating"), diagnosis=text(form, "diagnosis"),
-            actions_taken=text(form, "actions_taken"),
+            actions_taken=text(form, "actions_taken"), notes=text(form, "notes"),
         )
         row = await _assignment(services, s, assignment_id, own=True)
         result = await asyncio.wrap_future(services.ledger.complete(
@@ -260,7 +263,7 @@ async def complete(request: Request, assignment_id: UUID, session: SessionDep) -
             actions_taken=body.actions_taken,
             parts_used=[p.model_dump() for p in body.parts_used] if body.parts_used else None,
             customer_rating=body.customer_rating, customer_feedback=body.customer_feedback,
-            actor=s.principal.name,
+            notes=body.notes, actor=s.principal.name,
         ))
         return result, f"Completed ({body.completion_status})."
     return await command(request, session, WORK, run, BOARD)

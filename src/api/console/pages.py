@@ -29,6 +29,7 @@ from ledger.domain import PRIORITIES
 from ledger.handover import ALLOWED_MOVES
 from ledger.qualification import EngineerFacts, TicketNeeds, unmet
 from projections.handover_queries import handovers_of_ticket
+from projections.note_queries import NoteQueries
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import parse_ts, ts
 from projections.ticket_sla import sla_state, ticket_resolve_by
@@ -185,8 +186,11 @@ def _ticket(services: Any, ticket_id: UUID, as_of: str | None) -> dict[str, Any]
     engineers = services.queries.engineers(limit=500, cursor=None, active=True).items
     handovers = [h for h in handovers_of_ticket(services.store, ticket_id)
                  if not as_of or h["handed_over_at"] <= as_of]
+    notes = NoteQueries(services.store).notes_of_ticket(ticket_id)
+    if as_of:
+        notes = [n for n in notes if n["created_at"] <= as_of]
     return {"ticket": ticket, "assignments": assignments, "events": events,
-            "current": current, "engineers": engineers, "handovers": handovers,
+            "current": current, "engineers": engineers, "handovers": handovers, "notes": notes,
             "handover_moves": ALLOWED_MOVES.get(ticket["owner_team"], ()),
             "deadline": _deadline(services, ticket, as_of)}
 

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from api.auth import AUDIT, DISPATCH, MANAGE, WORK, ForbiddenError, allowed
+from api.auth import AUDIT, DISPATCH, MANAGE, NOTE, WORK, ForbiddenError, allowed
 from api.console.session import Session, SessionKeeper
 from api.problems import STATUS_MAP
 from ledger.errors import LedgerError
@@ -27,6 +27,7 @@ STATUS_BADGES = {
     "assigned": "blue", "accepted": "green", "in_progress": "yellow", "completed": "green",
     "rejected": "red", "failed": "red", "escalated": "purple", "reassigned": "grey",
     "removed": "grey", "open": "blue", "resolved": "green", "closed": "grey",
+    "acknowledged": "yellow",
 }
 ACTIVE = ("assigned", "accepted", "in_progress")
 #: The dispatch board: the console's home (``/console`` redirects here).
@@ -65,6 +66,7 @@ def rights(session: Session) -> dict[str, bool]:
     return {
         "dispatch": allowed(DISPATCH, role), "work": allowed(WORK, role),
         "audit": allowed(AUDIT, role), "manage": allowed(MANAGE, role),
+        "note": allowed(NOTE, role),
     }
 
 

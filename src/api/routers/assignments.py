@@ -39,6 +39,7 @@ from api.schemas import (
     ReassignBody,
     RejectBody,
 )
+from api.schemas_notes import NotesBody
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError
 from projections.queries import ASSIGNMENTS
@@ -102,16 +103,18 @@ async def escalate(
 
 
 @router.post("/{assignment_id}/accept", response_model=EngineerAssignment,
-             description="The engineer takes the assignment on (status `accepted`). An "
-                         "engineer's key may act only on their own assignments.")
+             description="The engineer takes the assignment on (status `accepted`), with "
+                         "optional `notes`. An engineer's key may act only on their own "
+                         "assignments.")
 async def accept(
     assignment_id: UUID, ctx: WorkContext, response: Response,
+    body: NotesBody | None = None,
 ) -> EngineerAssignment:
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
     result = await asyncio.wrap_future(ctx.services.ledger.accept(
         UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
-        expected_version=ctx.expected_version,
+        expected_version=ctx.expected_version, **(body or NotesBody()).model_dump(),
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
@@ -132,16 +135,18 @@ async def reject(
 
 
 @router.post("/{assignment_id}/start", response_model=EngineerAssignment,
-             description="Work begins (status `in_progress`, the ticket `in_progress`). An "
-                         "engineer's key may act only on their own assignments.")
+             description="Work begins (status `in_progress`, the ticket `in_progress`), with "
+                         "optional `notes`. An engineer's key may act only on their own "
+                         "assignments.")
 async def start(
     assignment_id: UUID, ctx: WorkContext, response: Response,
+    body: NotesBody | None = None,
 ) -> EngineerAssignment:
     row = await find_assignment(ctx.services, assignment_id)
     require_own_assignment(ctx.principal, row)
     result = await asyncio.wrap_future(ctx.services.ledger.start(
         UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
-        expected_version=ctx.expected_version,
+        expected_version=ctx.expected_version, **(body or NotesBody()).model_dump(),
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
