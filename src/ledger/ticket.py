@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import KW_ONLY
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
