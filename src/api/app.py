@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -104,6 +104,54 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
     )
+
+
+class BackgroundJob(Protocol):
+    """Work a process does besides serving HTTP. ``start()`` returns at once
+    (the job runs in its own thread); ``stop()`` ends it. A job that must run in
+    one process at a time leads by its own lock
+    (``projections.locks.Leadership``, or a ``ProcessLock``), so any number of
+    processes may start it: one leads, the others stand by and take over."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def background_jobs(services: Services) -> list[BackgroundJob]:
+    """The background jobs ``ledger serve`` and ``ledger worker`` start and
+    ``ledger serve --api-only`` does not, in the order they start (they stop in
+    reverse). The projection runner is not listed: every process's read side
+    follows the log, and ``start_background`` lets it lead or not. Add a job
+    here with one line."""
+    jobs: list[BackgroundJob] = []
+    if services.audit.sealer is not None:
+        jobs.append(services.audit.sealer)
+    return jobs
+
+
+def start_background(services: Services) -> list[BackgroundJob]:
+    """This process's share of the background work, by ``settings.api_only``:
+    the read side follows the log and, unless API-only, may lead the projection
+    runner (a leader catches up before this returns); then the background jobs
+    (none when API-only). Returns the jobs started, for ``stop_background``."""
+    settings = services.settings
+    api_only = settings.api_only
+    if settings.run_projections:
+        services.read_side.start(rebuild_pending=not api_only, lead=not api_only)
+        if not api_only:
+            # One process of all serving this store runs the projections (it
+            # catches up before serving); the others follow and can take over.
+            services.read_side.wait_until_led(timeout=0.5)
+    jobs = [] if api_only else background_jobs(services)
+    for job in jobs:
+        job.start()
+    return jobs
+
+
+def stop_background(jobs: Sequence[BackgroundJob]) -> None:
+    for job in reversed(jobs):
+        job.stop()
 
 
 def first_start(services: Services, announce_admin_token: Callable[[str], None]) -> None:
@@ -254,19 +302,14 @@ def create_app(
         services = build_services(settings)
         app.state.services = services
         metrics.follow(services)
-        if settings.run_projections:
-            # One process of all serving this store runs the projections (it
-            # catches up before serving); the others follow and can take over.
-            services.read_side.start(rebuild_pending=True)
-            services.read_side.wait_until_led(timeout=0.5)
-        if services.audit.sealer is not None:
-            services.audit.sealer.start()
+        jobs = start_background(services)
         first_start(services, announce_admin_token or _log_admin_token)
         try:
             with serving_gc():
                 yield
         finally:
             feed.stop_streams(app)
+            stop_background(jobs)
             metrics.forget()
             services.close()
 

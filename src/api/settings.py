@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     run_projections: bool = Field(
         True, description="Run the projection runner inside this process."
     )
+    api_only: bool = Field(
+        False,
+        description="Serve HTTP only (`ledger serve --api-only`): no background job runs "
+        "here (projection runner, checkpoint sealer, ...); `ledger worker` processes run "
+        "them. The read side still follows the log for read-your-writes.",
+    )
     inline_projections: bool = Field(
         True,
         description="PostgreSQL: every serving process writes the read rows of its own "

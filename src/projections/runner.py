@@ -25,7 +25,7 @@ from projections import builds
 from projections.base import Key, Projection
 from projections.engineers import EngineersProjection
 from projections.inline import InlineProjection
-from projections.locks import ProcessLock, SharedLock
+from projections.locks import Leadership, ProcessLock, SharedLock
 from projections.pages import DEFAULT_PAGE_SIZE, RowCache, Slot, relaxed_gc, run_pages
 from projections.postgres_store import PostgresReadStore
 from projections.recent import CommittedRows
@@ -87,10 +87,9 @@ class ReadSide:
         self.pending_builds: list[str] = []
         #: Held by the one process (of all serving this store) that runs the live
         #: runner; the others wait on stored positions and take over if it goes.
-        self._leader_lock = ProcessLock(app.store, "projection-runner")
+        self._leadership = Leadership(app.store, "projection-runner", retry=poll_interval)
         self._leading = False
-        self._lock_checked = 0.0
-        self._next_attempt = 0.0
+        self._may_lead = True
         self.rebuild_pending_on_lead = False
         self._caught_up_once = threading.Event()
         self._recent = CommittedRows(t.name for t in answered)
@@ -240,31 +239,25 @@ class ReadSide:
 
     def _lead(self) -> bool:
         """Keeps or tries to take the runner's leadership (cheaply, rate-limited)."""
-        now = time.monotonic()
-        if self._leading:
-            if now - self._lock_checked < 5.0:
-                return True
-            self._lock_checked = now
-            if self._leader_lock.check():
-                return True
+        if not self._may_lead:
+            return False
+        was_leading = self._leading
+        leading = self._leadership.lead()
+        if was_leading and not leading:
             self._leading = False
             self._recent.clear()
             self.app.cache_engineers(False)
             log.warning("lost the projection runner's lock; following again")
-        if now < self._next_attempt:
-            return False
-        self._next_attempt = now + self.poll_interval
-        if not self._leader_lock.acquire(blocking=False):
-            return False
+        if not leading or was_leading:
+            return leading
         try:
             # Another process may have led meanwhile: fresh slots (positions read
             # from the store, empty row caches).
             self.reload(fresh=True)
         except BaseException:
-            self._leader_lock.release()
+            self._leadership.release()
             raise
         self._leading = True
-        self._lock_checked = now
         self._recent.clear()
         # Its runner now sees every Engineer change (see Ledger.cache_engineers).
         self.app.cache_engineers(True)
@@ -290,13 +283,16 @@ class ReadSide:
                     break
         return self._leading
 
-    def start(self, *, rebuild_pending: bool = False) -> None:
+    def start(self, *, rebuild_pending: bool = False, lead: bool = True) -> None:
         """Follows the log in a background thread until ``stop()``: as the runner
         if this process holds the lock, else as a follower ready to take over.
-        ``rebuild_pending``: the runner rebuilds projections whose version changed."""
+        ``rebuild_pending``: the runner rebuilds projections whose version changed.
+        ``lead=False`` (``ledger serve --api-only``): never the runner; the thread
+        only follows the catalog (for waits and this process's inline writes)."""
         if self._thread is not None:
             return
         self.rebuild_pending_on_lead = rebuild_pending
+        self._may_lead = lead
         self._stop.clear()
         self.app.inline = self._inline
         self.app.add_listener(self.wake)
@@ -319,7 +315,7 @@ class ReadSide:
             self._listener_thread.join(timeout=5)
             self._listener_thread = None
         self.app.inline = None
-        self._leader_lock.release()
+        self._leadership.release()
         self._leading = False
         self._recent.clear()
         self.app.cache_engineers(False)
