@@ -23,6 +23,7 @@ from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.metrics import Metrics
 from api.observe import Observe
 from api.outage import StorageGate, StorageGateMiddleware
+from api.replica_reads import ReplicaReads
 from api.routers import (
     assignments,
     audit,
@@ -41,9 +42,11 @@ from api.settings import Settings
 from api.tags import TAGS
 from ledger.application import Ledger
 from ledger.signing import load_or_create
+from ledger.store import parse_database_url
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.replica import ReadReplica
 from projections.runner import ReadSide
 from projections.backend import build_store
 
@@ -88,7 +91,12 @@ def build_services(settings: Settings) -> Services:
         previous_keys=tuple(k.strip() for k in settings.previous_public_keys.split(",")
                             if k.strip()),
     )
-    queries = ReadQueries(store)
+    replica = None
+    if settings.read_database_url:
+        replica = ReadReplica(parse_database_url(settings.read_database_url), store,
+                              pool_size=settings.pool_size)
+    # With a replica, queries read their rows through it (it picks the database).
+    queries = ReadQueries(replica or store)  # type: ignore[arg-type]
     return Services(
         settings=settings,
         ledger=ledger,
@@ -103,6 +111,7 @@ def build_services(settings: Settings) -> Services:
         idempotency=idempotency,
         audit=audit,
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
+        replica=replica,
     )
 
 
@@ -336,6 +345,8 @@ def create_app(
     # the NUL guard, the front door (route, size, token) and then Idempotency-Key,
     # which reads the body.
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
+    if settings.read_database_url:
+        app.add_middleware(ReplicaReads)
     app.add_middleware(FrontDoor, max_bytes=settings.max_body_bytes)
     app.add_middleware(RejectNulInUrl)
     app.state.storage_gate = StorageGate()

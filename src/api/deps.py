@@ -22,6 +22,7 @@ from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.replica import REPLICA, ReadReplica, read_from, read_from_primary
 from projections.runner import ReadSide
 from projections.store import ReadStore
 
@@ -44,8 +45,12 @@ class Services:
     audit: Audit
     #: Assignment rows by id, looked up in batches (``find_assignment``).
     assignments: BatchedLookup
+    #: The streaming replica queries read from (``LEDGER_READ_DATABASE_URL``).
+    replica: ReadReplica | None = None
 
     def close(self) -> None:
+        if self.replica is not None:
+            self.replica.close()
         self.assignments.close()
         self.audit.close()
         self.read_side.stop()
@@ -136,6 +141,13 @@ async def wait_min_position(
 ) -> None:
     if min_position is None:
         return
+    replica = services.replica
+    if replica is not None and read_from() == REPLICA:
+        entries = [slot.entry for slot in services.read_side.live_slots()]
+        if await run_in_threadpool(replica.reached, entries, min_position,
+                                   services.settings.read_replica_wait):
+            return
+        read_from_primary()  # the replica lags (or is down): this request reads the primary
     ok = await run_in_threadpool(
         services.read_side.wait_for, min_position, services.settings.min_position_timeout
     )

@@ -39,6 +39,7 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
+from projections.replica import read_from_primary
 from projections.tables import ts
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=CommandRoute)
@@ -60,6 +61,7 @@ def _found_or_404(services: Services, ticket_id: UUID, read: Callable[[], R | No
         # It may exist but not be projected yet: the event store decides.
         services.ledger.get_ticket(ticket_id)
         services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
+        read_from_primary()  # a lagging read replica must not deny what exists
         found = read()
         if found is None:
             raise TicketNotFoundError(f"Ticket {ticket_id} does not exist.")
