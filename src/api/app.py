@@ -46,6 +46,7 @@ from ledger.store import parse_database_url
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.registry import with_plugins
 from projections.replica import ReadReplica
 from projections.runner import ReadSide
 from projections.backend import build_store
@@ -77,7 +78,8 @@ def build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
-        ledger, store, page_size=settings.page_size, passive=not settings.run_projections,
+        ledger, store, with_plugins(settings.projection_plugins),
+        page_size=settings.page_size, passive=not settings.run_projections,
         answered=(ASSIGNMENTS,), inline=settings.inline_projections,
     )
     read_side.setup()

@@ -182,7 +182,7 @@ async def read_your_writes(services: Services, result: CommandResult, response: 
     response.headers["X-Ledger-Position"] = str(result.position)
     # The positions this process knows (no wait, no query): at or below the
     # stored ones, so "not known" just means waiting in the threadpool.
-    if services.read_side.live_position() >= result.position:
+    if services.read_side.includes(result.position):
         return True
     ok = await run_in_threadpool(
         services.read_side.wait_for, result.position, services.settings.read_your_writes_timeout

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         description="Seconds a query with min_position waits for the replica to reach it "
         "before it reads from the primary instead.",
     )
+    projection_plugins: str = Field(
+        "",
+        description="LEDGER_PROJECTION_PLUGINS: comma-separated module:Class of extra "
+        "projections (Projection subclasses) the read side maintains beside its own.",
+    )
     api_only: bool = Field(
         False,
         description="Serve HTTP only (`ledger serve --api-only`): no background job runs "

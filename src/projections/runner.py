@@ -29,7 +29,7 @@ from projections.locks import Leadership, ProcessLock, SharedLock
 from projections.pages import DEFAULT_PAGE_SIZE, RowCache, Slot, relaxed_gc, run_pages
 from projections.postgres_store import PostgresReadStore
 from projections.recent import CommittedRows
-from projections.registry import ALL_PROJECTIONS
+from projections.registry import ALL_PROJECTIONS, code_generation
 from projections.store import LIVE, CatalogEntry, PageWrite, PositionConflictError, ReadStore
 from projections.tables import Table
 from projections.waiting import LiveBuilds
@@ -87,7 +87,12 @@ class ReadSide:
         self.pending_builds: list[str] = []
         #: Held by the one process (of all serving this store) that runs the live
         #: runner; the others wait on stored positions and take over if it goes.
-        self._leadership = Leadership(app.store, "projection-runner", retry=poll_interval)
+        # One leader per code generation: during a rolling deploy that changes a
+        # projection's version, the new workers lead (build, then maintain) the
+        # new version while the old ones keep the old version live (docs/deploy.md).
+        self._leadership = Leadership(
+            app.store, f"projection-runner-{code_generation(self.projections.values())}",
+            retry=poll_interval)
         self._leading = False
         self._may_lead = True
         self.rebuild_pending_on_lead = False
@@ -117,10 +122,13 @@ class ReadSide:
         ``fresh``: forget every slot's state, keep none."""
         catalog = self.store.catalog()
         slots = []
+        newer = []
         for entry in catalog:
             projection = self.projections.get(entry.name)
             if entry.state != LIVE or projection is None:
                 continue
+            if entry.version > projection.version:
+                newer.append(entry)  # newer code maintains it: wait for it, not on it
             if entry.version != projection.version:
                 continue  # built by other code; this process cannot maintain it
             old = None if fresh else next((s for s in self._live.slots if s.entry == entry), None)
@@ -129,6 +137,7 @@ class ReadSide:
         if [s.entry for s in slots] != [s.entry for s in self._live.slots]:
             self._recent.clear()  # other builds are live now: ask them
         self._live.replace(slots)
+        self._live.follow_newer(newer)
 
     def live_entries(self) -> list[CatalogEntry]:
         return [e for e in self.store.catalog() if e.state == LIVE]
@@ -401,14 +410,20 @@ class ReadSide:
         """The position every live read table includes."""
         return self._live.position()
 
+    def includes(self, position: int) -> bool:
+        """Whether every live read table is known to include ``position`` (no query)."""
+        return self.live_position() >= position and self._live.newer_include(position)
+
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until every live read table includes ``position``."""
         deadline = time.monotonic() + timeout
         if self.passive or (self._thread is not None and not self._leading):
-            return self._live.wait_on_store(position, deadline, self.store)
-        # No background runner in this process (CLI, tests): catch up here.
-        return self._live.wait(position, deadline,
-                               self.catch_up if self._thread is None else None)
+            ok = self._live.wait_on_store(position, deadline, self.store)
+        else:
+            # No background runner in this process (CLI, tests): catch up here.
+            ok = self._live.wait(position, deadline,
+                                 self.catch_up if self._thread is None else None)
+        return ok and self._live.wait_newer(position, deadline, self.store)
 
     # ---------------------------------------------------------------- builds
 

@@ -46,7 +46,9 @@ class Cluster:
         self.env.update({
             "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": self.token,
             "LEDGER_DEMO_ON_EMPTY": "false", "LEDGER_SIGNING_KEY": str(key),
-            "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **env,
+            "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
+            # Small pools: these tests run several processes each, beside other tests.
+            "LEDGER_POOL_SIZE": "3", **env,
         })
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -67,7 +69,7 @@ class Cluster:
         process = self._spawn(name, ["serve", "--api-only", "--no-access-log", "--host",
                                      "127.0.0.1", "--port", str(port)], env)
         base = f"http://127.0.0.1:{port}"
-        if not is_ready(process, base):
+        if not is_ready(process, base, seconds=120):  # a loaded machine starts slowly
             raise AssertionError(f"{name} did not start:\n{self.log(name)}")
         return base
 
@@ -89,13 +91,18 @@ class Cluster:
                 found[match["job"]] = int(match["pid"])
         return found
 
+    def leader_pids(self, job: str) -> set[int]:
+        """The processes leading a job whose name starts with ``job`` (the
+        projection runner's lock is named after the code's generation)."""
+        return {pid for name, pid in self.leaders().items() if name.startswith(job)}
+
     def wait_for_leader(self, job: str, among: set[int], seconds: float) -> int:
         """The pid of ``job``'s leader once one of ``among`` holds it, else fails."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            pid = self.leaders().get(job)
-            if pid in among:
-                return pid
+            found = self.leader_pids(job) & among
+            if found:
+                return found.pop()
             time.sleep(0.05)
         raise AssertionError(f"no process of {among} leads {job} after {seconds} s: "
                              f"{self.leaders()}")
