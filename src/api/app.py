@@ -89,7 +89,7 @@ def build_services(settings: Settings) -> Services:
         store, ledger.recorder.events_table_name, load_or_create(settings.signing_key_path()),
         config=ledger.store, every=settings.checkpoint_every,
         interval=settings.checkpoint_interval,
-        seal=settings.run_projections and settings.run_sealer,
+        seal=settings.run_projections and settings.run_sealer and not settings.api_only,
         previous_keys=tuple(k.strip() for k in settings.previous_public_keys.split(",")
                             if k.strip()),
     )
