@@ -35,6 +35,7 @@ class ProcessLock:
         self.config = config
         self.name = name
         self._conn: Any = None
+        self._spare: Any = None  # a standby's connection, kept between attempts
         self._fd: int | None = None
 
     @property
@@ -62,6 +63,10 @@ class ProcessLock:
         return True
 
     def release(self) -> None:
+        if self._spare is not None:
+            with contextlib.suppress(Exception):
+                self._spare.close()
+            self._spare = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()  # the server releases a session lock on close
@@ -74,13 +79,17 @@ class ProcessLock:
     def _acquire_postgres(self, blocking: bool) -> bool:
         import psycopg
 
+        # A standby keeps its connection between attempts (a new connection a
+        # second per job and standby would cost the server a backend each).
+        conn, self._spare = self._spare, None
         try:
-            # Named, so that pg_stat_activity (joined with pg_locks) shows which
-            # process leads which job.
-            conn = psycopg.connect(
-                self.config.conninfo(), autocommit=True, connect_timeout=5,
-                application_name=f"ledger {self.name} pid {os.getpid()}"[:63],
-            )
+            if conn is None or conn.closed or conn.broken:
+                # Named, so that pg_stat_activity (joined with pg_locks) shows
+                # which process leads which job.
+                conn = psycopg.connect(
+                    self.config.conninfo(), autocommit=True, connect_timeout=5,
+                    application_name=f"ledger {self.name} pid {os.getpid()}"[:63],
+                )
         except psycopg.Error:
             return False
         function = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
@@ -92,7 +101,7 @@ class ProcessLock:
         if blocking or (row and row[0]):
             self._conn = conn
             return True
-        conn.close()
+        self._spare = conn
         return False
 
     def _acquire_file(self, blocking: bool) -> bool:

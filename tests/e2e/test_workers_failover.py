@@ -53,8 +53,11 @@ def test_killed_leader_is_replaced_and_nothing_is_folded_twice_or_skipped(
 ) -> None:
     url = postgres_url_factory()
     # Saves leave their rows to the runner, so the workers' runner does all the
-    # folding; checkpoints every 25 events and every second.
+    # folding; commands wait for it through the takeover (the answer to a
+    # registration that gives up waiting is a 404: api/routers/engineers.py reads
+    # the row); checkpoints every 25 events and every second.
     cluster = Cluster(url, tmp_path, LEDGER_INLINE_PROJECTIONS="false",
+                      LEDGER_READ_YOUR_WRITES_TIMEOUT="15",
                       LEDGER_CHECKPOINT_EVERY="25", LEDGER_CHECKPOINT_INTERVAL="1")
     load = None
     try:
