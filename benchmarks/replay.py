@@ -79,9 +79,14 @@ def _story(ticket, rng: random.Random, tiers: dict[int, list[str]]) -> None:  # 
     ticket.complete(a.id, completion_status="success", time_spent_hours=6.0, actor=a.engineer_id)
 
 
-def fill(database_url: str, events: int, seed: int = 1) -> dict:
+def fill(database_url: str, events: int, seed: int = 1, spread_days: float = 0) -> dict:
     """Records ``events`` events quickly: stories are built in memory, interleaved
-    across tickets (each ticket's own order kept) and inserted in large batches."""
+    across tickets (each ticket's own order kept) and inserted in large batches.
+    With ``spread_days``, each ticket's story is moved back by a random time of up
+    to that many days, as a store that grew over time (timestamps only)."""
+    import dataclasses
+    from datetime import timedelta
+
     from ledger.application import Ledger
     from ledger.domain import Engineer, Ticket
 
@@ -105,7 +110,9 @@ def fill(database_url: str, events: int, seed: int = 1) -> dict:
             ticket = Ticket.open(ticket_id=uuid4(), title="Bench ticket", actor="dispatcher",
                                  priority=rng.choice(["low", "medium", "high", "critical"]))
             _story(ticket, rng, tiers)
-            streams.append(ticket.collect_events())
+            back = timedelta(days=rng.random() * spread_days)
+            streams.append([dataclasses.replace(e, timestamp=e.timestamp - back) if back else e
+                            for e in ticket.collect_events()])
         # Interleave: repeatedly take the next event of a random unfinished stream.
         cursors = [0] * len(streams)
         live = list(range(len(streams)))
@@ -266,7 +273,8 @@ def _throwaway_postgres() -> tuple[str, callable]:
 
 
 @contextmanager
-def filled_store(database_url: str | None, events: int) -> Iterator[tuple[str, dict]]:
+def filled_store(database_url: str | None, events: int,
+                 spread_days: float = 0) -> Iterator[tuple[str, dict]]:
     """An empty store (``database_url``, else a throwaway PostgreSQL, stopped on
     exit) filled with ``events`` events by a child process; yields (url, fill result)."""
     stop = None
@@ -276,7 +284,7 @@ def filled_store(database_url: str | None, events: int) -> Iterator[tuple[str, d
     try:
         backend = "sqlite" if url.startswith("sqlite") else "postgresql"
         print(f"backend: {backend}; filling {events:,} events ...", flush=True)
-        filled = _child(["--child", "fill", url, str(events)])
+        filled = _child(["--child", "fill", url, str(events), str(spread_days)])
         print(f"filled {filled['events']:,} events in {filled['seconds']:.1f} s", flush=True)
         yield url, filled
     finally:
@@ -300,7 +308,7 @@ def main() -> None:
     if args.child:
         kind, url, *rest = args.child
         if kind == "fill":
-            result = fill(url, int(rest[0]))
+            result = fill(url, int(rest[0]), spread_days=float(rest[1]) if len(rest) > 1 else 0)
         elif kind == "library":
             result = measure_library(url, int(rest[0]))
         else:

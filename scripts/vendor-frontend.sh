@@ -8,11 +8,14 @@
 # checks each tarball against the registry's published integrity (sha512).
 #
 #   scripts/vendor-frontend.sh            # fetch the pinned versions
-#   HTMX_VERSION=2.0.12 scripts/vendor-frontend.sh
+#   HTMX_VERSION=2.0.12 UPLOT_VERSION=1.6.33 scripts/vendor-frontend.sh
 set -euo pipefail
 
 # htmx 2.x: the console relies on its 2.x semantics (204 = no swap, hx-* inheritance).
 HTMX_VERSION="${HTMX_VERSION:-2.0.11}"
+# uPlot draws the reports' charts: canvas, no dependencies, small enough that a
+# page's scripts and styles stay well under 200 KB.
+UPLOT_VERSION="${UPLOT_VERSION:-1.6.32}"
 REGISTRY="${NPM_REGISTRY:-https://registry.npmjs.org}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,3 +46,12 @@ cp "$work/htmx.org/package/LICENSE" "$vendor/htmx/LICENSE"
 printf 'htmx.org %s (npm), dist/htmx.min.js; licence BSD-0-Clause (LICENSE)\n' \
     "$HTMX_VERSION" > "$vendor/htmx/VERSION"
 echo "vendored htmx.org@$HTMX_VERSION into ${vendor#"$root/"}/htmx"
+
+fetch uplot "$UPLOT_VERSION"
+mkdir -p "$vendor/uplot"
+cp "$work/uplot/package/dist/uPlot.iife.min.js" "$vendor/uplot/uPlot.iife.min.js"
+cp "$work/uplot/package/dist/uPlot.min.css" "$vendor/uplot/uPlot.min.css"
+cp "$work/uplot/package/LICENSE" "$vendor/uplot/LICENSE"
+printf 'uplot %s (npm), dist/uPlot.iife.min.js and dist/uPlot.min.css; licence MIT (LICENSE)\n' \
+    "$UPLOT_VERSION" > "$vendor/uplot/VERSION"
+echo "vendored uplot@$UPLOT_VERSION into ${vendor#"$root/"}/uplot"

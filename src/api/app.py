@@ -31,15 +31,18 @@ from api.routers import (
     engineers,
     events,
     feed,
+    imports,
     intervals,
     operations,
     reports,
     sla,
     tickets,
+    webhooks,
 )
 from api.runtime import limit_malloc_arenas, serving_gc
 from api.settings import Settings
 from api.tags import TAGS
+from api.webhook_service import build_webhooks
 from ledger.application import Ledger
 from ledger.signing import load_or_create
 from ledger.store import parse_database_url
@@ -76,6 +79,7 @@ complete -- own assignments only), `auditor` (read, verify, export), `admin`
 
 def build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
+    ledger.qualification_policy = settings.qualification_policy
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
         ledger, store, with_plugins(settings.projection_plugins),
@@ -99,13 +103,14 @@ def build_services(settings: Settings) -> Services:
                               pool_size=settings.pool_size)
     # With a replica, queries read their rows through it (it picks the database).
     queries = ReadQueries(replica or store)  # type: ignore[arg-type]
+    events = EventQueries(ledger, store)
     return Services(
         settings=settings,
         ledger=ledger,
         store=store,
         read_side=read_side,
         queries=queries,
-        events=EventQueries(ledger, store),
+        events=events,
         auth=Authenticator(
             store, read_side, admin_token=settings.admin_token or None,
             admin_name=settings.actor, cache_seconds=settings.auth_cache_seconds,
@@ -113,6 +118,7 @@ def build_services(settings: Settings) -> Services:
         idempotency=idempotency,
         audit=audit,
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
+        webhooks=build_webhooks(settings, ledger, store, events),
         replica=replica,
     )
 
@@ -138,6 +144,8 @@ def background_jobs(services: Services) -> list[BackgroundJob]:
     jobs: list[BackgroundJob] = []
     if services.audit.sealer is not None:
         jobs.append(services.audit.sealer)
+    if services.settings.run_projections and services.settings.run_webhooks:
+        jobs.append(services.webhooks)
     return jobs
 
 
@@ -339,7 +347,7 @@ def create_app(
     problems.install(app)
     # intervals before assignments: /assignments/at is not /assignments/{id}.
     add_routes(app, engineers, tickets, intervals, assignments, events, feed, audit, operations,
-               sla, reports, autoassign)
+               sla, reports, autoassign, imports, webhooks)
     install_console(app)
     match_first(app)
     check_policy(app)

@@ -25,6 +25,7 @@ from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.replica import REPLICA, ReadReplica, read_from, read_from_primary
 from projections.runner import ReadSide
 from projections.store import ReadStore
+from projections.webhook_delivery import WebhookDelivery
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +46,8 @@ class Services:
     audit: Audit
     #: Assignment rows by id, looked up in batches (``find_assignment``).
     assignments: BatchedLookup
+    #: Webhook delivery (a background job) and its tables (secrets, state, log).
+    webhooks: WebhookDelivery
     #: The streaming replica queries read from (``LEDGER_READ_DATABASE_URL``).
     replica: ReadReplica | None = None
 
@@ -52,6 +55,7 @@ class Services:
         if self.replica is not None:
             self.replica.close()
         self.assignments.close()
+        self.webhooks.stop()
         self.audit.close()
         self.read_side.stop()
         self.store.close()

@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from api import problems
 from api.auth import AuthenticationError, bearer_token, principal_of
+from projections.side_tables import SideTables
 
 log = logging.getLogger("ledger.api")
 
@@ -58,7 +59,7 @@ class Stored:
     body: bytes
 
 
-class IdempotencyStore:
+class IdempotencyStore(SideTables):
     """The ``ledger_idempotency`` table, on the read store's datastore."""
 
     def __init__(
@@ -68,14 +69,10 @@ class IdempotencyStore:
         ttl: float = TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.datastore = store.datastore
-        self.postgres = store.placeholder == "%s"
+        super().__init__(store)
         self.ttl = ttl
         self.clock = clock
         self._last_purge = 0.0
-
-    def _sql(self, statement: str) -> str:
-        return statement if self.postgres else statement.replace("%s", "?")
 
     def setup(self) -> None:
         real, blob = ("double precision", "bytea") if self.postgres else ("REAL", "BLOB")
@@ -86,16 +83,7 @@ class IdempotencyStore:
             "PRIMARY KEY (principal, idem_key))",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_created_at_idx ON {TABLE} (created_at)",
         ]
-        for attempt in range(3):
-            try:
-                with self.datastore.transaction(commit=True) as c:
-                    for statement in statements:
-                        c.execute(statement)
-                break
-            except Exception:  # two processes creating it at once (PostgreSQL catalog race)
-                if attempt == 2:
-                    raise
-                time.sleep(0.1)
+        self.create(statements)
         self.purge()
 
     def purge(self) -> int:

@@ -3,16 +3,18 @@
 Adopting the ledger from a legacy system (seed 002's ``service_tickets`` with inline
 assignment columns, seed 004's CSV files) and rolling back to it. The mapping and
 the recording live in ``ledger.legacy``, the rollback in
-``projections.legacy_export``, the report in ``api.legacy_report``; this module
-reads the CSV files and drives the rest, row by row.
+``projections.legacy_export``, the import's driver (shared with ``POST
+/imports/csv``) in ``api.legacy_import``, the printed report in
+``api.legacy_report``.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -27,10 +29,7 @@ from api.cli_common import (
     redact,
     settings_for,
 )
-from api.legacy_report import ImportReport, finish
-
-if TYPE_CHECKING:
-    from api.app import Services
+from api.legacy_report import finish
 
 import_app = command_group("Import tickets and engineers from a legacy system.")
 
@@ -43,30 +42,11 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console)
 
 
-def _record_row(services: Services, report: ImportReport, where: str, make_plan: Callable[[], Any],
-                actor: str, seen_engineers: set[str], *, has_assignee: bool) -> None:
-    """Plans and records one legacy row; a bad row is reported, never raised."""
-    from ledger.errors import LedgerError
-    from ledger.legacy.mapping import LegacyRowError
-    from ledger.legacy.recording import record_engineer, record_plan
-
-    try:
-        plan = make_plan()
-        report.ticket_ids.append(plan.ticket_id)
-        for warning in plan.warnings:
-            report.notes.append((where, warning))
-        if plan.engineer is not None and plan.engineer.engineer_id not in seen_engineers:
-            outcome = record_engineer(services.ledger, plan.engineer, actor, update=False)
-            report.engineers[outcome] += 1
-            seen_engineers.add(plan.engineer.engineer_id)
-        outcome = record_plan(services.ledger, plan, actor)
-    except (LegacyRowError, LedgerError) as e:
-        report.bad_row(where, str(e))
-        report.bad_assignees += has_assignee
-        return
-    report.outcomes[outcome] += 1
-    if outcome == "diverged":
-        report.notes.append((where, "the ledger's ticket moved on since the import; left as is"))
+def _bar_progress(bar: Progress) -> Callable[[str, int], Callable[[], None]]:
+    """``api.legacy_import``'s progress as tasks of a Rich bar."""
+    def start(description: str, total: int) -> Callable[[], None]:
+        return partial(bar.advance, bar.add_task(description, total=total))
+    return start
 
 
 # ---------------------------------------------------------------- service_tickets
@@ -85,6 +65,7 @@ def import_service_tickets(
     and what its status implies, with the original times and via=import."""
     import psycopg
 
+    from api.legacy_import import ImportReport, record_row
     from ledger.legacy.mapping import plan_service_ticket
     from ledger.legacy.source import read_service_tickets
 
@@ -110,7 +91,7 @@ def import_service_tickets(
             for row in rows:
                 has_assignee = bool(str(row.get("assigned_engineer_id") or "").strip())
                 report.legacy_assignees += has_assignee
-                _record_row(services, report, f"id {row.get('id')}",
+                record_row(services, report, f"id {row.get('id')}",
                             lambda r=row: plan_service_ticket(r), actor, seen,
                             has_assignee=has_assignee)
                 bar.advance(task)
@@ -120,67 +101,6 @@ def import_service_tickets(
 
 
 # ---------------------------------------------------------------- CSV (seed 004)
-
-
-def read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of a CSV file with a header; keys lower-cased and stripped."""
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        for row in reader:
-            yield reader.line_num, {
-                (k or "").strip().lower(): (v if isinstance(v, str) else "") for k, v in row.items()
-            }
-
-
-def load_developers(
-    rows: Iterable[tuple[int, Mapping[str, str]]], report: ImportReport, name: str
-) -> dict[str, Any]:
-    """The developers by id, bad ones reported; a second developer whose name makes
-    the same id as a first one is a bad row."""
-    from ledger.legacy.mapping import LegacyRowError, developer_from_csv
-
-    developers: dict[str, Any] = {}
-    for line, row in rows:
-        where = f"{name}:{line}"
-        try:
-            spec = developer_from_csv(row)
-            if spec.engineer_id in developers:
-                raise LegacyRowError(f"name {spec.name!r} makes the id {spec.engineer_id!r}, "
-                                     f"already taken by {developers[spec.engineer_id].name!r}")
-        except LegacyRowError as e:
-            report.bad.append((where, str(e)))
-            report.engineers["bad"] += 1
-            continue
-        developers[spec.engineer_id] = spec
-    return developers
-
-
-def developer_finder(developers: Mapping[str, Any], ledger: Any) -> Callable[[str], Any]:
-    """``assigned_to`` -> a developer: by exact name, name ignoring case, id, or the
-    slug of the name; else an engineer already registered in the ledger under it."""
-    from ledger.errors import EngineerNotFoundError
-    from ledger.legacy.mapping import EngineerSpec, engineer_slug
-
-    by_name = {spec.name: spec for spec in developers.values()}
-    by_folded = {spec.name.casefold(): spec for spec in developers.values()}
-
-    def find(assignee: str) -> Any:
-        found = (by_name.get(assignee) or by_folded.get(assignee.casefold())
-                 or developers.get(assignee) or developers.get(engineer_slug(assignee)))
-        if found is not None:
-            return found
-        for candidate in (assignee, engineer_slug(assignee)):
-            try:
-                engineer = ledger.get_engineer(candidate)
-            except EngineerNotFoundError:
-                continue
-            except Exception:  # noqa: BLE001 - an id the store cannot even look up
-                continue
-            return EngineerSpec(engineer.engineer_id, engineer.name, tuple(engineer.skills),
-                                engineer.tier, engineer.capacity, engineer.availability)
-        return None
-
-    return find
 
 
 @import_app.command("csv")
@@ -197,40 +117,25 @@ def import_csv(
     """Import seed 004's CSV files of tickets and developers. Safe to run again.
 
     Developers become engineers (updated when the file changed); tickets are opened
-    and assigned as their status says, all with via=import."""
-    from ledger.errors import LedgerError
-    from ledger.legacy.mapping import LegacyRowError, plan_csv_ticket
-    from ledger.legacy.recording import record_engineer
+    and assigned as their status says, all with via=import. POST /imports/csv does
+    the same over HTTP."""
+    from api.legacy_import import CsvFile, CsvFileError
+    from api.legacy_import import import_csv as run_import
 
-    report = ImportReport()
     services = open_services(settings_for(database_url))
-    actor = cli_actor()
     try:
-        developers = (load_developers(read_csv(engineers), report, engineers.name)
-                      if engineers else {})
-        ticket_rows = list(read_csv(tickets))
-        with _progress() as bar:
-            task = bar.add_task("import engineers", total=len(developers))
-            for spec in developers.values():
-                try:
-                    report.engineers[record_engineer(services.ledger, spec, actor,
-                                                     update=True)] += 1
-                except (LegacyRowError, LedgerError) as e:
-                    report.bad.append((f"{engineers.name}: {spec.name}", str(e)))
-                    report.engineers["bad"] += 1
-                bar.advance(task)
-            find = developer_finder(developers, services.ledger)
-            task = bar.add_task("import tickets", total=len(ticket_rows))
-            seen = set(developers)
-            for line, row in ticket_rows:
-                rejected = (row.get("status") or "").strip().lower() == "rejected"
-                has_assignee = bool((row.get("assigned_to") or "").strip())
-                report.legacy_rejected += has_assignee and rejected
-                report.legacy_assignees += has_assignee and not rejected
-                _record_row(services, report, f"{tickets.name}:{line}",
-                            lambda r=row: plan_csv_ticket(r, find), actor, seen,
-                            has_assignee=has_assignee and not rejected)
-                bar.advance(task)
+        with ExitStack() as files, _progress() as bar:
+            def text(path: Path) -> CsvFile:
+                return CsvFile(path.name, files.enter_context(
+                    path.open(newline="", encoding="utf-8-sig")))
+
+            try:
+                report = run_import(services, text(tickets),
+                                    text(engineers) if engineers else None,
+                                    cli_actor(), _bar_progress(bar))
+            except CsvFileError as e:
+                console.print(f"[red]{escape(str(e))}[/]")
+                raise typer.Exit(2) from None
         finish(f"Import of {tickets.name}", services, report, strict)
     finally:
         services.close()
@@ -243,16 +148,27 @@ def export_service_tickets(
     target: Annotated[str, typer.Option("--to", help="The legacy PostgreSQL database URL.")],
     table: LegacyTable = "service_tickets",
     database_url: DatabaseURL = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep the table current as commands happen, until SIGINT or "
+                         "SIGTERM. Resumes from the position kept in the legacy database "
+                         "(table ledger_export_positions).")] = False,
+    poll: Annotated[float, typer.Option(
+        "--poll", min=0.05, max=60.0,
+        help="With --follow: seconds between looks at the ledger when no notification "
+             "comes (a SQLite ledger has none).")] = 0.2,
 ) -> None:
     """Roll back to a legacy service_tickets table (seed 002's down migration).
 
     Writes each ticket's current assignment into the legacy inline columns,
     upserting by legacy id (imported tickets keep theirs; others get their ledger
-    id). Creates the table when absent."""
+    id). Creates the table when absent. With --follow, keeps it current."""
     import psycopg
 
     from projections.legacy_export import legacy_rows, write_legacy_rows
 
+    if follow:
+        _follow(target, table, database_url, poll)
+        return
     services = open_services(settings_for(database_url))
     try:
         services.read_side.catch_up()
@@ -274,4 +190,55 @@ def export_service_tickets(
         services.close()
     console.print(f"Exported {int(total)} tickets to {table} at {redact(target)}: "
                   f"{counts['inserted']} inserted, {counts['updated']} updated.",
+                  highlight=False)
+
+
+def _follow(target: str, table: str, database_url: str | None, poll: float) -> None:
+    """``--follow``: a ``LegacyFollower`` until SIGINT or SIGTERM (exit 0, every
+    committed step's position kept). Passive: it waits for the read tables that
+    ``ledger serve`` projects, and projects them itself only when no one does."""
+    import signal
+    import threading
+
+    import psycopg
+
+    from projections.legacy_follow import LegacyFollower, Step, listen
+
+    stop, wake = threading.Event(), threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        wake.set()
+
+    settings = settings_for(database_url).model_copy(update={"run_projections": False})
+    services = open_services(settings)
+    follower = LegacyFollower(services.ledger, services.read_side, services.queries,
+                              lambda: psycopg.connect(target, autocommit=True), table)
+    try:
+        try:
+            position = follower.setup()
+        except (psycopg.Error, LookupError) as e:
+            console.print(f"[red]Cannot export to {escape(redact(target))}: {escape(str(e))}[/]")
+            raise typer.Exit(2) from None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, on_signal)
+        start = "the beginning (every ticket)" if position is None else f"position {position}"
+        console.print(f"Following the ledger into {table} at {redact(target)} from {start}; "
+                      "SIGINT or SIGTERM stops.", highlight=False)
+        channel = getattr(services.ledger.recorder, "channel_name", None)
+        if channel is not None:  # a PostgreSQL ledger notifies every insert
+            listen(services.ledger.store.conninfo(), channel, wake, stop)
+
+        reached = [position]
+
+        def report(step: Step) -> None:
+            reached.append(step.position)
+            console.print(f"position {step.position}: {step.tickets} tickets written",
+                          highlight=False)
+
+        follower.run(stop, wake, poll, report)
+    finally:
+        follower.close()
+        services.close()
+    console.print(f"Stopped at position {reached[-1]}, kept in the legacy database.",
                   highlight=False)

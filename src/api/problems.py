@@ -31,12 +31,15 @@ STATUS_MAP: list[tuple[type[Exception], int, str, str]] = [
     (errors.AssignmentNotFoundError, 404, "assignment-not-found", "Assignment not found"),
     (errors.EngineerNotFoundError, 404, "engineer-not-found", "Engineer not found"),
     (errors.ApiKeyNotFoundError, 404, "api-key-not-found", "API key not found"),
+    (errors.WebhookNotFoundError, 404, "webhook-not-found", "Webhook not found"),
+    (errors.WebhookTargetError, 400, "webhook-target-refused", "Webhook target refused"),
     (errors.InvalidReferenceError, 422, "invalid-engineer", "Unknown or inactive engineer"),
     (errors.StaleVersionError, 412, "stale-version", "Version is stale"),
     (errors.TicketExistsError, 409, "ticket-exists", "Ticket id already taken"),
     (errors.EngineerExistsError, 409, "engineer-exists", "Engineer id already taken"),
     (errors.ConcurrentUpdateError, 409, "concurrent-update", "Concurrent update"),
     (errors.NoEligibleEngineerError, 409, "no-eligible-engineer", "No engineer qualifies"),
+    (errors.EngineerNotQualifiedError, 409, "engineer-not-qualified", "Engineer not qualified"),
     (errors.ConflictError, 409, "invalid-state", "Not allowed in the current state"),
     (errors.StorageUnavailableError, 503, "storage-unavailable", "Storage unavailable"),
 ]
@@ -82,6 +85,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             extra: dict[str, Any] = {}
             if isinstance(exc, errors.NoEligibleEngineerError):
                 extra["candidates"] = exc.candidates
+            if isinstance(exc, errors.EngineerNotQualifiedError):
+                extra["unmet"] = exc.unmet
             return problem(status, title, str(exc), slug, headers, **extra)
     return problem(400, "Command refused", str(exc), "command-refused")
 

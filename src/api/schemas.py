@@ -6,10 +6,11 @@ are what /docs and /openapi.json show (tests/e2e/test_openapi_document.py).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.guards import contains_nul
 from ledger.statuses import (
@@ -57,10 +58,24 @@ AVAILABILITY = "Share of the engineer's time available for assignments, 0 to 1."
 WHEN = "RFC 3339, UTC."
 
 
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+TERRITORIES = "Territories the engineer covers; empty: anywhere."
+CERTIFICATIONS = (
+    "Certifications the engineer holds; one counts on day D when `expires_on` is null "
+    "or on/after D.")
+
+
+class Certification(Request):
+    name: Name = Field(description="The certification, e.g. fibre-splicing.")
+    expires_on: date | None = Field(
+        None, description="The last day it is valid (YYYY-MM-DD); null: it does not expire.")
+
+
 class EngineerCreate(Request):
     model_config = examples({
         "id": "aisha.k", "name": "Aisha Khan", "skills": ["fibre", "ont"],
-        "tier": 1, "capacity": 5, "availability": 1.0,
+        "tier": 1, "capacity": 5, "availability": 1.0, "territories": ["north", "harbour"],
+        "certifications": [{"name": "fibre-splicing", "expires_on": "2026-10-31"}],
     })
 
     id: EngineerId = Field(description="The engineer's id, chosen by the caller (e.g. a login).")
@@ -71,11 +86,17 @@ class EngineerCreate(Request):
     tier: int = Field(1, ge=1, le=10, description=TIER)
     capacity: int = Field(1, ge=1, le=1000, description=CAPACITY)
     availability: float = Field(1.0, ge=0, le=1, description=AVAILABILITY)
+    territories: list[Name] = Field(default_factory=list, max_length=100,
+                                    description=TERRITORIES)
+    certifications: list[Certification] = Field(
+        default_factory=list, max_length=100, description=CERTIFICATIONS)
 
 
 class EngineerPatch(Request):
     model_config = examples({"skills": ["fibre", "ont", "copper"], "capacity": 6},
-                            {"active": False})
+                            {"active": False},
+                            {"territories": ["north"], "certifications": [
+                                {"name": "fibre-splicing", "expires_on": "2027-10-31"}]})
 
     name: ShortText | None = Field(None, description="New display name.")
     skills: list[Skill] | None = Field(
@@ -85,6 +106,10 @@ class EngineerPatch(Request):
     availability: float | None = Field(None, ge=0, le=1, description=AVAILABILITY)
     active: bool | None = Field(
         None, description="`false` stops new assignments to the engineer; open ones stay.")
+    territories: list[Name] | None = Field(
+        None, max_length=100, description=f"{TERRITORIES} Replaces the old list.")
+    certifications: list[Certification] | None = Field(
+        None, max_length=100, description=f"{CERTIFICATIONS} Replaces the old list.")
 
 
 class Engineer(BaseModel):
@@ -97,6 +122,9 @@ class Engineer(BaseModel):
     active: bool = Field(description="Whether the engineer can be given new assignments.")
     open_assignments: int = Field(
         description="Assignments the engineer holds now (assigned, accepted or in progress).")
+    territories: list[str] = Field(description=TERRITORIES)
+    certifications: list[dict[str, str | None]] = Field(
+        description=f"{CERTIFICATIONS} Each `{{name, expires_on}}`, by name.")
     created_at: str = Field(description=f"When the engineer was registered; {WHEN}")
     updated_at: str = Field(description=f"When the engineer last changed; {WHEN}")
 
@@ -105,13 +133,29 @@ class Engineer(BaseModel):
 
 
 EQUIPMENT = "The equipment worked on, e.g. an ONT's asset tag."
+Place = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+TERRITORY = "The dispatch region; defaults to the location's zone."
+REQUIRED_CERTIFICATION = "A certification the engineer must hold, valid on the day."
+DUE_AT = "When the work is due (seed 004's due date); RFC 3339."
+LOCATION = "Where the work is: pole number, PON, zone and drop (any of them)."
+
+
+class Location(Request):
+    model_config = examples({"pole": "P-1182", "pon": "PON-7/3", "zone": "north", "dr": "DR-44"})
+
+    pole: Place | None = Field(None, description="The pole number.")
+    pon: Place | None = Field(None, description="The passive optical network.")
+    zone: Place | None = Field(None, description="The zone (the territory by default).")
+    dr: Place | None = Field(None, description="The drop.")
 
 
 class TicketCreate(Request):
     model_config = examples({
         "title": "No signal at 14 Harbour Road", "description": "ONT shows LOS since 07:10.",
         "priority": "high", "required_skill": "fibre", "equipment_id": "EQ-4711",
-        "reference": "CRM-20931",
+        "reference": "CRM-20931", "required_certification": "fibre-splicing",
+        "due_at": "2026-12-08T17:00:00Z",
+        "location": {"pole": "P-1182", "pon": "PON-7/3", "zone": "north", "dr": "DR-44"},
     })
 
     id: UUID | None = Field(
@@ -125,6 +169,10 @@ class TicketCreate(Request):
         None, description=EQUIPMENT)
     reference: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         None, description="The caller's own reference, e.g. a CRM case number.")
+    territory: Place | None = Field(None, description=TERRITORY)
+    required_certification: Name | None = Field(None, description=REQUIRED_CERTIFICATION)
+    due_at: AwareDatetime | None = Field(None, description=DUE_AT)
+    location: Location | None = Field(None, description=LOCATION)
 
 
 class ReasonBody(Request):
@@ -149,6 +197,10 @@ STATUS = (
     "assigned, accepted or in_progress while active; then completed, failed (completed "
     "with completion_status failed), rejected, escalated, reassigned or removed."
 )
+OVERRIDE = (
+    "Why this engineer although they do not qualify (the unmet requirements are listed "
+    "in the 409 `engineer-not-qualified` under LEDGER_QUALIFICATION_POLICY=enforce); "
+    "recorded with the event under either policy.")
 COMPLETION = (
     "How the work ended: success (resolves the ticket), failed, escalated, parts_required "
     "or customer_unavailable (these leave the ticket open)."
@@ -172,6 +224,8 @@ class AssignmentCreate(Request):
     reason: Reason | None = Field(None, description="Why this engineer; recorded with the event.")
     type: AssignmentType = Field(
         "manual", description="`auto` when a dispatching system chose the engineer.")
+    override_reason: Reason | None = Field(
+        None, description=OVERRIDE)
 
 
 class EscalateBody(Request):
@@ -187,6 +241,8 @@ class EscalateBody(Request):
     next_engineer_id: EngineerId = Field(description="An active engineer at the next tier.")
     next_tier_name: Annotated[str, StringConstraints(max_length=50)] | None = Field(
         None, description="The next tier's display name, e.g. L2.")
+    override_reason: Reason | None = Field(
+        None, description=OVERRIDE)
 
 
 class RejectBody(Request):
@@ -227,6 +283,8 @@ class ReassignBody(Request):
 
     new_engineer_id: EngineerId = Field(description="An active engineer; takes over at the same tier.")
     reason: Reason | None = Field(None, description="Why; recorded with the event.")
+    override_reason: Reason | None = Field(
+        None, description=OVERRIDE)
 
 
 class EngineerAssignment(BaseModel):
@@ -262,6 +320,11 @@ class EngineerAssignment(BaseModel):
     customer_feedback: str | None = Field(description="What the customer said.")
     created_at: str = Field(description=f"When the row was made (as assigned_at); {WHEN}")
     updated_at: str = Field(description=f"When the row last changed; {WHEN}")
+    qualification_warnings: list[str] | None = Field(
+        None, description="What the engineer lacked for the ticket when named (the "
+        "qualification rule's sentences); empty: they qualified; null: not checked "
+        "(recorded before the check, imported, or chosen by auto-assign).")
+    override_reason: str | None = Field(None, description=OVERRIDE)
 
 
 class CurrentAssignment(BaseModel):
@@ -305,6 +368,11 @@ class Ticket(BaseModel):
     required_skill: str | None = Field(description="A skill the assigned engineer must have.")
     equipment_id: str | None = Field(description=EQUIPMENT)
     reference: str | None = Field(description="The caller's own reference.")
+    territory: str | None = Field(description=TERRITORY)
+    required_certification: str | None = Field(description=REQUIRED_CERTIFICATION)
+    due_at: str | None = Field(description=f"When the work is due; {WHEN}")
+    location: dict[str, str | None] | None = Field(
+        description=f"{LOCATION} `{{pole, pon, zone, dr}}`, or null.")
     status: TicketStatus = Field(
         description="open, assigned (an assignment is active), in_progress, resolved (completed "
                     "with success) or closed.")

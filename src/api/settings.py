@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     pool_size: int = Field(10, ge=1, le=200, description="Connections per pool.")
     page_size: int = Field(
         5000, ge=1, le=100_000, description="Events per page when projections catch up."
+    )
+    qualification_policy: Literal["warn", "enforce"] = Field(
+        "warn", description="What a manual assign, escalate or reassign does with an engineer "
+        "who does not qualify for the ticket: warn records it with qualification_warnings; "
+        "enforce refuses (409 engineer-not-qualified) unless the body has override_reason.",
     )
     read_your_writes_timeout: float = Field(
         2.0, ge=0, le=60, description="Seconds a command response waits for the read tables."
@@ -142,6 +148,22 @@ class Settings(BaseSettings):
     run_sealer: bool = Field(
         True, description="Seal checkpoints in this process (one process of all leads)."
     )
+    # Webhooks (docs/webhooks.md).
+    run_webhooks: bool = Field(
+        True, description="Deliver webhooks from this process (one process of all leads).")
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook targets in loopback, private and link-local ranges.")
+    webhook_max_failures: int = Field(
+        50, ge=1, le=100_000, description="Failed attempts in a row that deactivate an endpoint.")
+    webhook_retry_base: float = Field(
+        1.0, gt=0, le=3600, description="Seconds before the first retry; doubles each time.")
+    webhook_retry_max: float = Field(
+        3600.0, gt=0, le=86_400, description="Longest wait between two attempts (seconds).")
+    webhook_connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to connect.")
+    webhook_request_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds an attempt may take in all.")
+    webhook_log_days: float = Field(
+        7.0, gt=0, le=3650, description="Days the delivery log keeps an attempt.")
 
     def signing_key_path(self) -> str:
         if self.signing_key:

@@ -18,7 +18,14 @@ TAGS = [
                     "stream, hash-chain verification and signed checkpoints."},
     {"name": "reports",
      "description": "Figures from the read tables: per ticket, per engineer, and a summary."},
+    {"name": "imports",
+     "description": "Bringing a legacy system's records in: seed 004's CSV files of tickets "
+                    "and developers, recorded through the ledger's commands."},
     {"name": "operations",
      "description": "Running the ledger: projections and their rebuilds, health, "
                     "readiness, metrics and SLA breaches."},
+    {"name": "webhooks",
+     "description": "Endpoints that receive the event log as signed Standard Webhooks "
+                    "messages: register, change, deactivate, test, rotate secrets, and the "
+                    "delivery log."},
 ]

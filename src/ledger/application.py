@@ -21,6 +21,7 @@ from ledger import appendonly
 from ledger.assignment import Assignment
 from ledger.autoassign import Pick
 from ledger.cache import DEFAULT_SIZE
+from ledger.dispatch_commands import DispatchCommands
 from ledger.engineer import Engineer, engineer_aggregate_id
 from ledger.engineer_gate import ActiveEngineers
 from ledger.errors import (
@@ -38,16 +39,19 @@ from ledger.ids import new_id
 from ledger.inline_hooks import InlineHooks, InlineWriter, save_inline
 from ledger.keys import ApiKey, new_token
 from ledger.pipeline import WritePipeline, then
+from ledger.qualification import EngineerFacts
 from ledger.results import CommandResult, recorded
 from ledger.storage import project, start, storage_errors
 from ledger.store import StoreConfig, parse_database_url
 from ledger.ticket import Ticket
+from ledger.ticket_commands import TicketDetailCommands
 from ledger.transcoder import OrjsonTranscoder
+from ledger.webhook_commands import WebhookCommands
 
 __all__ = ["CommandResult", "InlineHooks", "InlineWriter", "Ledger"]
 
 
-class Ledger(Application[UUID]):
+class Ledger(DispatchCommands, TicketDetailCommands, WebhookCommands, Application[UUID]):
     """Records ticket assignments as events; every command goes through here."""
 
     name = "Ledger"
@@ -224,13 +228,14 @@ class Ledger(Application[UUID]):
         ``ActiveEngineers.cache``: only the process whose runner leads)."""
         self._engineers.cache(enabled)
 
-    def engineer_changed(self, engineer_id: str, active: bool | None) -> None:
-        """An engineer's committed state, as the leading runner folded it."""
-        self._engineers.changed(engineer_id, active)
+    def engineer_changed(self, engineer_id: str, facts: EngineerFacts | None) -> None:
+        """An engineer's committed facts, as the leading runner folded them."""
+        self._engineers.changed(engineer_id, facts)
 
-    def require_active_engineer(self, engineer_id: str) -> None:
-        """Refuses (``InvalidReferenceError``) an unknown or inactive engineer."""
-        self._engineers.require(engineer_id)
+    def require_active_engineer(self, engineer_id: str) -> EngineerFacts:
+        """Refuses (``InvalidReferenceError``) an unknown or inactive engineer;
+        else their facts, from the Engineer aggregate (``ledger.engineer_gate``)."""
+        return self._engineers.require(engineer_id)
 
     # ------------------------------------------------------------ writing
 
@@ -306,14 +311,17 @@ class Ledger(Application[UUID]):
 
     def update_engineer(
         self, engineer_id: str, *, changes: dict[str, Any], actor: str,
-        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
+        expected_version: int | None = None, timestamp: datetime | None = None,
+        via: str | None = None, **fields: Any,
     ) -> Future[CommandResult | None]:
-        """Records an update; ``None`` when nothing actually changed."""
+        """Records an update; ``None`` when nothing actually changed. A stale
+        ``expected_version`` (If-Match) fails as a ticket command's does (412)."""
         return self._pipeline.submit(Job(
             engineer_aggregate_id(engineer_id),
             lambda engineer: engineer.update(
                 changes=changes, actor=actor, timestamp=timestamp, via=via, **fields
             ),
+            expected_version,
             load=lambda _id: self.get_engineer(engineer_id),
             answer=lambda engineer, _changed, saved: recorded(engineer, saved) if saved else None,
             label=f"Engineer {engineer_id!r}",
@@ -353,57 +361,6 @@ class Ledger(Application[UUID]):
         )
 
     # ------------------------------------------------------------ assignments
-
-    def assign(
-        self, ticket_id: UUID, *, engineer_id: str, actor: str,
-        expected_version: int | None = None, assignment_id: UUID | None = None,
-        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
-    ) -> Future[CommandResult]:
-        """``assignment_id``, ``timestamp`` and ``via`` are for imports (a name-based
-        id, the legacy time, ``"import"``); a new id and now otherwise."""
-        new_assignment = assignment_id or new_id()
-        return self._update_ticket(
-            ticket_id,
-            lambda t: t.assign(
-                assignment_id=new_assignment, engineer_id=engineer_id, actor=actor,
-                timestamp=timestamp, via=via, **fields,
-            ),
-            expected_version,
-            check=lambda: self.require_active_engineer(engineer_id),
-        )
-
-    def escalate(
-        self, ticket_id: UUID, *, next_engineer_id: str, actor: str,
-        expected_version: int | None = None, timestamp: datetime | None = None,
-        via: str | None = None, **fields: Any,
-    ) -> Future[CommandResult]:
-        new_assignment = new_id()
-        return self._update_ticket(
-            ticket_id,
-            lambda t: t.escalate(
-                new_assignment_id=new_assignment, next_engineer_id=next_engineer_id,
-                actor=actor, timestamp=timestamp, via=via, **fields,
-            ),
-            expected_version,
-            check=lambda: self.require_active_engineer(next_engineer_id),
-        )
-
-    def reassign(
-        self, ticket_id: UUID, assignment_id: UUID, *, new_engineer_id: str, actor: str,
-        expected_version: int | None = None, timestamp: datetime | None = None,
-        via: str | None = None, **fields: Any,
-    ) -> Future[CommandResult]:
-        new_assignment = new_id()
-        return self._update_ticket(
-            ticket_id,
-            lambda t: t.reassign(
-                assignment_id, new_assignment_id=new_assignment,
-                new_engineer_id=new_engineer_id, actor=actor, timestamp=timestamp, via=via,
-                **fields,
-            ),
-            expected_version,
-            check=lambda: self.require_active_engineer(new_engineer_id),
-        )
 
     def accept(
         self, ticket_id: UUID, assignment_id: UUID, *, actor: str,

@@ -6,13 +6,20 @@ need and passes the event's other fields through as ``**fields``.
 
 Topics are explicit (``TOPIC``): the class moved out of ``ledger.domain`` and
 the stored events still name it there, as new ones do.
+
+``territories`` and ``certifications`` (issue 21) are new fields of
+``Registered`` with defaults (None, read as "none"): an event stored before them
+lacks them and loads with the default, so they need no ``class_version`` and
+no upcaster. ``Updated.changes`` may name them too; older ones never do.
+A certification's ``expires_on`` is stored as ISO text (``"2026-10-31"``), the
+form JSON holds and ``date.fromisoformat`` reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import KW_ONLY
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -29,6 +36,27 @@ _ENGINEER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:assignment-ledger:engineer")
 def engineer_aggregate_id(engineer_id: str) -> UUID:
     """The aggregate id of an engineer: a name-based UUID of its string id."""
     return uuid5(_ENGINEER_NAMESPACE, engineer_id)
+
+
+def clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """The territories and certifications among ``fields``, in the one form
+    events store: territories a list of distinct names in the order given;
+    certifications ``{"name", "expires_on"}`` with the date as ISO text (or
+    None: no expiry), one per name (the last given wins), sorted by name."""
+    found: dict[str, Any] = {}
+    if fields.get("territories") is not None:
+        found["territories"] = list(dict.fromkeys(fields["territories"]))
+    if fields.get("certifications") is not None:
+        by_name: dict[str, str | None] = {}
+        for certification in fields["certifications"]:
+            expires = certification.get("expires_on")
+            by_name[certification["name"]] = (
+                expires.isoformat() if isinstance(expires, date) else expires
+            )
+        found["certifications"] = [
+            {"name": name, "expires_on": by_name[name]} for name in sorted(by_name)
+        ]
+    return found
 
 
 class Engineer(Aggregate):
@@ -59,6 +87,9 @@ class Engineer(Aggregate):
         availability: float = 1.0
         actor: str
         via: str | None = None
+        # Issue 21: new fields with defaults, so no upcaster (see the module doc).
+        territories: list[str] | None = None
+        certifications: list[dict[str, str | None]] | None = None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -75,6 +106,8 @@ class Engineer(Aggregate):
             engineer.tier = self.tier
             engineer.capacity = self.capacity
             engineer.availability = self.availability
+            engineer.territories = list(self.territories or [])
+            engineer.certifications = list(self.certifications or [])
             engineer.active = True
 
     class Updated(Aggregate.Event):
@@ -94,14 +127,19 @@ class Engineer(Aggregate):
         timestamp: datetime | None = None, via: str | None = None, **fields: Any,
     ) -> Engineer:
         """``fields``: ``Registered``'s own (name, tier, capacity, ...), declared
-        there once; ``skills`` is stored as a list, empty when left out."""
+        there once; ``skills`` is stored as a list, empty when left out;
+        ``territories`` and ``certifications`` in their one form (``clean``)."""
+        fields.update(clean({"territories": [], "certifications": [], **fields}))
         return create(
             cls, cls.Registered, id=engineer_aggregate_id(engineer_id),
             engineer_id=engineer_id, skills=list(skills or []), actor=actor,
             timestamp=timestamp, via=via, **fields,
         )
 
-    UPDATABLE = ("name", "skills", "tier", "capacity", "availability", "active")
+    UPDATABLE = (
+        "name", "skills", "tier", "capacity", "availability", "active", "territories",
+        "certifications",
+    )
 
     def update(
         self, *, changes: dict[str, Any], actor: str, timestamp: datetime | None = None,
@@ -111,7 +149,7 @@ class Engineer(Aggregate):
         ``fields``: ``Updated``'s own beyond the changes, declared there once."""
         effective = {
             key: value
-            for key, value in changes.items()
+            for key, value in {**changes, **clean(changes)}.items()
             if key in self.UPDATABLE and getattr(self, key) != value
         }
         if not effective:

@@ -110,3 +110,22 @@ class NoEligibleEngineerError(ConflictError):
         super().__init__(detail)
         #: Each considered engineer and the reasons they were refused.
         self.candidates = candidates
+
+
+class EngineerNotQualifiedError(ConflictError):
+    """Raised, under the ``enforce`` qualification policy, when a command names an
+    engineer who does not qualify for the ticket and gives no override reason."""
+
+    def __init__(self, detail: str, unmet: list[str]) -> None:
+        super().__init__(detail)
+        #: Every unmet requirement, as a sentence (``ledger.qualification``).
+        self.unmet = unmet
+
+
+class WebhookNotFoundError(NotFoundError):
+    """Raised when no webhook endpoint has the id."""
+
+
+class WebhookTargetError(LedgerError):
+    """Raised when a webhook URL may not be called: not http(s), or a loopback,
+    private or link-local address (unless private targets are allowed)."""

@@ -40,6 +40,9 @@ from ledger.errors import (
     TicketNotReopenableError,
     TicketResolvedError,
 )
+from ledger.qualification import QualificationCheck
+from ledger.ticket_details import DetailsChanged, TicketDetails, clean_location, default_territory
+from ledger.ticket_qualification import TicketQualification
 from ledger.statuses import (
     ACCEPTED,
     ASSIGNED,
@@ -72,6 +75,9 @@ class Handover(Aggregate.Event):
     equipment_id: str | None
     actor: str
     via: str | None = None
+    #: Issue 21: the engineer's unmet requirements when named (None: not checked).
+    qualification_warnings: list[str] | None = None
+    override_reason: str | None = None
 
     ended_as: ClassVar[str]
 
@@ -81,8 +87,9 @@ class Handover(Aggregate.Event):
                                self.tier, self.tier_name, self.equipment_id))
 
 
-class Ticket(Aggregate):
-    """A service ticket and its ordered assignments."""
+class Ticket(TicketDetails, TicketQualification, Aggregate):
+    """A service ticket and its ordered assignments (its details' corrections:
+    ``ledger.ticket_details``)."""
 
     TOPIC = TOPIC_PREFIX
 
@@ -104,6 +111,11 @@ class Ticket(Aggregate):
         reference: str | None = None
         actor: str
         via: str | None = None
+        # Issue 21. Events stored before lack them and load with these defaults.
+        territory: str | None = None
+        required_certification: str | None = None
+        due_at: datetime | None = None
+        location: dict[str, str | None] | None = None
 
         def apply(self, ticket: Ticket) -> None:
             ticket.title = self.title
@@ -112,6 +124,10 @@ class Ticket(Aggregate):
             ticket.required_skill = self.required_skill
             ticket.equipment_id = self.equipment_id
             ticket.reference = self.reference
+            ticket.territory = self.territory
+            ticket.required_certification = self.required_certification
+            ticket.due_at = self.due_at
+            ticket.location = self.location
             ticket.opened_by = self.actor
             ticket.closed = False
             ticket.resolved = False
@@ -131,10 +147,16 @@ class Ticket(Aggregate):
         equipment_id: str | None
         actor: str
         via: str | None = None
+        #: Issue 21: the engineer's unmet requirements when named (None: not checked).
+        qualification_warnings: list[str] | None = None
+        override_reason: str | None = None
 
         def apply(self, ticket: Ticket) -> None:
             ticket._add(Assignment(self.assignment_id, self.sequence, self.engineer_id,
                                    self.tier, self.tier_name, self.equipment_id))
+
+    class Updated(DetailsChanged):
+        TOPIC = f"{TOPIC_PREFIX}.Updated"
 
     class Accepted(Aggregate.Event):
         TOPIC = f"{TOPIC_PREFIX}.Accepted"
@@ -232,9 +254,13 @@ class Ticket(Aggregate):
         cls, *, ticket_id: UUID, actor: str, timestamp: datetime | None = None,
         via: str | None = None, **fields: Any,
     ) -> Ticket:
-        """``fields``: ``Opened``'s own (title, priority, ...), declared there once."""
+        """``fields``: ``Opened``'s own (title, priority, ...), declared there once;
+        ``territory`` defaults to the location's zone."""
+        location = clean_location(fields.pop("location", None))
+        fields["territory"] = default_territory(fields.pop("territory", None), location)
         return create(
-            cls, cls.Opened, id=ticket_id, actor=actor, timestamp=timestamp, via=via, **fields
+            cls, cls.Opened, id=ticket_id, actor=actor, timestamp=timestamp, via=via,
+            location=location, **fields,
         )
 
     # ------------------------------------------------------------------ queries
@@ -326,9 +352,11 @@ class Ticket(Aggregate):
     def assign(
         self, *, assignment_id: UUID, engineer_id: str, tier: int, actor: str,
         tier_name: str | None = None, equipment_id: str | None = None,
-        timestamp: datetime | None = None, via: str | None = None, **fields: Any,
+        timestamp: datetime | None = None, via: str | None = None,
+        qualification: QualificationCheck | None = None, **fields: Any,
     ) -> Assignment:
         self.check_assignable()
+        fields.update(self.check_qualified(qualification, tier))
         self.trigger_event(
             self.Assigned, assignment_id=assignment_id, sequence=self.next_sequence,
             engineer_id=engineer_id, tier=tier, tier_name=tier_name or default_tier_name(tier),
@@ -384,11 +412,12 @@ class Ticket(Aggregate):
     def escalate(
         self, *, new_assignment_id: UUID, next_engineer_id: str, actor: str,
         next_tier_name: str | None = None, timestamp: datetime | None = None,
-        via: str | None = None, **fields: Any,
+        via: str | None = None, qualification: QualificationCheck | None = None, **fields: Any,
     ) -> Assignment:
         self.check_not_closed()
         current = self.check_has_active_assignment()
         tier = current.tier + 1
+        fields.update(self.check_qualified(qualification, tier))
         self.trigger_event(
             self.Escalated, assignment_id=current.id, engineer_id=current.engineer_id,
             new_assignment_id=new_assignment_id, sequence=self.next_sequence,
@@ -401,10 +430,12 @@ class Ticket(Aggregate):
 
     def reassign(
         self, assignment_id: UUID, *, new_assignment_id: UUID, new_engineer_id: str,
-        actor: str, timestamp: datetime | None = None, via: str | None = None, **fields: Any,
+        actor: str, timestamp: datetime | None = None, via: str | None = None,
+        qualification: QualificationCheck | None = None, **fields: Any,
     ) -> Assignment:
         current = self._on(assignment_id, "reassign", (ASSIGNED, ACCEPTED, IN_PROGRESS))
         self.check_other_engineer(current, new_engineer_id)
+        fields.update(self.check_qualified(qualification, current.tier))
         self.trigger_event(
             self.Reassigned, assignment_id=current.id, engineer_id=current.engineer_id,
             new_assignment_id=new_assignment_id, sequence=self.next_sequence,

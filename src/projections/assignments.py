@@ -50,6 +50,9 @@ ASSIGNMENT_COLUMNS = (
     Column("customer_feedback"),
     Column("created_at", "ts", True),
     Column("updated_at", "ts", True),
+    # Issue 21: the qualification check when the engineer was named (None: not checked).
+    Column("qualification_warnings", "json"),
+    Column("override_reason"),
 )
 
 
@@ -57,7 +60,7 @@ class EngineerAssignmentsProjection(Projection):
     """``engineer_assignments``: one row per assignment (the EngineerAssignment)."""
 
     name = "engineer_assignments"
-    version = 1
+    version = 2
     table = Table(
         "engineer_assignments",
         ASSIGNMENT_COLUMNS,
@@ -123,6 +126,8 @@ class EngineerAssignmentsProjection(Projection):
             assigned_at=at,
             created_at=at,
             updated_at=at,
+            qualification_warnings=e.qualification_warnings,
+            override_reason=e.override_reason,
         )
         return row
 

@@ -17,13 +17,13 @@ re-sign without the private key. ``projections.sealer`` records them;
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 from uuid import UUID
 
 from projections.feed import EventFilter, EventLog
+from projections.side_tables import SideTables
 
 CHECKPOINTS = "ledger_checkpoints"
 
@@ -89,15 +89,8 @@ class StoredLog:
                 for row in page]
 
 
-class CheckpointStore:
+class CheckpointStore(SideTables):
     """The ``ledger_checkpoints`` table, beside the read tables."""
-
-    def __init__(self, store: Any) -> None:
-        self.datastore = store.datastore
-        self.postgres = store.placeholder == "%s"
-
-    def _sql(self, statement: str) -> str:
-        return statement if self.postgres else statement.replace("%s", "?")
 
     def setup(self) -> None:
         statement = (
@@ -105,15 +98,7 @@ class CheckpointStore:
             "events BIGINT NOT NULL, running_hash TEXT NOT NULL, sealed_at TEXT NOT NULL, "
             "key_id TEXT NOT NULL, signature TEXT NOT NULL)"
         )
-        for attempt in range(3):
-            try:
-                with self.datastore.transaction(commit=True) as c:
-                    c.execute(statement)
-                return
-            except Exception:  # noqa: BLE001 - two processes creating it at once (PostgreSQL)
-                if attempt == 2:
-                    raise
-                time.sleep(0.1)
+        self.create([statement])
 
     def _select(self, statement: str, params: list[Any]) -> list[Checkpoint]:
         with self.datastore.transaction(commit=False) as c:
@@ -151,6 +136,11 @@ class CheckpointStore:
             statement += " LIMIT %s"
             params.append(limit)
         return self._select(statement, params)
+
+    def latest(self, limit: int) -> list[Checkpoint]:
+        """The ``limit`` newest checkpoints, newest first."""
+        return self._select(
+            f"SELECT {self._COLUMNS} FROM {CHECKPOINTS} ORDER BY position DESC LIMIT %s", [limit])
 
     def add(self, checkpoint: Checkpoint) -> bool:
         """Records a checkpoint; False if one at that position exists already."""

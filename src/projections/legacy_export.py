@@ -1,19 +1,22 @@
 """The rollback to a legacy system (seed 002's down migration), a read-side job:
-every ticket's read rows -> the legacy ``service_tickets`` inline columns, upserted
-into a PostgreSQL table by legacy id.
+a ticket's read rows -> the legacy ``service_tickets`` inline columns, upserted
+into a PostgreSQL table by legacy id: every ticket at once (``ledger export
+service-tickets``), or the tickets that events touched (``--follow``, see
+``projections.legacy_follow``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ledger.domain import ACTIVE_STATUSES, COMPLETED
-from ledger.legacy.mapping import legacy_id_of
+from ledger.legacy.ids import legacy_id_of
 from ledger.legacy.source import table_columns, table_identifier
-from projections.queries import ASSIGNMENTS, ReadQueries
+from projections.queries import ASSIGNMENTS, TICKETS, ReadQueries
 
 #: Tickets per page read from the read tables.
 PAGE_TICKETS = 500
@@ -108,30 +111,106 @@ def exported_assignment(
     return None
 
 
+def _legacy_rows(store: Any, tickets: Sequence[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``tickets`` (rows of ``tickets``) as legacy rows, their assignments and their
+    engineers' names read in one query each."""
+    ids = [str(t["id"]) for t in tickets]
+    if not ids:
+        return
+    marks = ", ".join(["%s"] * len(ids))
+    columns = ", ".join(ASSIGNMENTS.column_names)
+    by_ticket: dict[str, list[dict[str, Any]]] = {}
+    for a in store.rows(ASSIGNMENTS, f"SELECT {columns} FROM engineer_assignments "
+                                     f"WHERE ticket_id IN ({marks})", ids):
+        by_ticket.setdefault(str(a["ticket_id"]), []).append(a)
+    chosen = {t: exported_assignment(ticket["status"], by_ticket.get(t, []))
+              for t, ticket in zip(ids, tickets, strict=True)}
+    engineers = sorted({a["engineer_id"] for a in chosen.values() if a is not None})
+    names: dict[str, str] = {}
+    if engineers:
+        names = {r["id"]: r["name"] for r in store.select(
+            f"SELECT id, name FROM engineers WHERE id IN ({', '.join(['%s'] * len(engineers))})",
+            engineers)}
+    for t, ticket in zip(ids, tickets, strict=True):
+        assignment = chosen[t]
+        yield legacy_columns(ticket, assignment,
+                             names.get(assignment["engineer_id"]) if assignment else None)
+
+
 def legacy_rows(queries: ReadQueries) -> Iterator[dict[str, Any]]:
     """Every ticket of the ledger as a legacy ``service_tickets`` row, from the read
     tables (the caller catches them up first), a page of tickets at a time."""
-    store = queries.store
-    names = {r["id"]: r["name"] for r in store.select("SELECT id, name FROM engineers")}
-    columns = ", ".join(ASSIGNMENTS.column_names)
     cursor = None
     while True:
         page = queries.tickets(limit=PAGE_TICKETS, cursor=cursor)
-        ids = [str(t["id"]) for t in page.items]
-        by_ticket: dict[str, list[dict[str, Any]]] = {}
-        if ids:
-            marks = ", ".join(["%s"] * len(ids))
-            for a in store.rows(ASSIGNMENTS,
-                                f"SELECT {columns} FROM engineer_assignments "
-                                f"WHERE ticket_id IN ({marks})", ids):
-                by_ticket.setdefault(str(a["ticket_id"]), []).append(a)
-        for ticket in page.items:
-            chosen = exported_assignment(ticket["status"], by_ticket.get(str(ticket["id"]), []))
-            yield legacy_columns(ticket, chosen,
-                                 names.get(chosen["engineer_id"]) if chosen else None)
+        yield from _legacy_rows(queries.store, page.items)
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+def legacy_rows_of(queries: ReadQueries, ticket_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """These tickets (ledger ids) as legacy rows, from the read tables; an id the
+    tickets table does not have is skipped."""
+    ids = sorted(set(ticket_ids))
+    for start in range(0, len(ids), PAGE_TICKETS):
+        chunk = ids[start:start + PAGE_TICKETS]
+        tickets = queries.store.rows(
+            TICKETS, f"SELECT {', '.join(TICKETS.column_names)} FROM tickets "
+                     f"WHERE id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+        yield from _legacy_rows(queries.store, tickets)
+
+
+@dataclass(frozen=True)
+class LegacyTable:
+    """A legacy table ready for upserts: its SQL name, and which of the export's
+    columns it has."""
+
+    name: str
+    target: Any
+    present: frozenset[str]
+
+    @property
+    def updated(self) -> list[str]:
+        return [c for c in UPDATED_COLUMNS if c in self.present]
+
+
+def prepare_legacy_table(conn: Any, table: str) -> LegacyTable:
+    """Creates ``table`` when absent and reads its columns. Raises LookupError when
+    the table has no ``id`` column."""
+    from psycopg import sql
+
+    target = table_identifier(table)
+    conn.execute(sql.SQL(LEGACY_TABLE_DDL).format(target))
+    present = frozenset(table_columns(conn, table))
+    if "id" not in present:
+        raise LookupError(f"Table {table!r} has no id column.")
+    return LegacyTable(table, target, present)
+
+
+def upsert_legacy_rows(conn: Any, table: LegacyTable, rows: Iterable[Mapping[str, Any]],
+                       advance: Callable[[], None] = lambda: None) -> Counter[str]:
+    """Upserts by legacy id, writing only the columns the table has. Returns counts
+    of ``inserted`` and ``updated``."""
+    from psycopg import sql
+
+    update = sql.SQL("UPDATE {} SET {} WHERE id::text = %s").format(
+        table.target, sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in table.updated))
+    counts: Counter[str] = Counter()
+    for row in rows:
+        cursor = conn.execute(update, [*(row[c] for c in table.updated), row["id"]])
+        if cursor.rowcount:
+            counts["updated"] += 1
+        else:
+            inserted = [c for c in row if c in table.present]
+            conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                table.target, sql.SQL(", ").join(map(sql.Identifier, inserted)),
+                sql.SQL(", ").join(sql.Placeholder() * len(inserted))),
+                [row[c] for c in inserted])
+            counts["inserted"] += 1
+        advance()
+    return counts
 
 
 def write_legacy_rows(conn: Any, table: str, rows: Iterable[Mapping[str, Any]],
@@ -139,27 +218,4 @@ def write_legacy_rows(conn: Any, table: str, rows: Iterable[Mapping[str, Any]],
     """Upserts by legacy id into ``table`` (created when absent), writing only the
     columns the table has. Returns counts of ``inserted`` and ``updated``. Raises
     LookupError when the table has no ``id`` column."""
-    from psycopg import sql
-
-    target = table_identifier(table)
-    conn.execute(sql.SQL(LEGACY_TABLE_DDL).format(target))
-    present = set(table_columns(conn, table))
-    if "id" not in present:
-        raise LookupError(f"Table {table!r} has no id column.")
-    updated = [c for c in UPDATED_COLUMNS if c in present]
-    update = sql.SQL("UPDATE {} SET {} WHERE id::text = %s").format(
-        target, sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in updated))
-    counts: Counter[str] = Counter()
-    for row in rows:
-        cursor = conn.execute(update, [*(row[c] for c in updated), row["id"]])
-        if cursor.rowcount:
-            counts["updated"] += 1
-        else:
-            inserted = [c for c in row if c in present]
-            conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                target, sql.SQL(", ").join(map(sql.Identifier, inserted)),
-                sql.SQL(", ").join(sql.Placeholder() * len(inserted))),
-                [row[c] for c in inserted])
-            counts["inserted"] += 1
-        advance()
-    return counts
+    return upsert_legacy_rows(conn, prepare_legacy_table(conn, table), rows, advance)

@@ -14,7 +14,16 @@ Per ticket (exact formulas in docs/operations.md, "Metrics"):
   first and only assignment (null while unresolved).
 
 ``completions`` has one row per completed (or failed) assignment with its
-``time_spent_hours``: what engineer reports sum for billing.
+``time_spent_hours`` and ``parts_cost``: what engineer reports sum for billing.
+A completion's ``parts_cost`` is the sum of its ``parts_used`` entries' ``cost``,
+each the cost of that line's parts all together (the API documents ``cost`` so;
+``quantity`` is how many, already priced in); a ticket's is the sum over its
+completions.
+
+``daily_figures`` (one row per UTC day: tickets opened, resolutions, first-time
+resolutions, escalations by the tier escalated to) and ``daily_engineer_hours``
+(per day and engineer: completions and hours) roll the same events up by day,
+so the console's reports read a row a day instead of every ticket.
 """
 
 from __future__ import annotations
@@ -27,11 +36,27 @@ from projections.sla import seconds_between
 from projections.tables import Column, Table, sid, ts
 
 
+def day_of(event: Any) -> str:
+    """The UTC day of an event, as ``YYYY-MM-DD`` (canonical times begin with it)."""
+    return ts(event.timestamp)[:10]
+
+
+def hours_id(event: Any) -> str:
+    """The key of an engineer's day in ``daily_engineer_hours``."""
+    return f"{day_of(event)} {event.engineer_id}"
+
+
+def parts_cost(parts_used: list[dict[str, Any]] | None) -> float:
+    """The cost of a completion's parts: the sum of its lines' ``cost``, rounded to
+    cents."""
+    return round(sum((float(part.get("cost") or 0) for part in parts_used or ()), 0.0), 2)
+
+
 class TicketMetricsProjection(Projection):
     """One ``ticket_metrics`` row per ticket, one ``completions`` row per completion."""
 
     name = "ticket_metrics"
-    version = 1
+    version = 2  # 2: parts_cost, the daily roll-ups
     metrics = Table(
         "ticket_metrics",
         (
@@ -57,6 +82,7 @@ class TicketMetricsProjection(Projection):
             Column("time_to_first_resolution_seconds", "float"),
             Column("time_to_resolution_seconds", "float"),
             Column("time_spent_hours", "float", True),
+            Column("parts_cost", "float", True),
             Column("updated_at", "ts", True),
         ),
         key=("ticket_id",),
@@ -72,23 +98,73 @@ class TicketMetricsProjection(Projection):
             Column("assignment_tier", "int"),
             Column("completion_status", "text", True),
             Column("time_spent_hours", "float", True),
+            Column("parts_cost", "float", True),
             Column("completed_at", "ts", True),
         ),
         key=("assignment_id",),
         indexes=(("completed_at", "engineer_id"), ("engineer_id", "completed_at")),
         fresh_keys=True,
     )
-    tables = (metrics, completions)
+    daily = Table(
+        "daily_figures",
+        (
+            Column("day", "text", True),
+            Column("opened", "int", True),
+            #: Successful completions that day.
+            Column("resolved", "int", True),
+            #: Of those, the ones by the ticket's first and only assignment.
+            Column("resolved_first_time", "int", True),
+            #: Escalations that day by the tier escalated to: {"2": 3, "3": 1}.
+            Column("escalations", "json", True),
+        ),
+        key=("day",),
+    )
+    engineer_hours = Table(
+        "daily_engineer_hours",
+        (
+            #: ``<day> <engineer id>``: read tables that a fold reads have one key column.
+            Column("id", "text", True),
+            Column("day", "text", True),
+            Column("engineer_id", "text", True),
+            Column("completed", "int", True),
+            Column("hours", "float", True),
+        ),
+        key=("id",),
+        indexes=(("day", "engineer_id"),),
+    )
+    tables = (metrics, completions, daily, engineer_hours)
 
     def key_rules(self) -> dict[type, KeyRule]:
         own = row_of(self.metrics, "originator_id")
-        return {cls: own for cls in self.handlers() if cls is not Ticket.Opened}
+        rules: dict[type, KeyRule] = {
+            cls: own for cls in self.handlers() if cls is not Ticket.Opened}
+
+        def with_day(event: Any) -> list[tuple[Table, Key]]:
+            return [*own(event), (self.daily, (day_of(event),))]
+
+        def with_engineer_day(event: Any) -> list[tuple[Table, Key]]:
+            return [*with_day(event), (self.engineer_hours, (hours_id(event),))]
+
+        rules[Ticket.Opened] = lambda event: [(self.daily, (day_of(event),))]
+        rules[Ticket.Escalated] = with_day
+        rules[Ticket.Completed] = with_engineer_day
+        return rules
 
     def create_rules(self) -> dict[type, KeyRule]:
         return {
             Ticket.Opened: row_of(self.metrics, "originator_id"),
             Ticket.Completed: row_of(self.completions, "assignment_id"),
         }
+
+    def _count_day(self, e: Any, rows: Rows, **add: int) -> dict[str, Any]:
+        """The day's row with ``add`` added to its counters (created on its first event)."""
+        key = (day_of(e),)
+        row = rows.get(self.daily, key) or {
+            "day": key[0], "opened": 0, "resolved": 0, "resolved_first_time": 0,
+            "escalations": {}}
+        row = {**row, **{name: row[name] + n for name, n in add.items()}}
+        rows.put(self.daily, row)
+        return row
 
     def handlers(self) -> dict[type, Handler]:
         return {
@@ -112,8 +188,10 @@ class TicketMetricsProjection(Projection):
             "escalations": 0, "reassignment_count": 0, "rejections": 0, "reopens": 0,
             "resolved_on_first_assignment": None, "time_to_first_assignment_seconds": None,
             "time_to_first_accept_seconds": None, "time_to_first_resolution_seconds": None,
-            "time_to_resolution_seconds": None, "time_spent_hours": 0.0, "updated_at": at,
+            "time_to_resolution_seconds": None, "time_spent_hours": 0.0, "parts_cost": 0.0,
+            "updated_at": at,
         })
+        self._count_day(e, rows, opened=1)
 
     def _row(self, e: Any, rows: Rows) -> tuple[Key, dict[str, Any] | None]:
         key = (sid(e.originator_id),)
@@ -137,6 +215,9 @@ class TicketMetricsProjection(Projection):
             changes["reassignment_count"] = row["reassignment_count"] + 1
         if isinstance(e, Ticket.Escalated):
             changes["escalations"] = row["escalations"] + 1
+            day = self._count_day(e, rows)
+            tier = str(e.tier)
+            day["escalations"] = {**day["escalations"], tier: day["escalations"].get(tier, 0) + 1}
         if row["first_assigned_at"] is None:
             changes["first_assigned_at"] = ts(e.timestamp)
             changes["time_to_first_assignment_seconds"] = seconds_between(
@@ -164,17 +245,27 @@ class TicketMetricsProjection(Projection):
         if row is None:
             return
         at = ts(e.timestamp)
+        cost = parts_cost(e.parts_used)
         rows.put(self.completions, {
             "assignment_id": sid(e.assignment_id), "ticket_id": sid(e.originator_id),
             "engineer_id": e.engineer_id, "assignment_tier": row["current_tier"],
             "completion_status": e.completion_status,
-            "time_spent_hours": float(e.time_spent_hours), "completed_at": at,
+            "time_spent_hours": float(e.time_spent_hours), "parts_cost": cost,
+            "completed_at": at,
         })
         changes: dict[str, Any] = {
             "time_spent_hours": round(row["time_spent_hours"] + e.time_spent_hours, 2),
+            "parts_cost": round(row["parts_cost"] + cost, 2),
             "updated_at": at,
         }
+        hours = rows.get(self.engineer_hours, (hours_id(e),)) or {
+            "id": hours_id(e), "day": day_of(e), "engineer_id": e.engineer_id, "completed": 0,
+            "hours": 0.0}
+        rows.put(self.engineer_hours, {**hours, "completed": hours["completed"] + 1,
+                                       "hours": round(hours["hours"] + e.time_spent_hours, 2)})
         if e.completion_status == "success":
+            self._count_day(e, rows, resolved=1,
+                            resolved_first_time=int(row["assignee_stations"] == 1))
             since_open = seconds_between(row["opened_at"], e.timestamp)
             changes.update(
                 resolved_at=at,

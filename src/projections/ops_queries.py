@@ -68,7 +68,7 @@ class OpsQueries:
 
     # ---------------------------------------------------------------- SLA
 
-    def _breach_clause(
+    def breach_clause(
         self, clock: str, targets: SlaTable, now: datetime, since: datetime | None
     ) -> tuple[str, list[Any]]:
         """One OR-ed condition per (priority, tier band): the clock stopped over its
@@ -116,7 +116,7 @@ class OpsQueries:
             common_params.append(engineer_id)
         selects, params = [], []
         for clock in CLOCK_COLUMNS:
-            clause, clause_params = self._breach_clause(clock, targets, now, since)
+            clause, clause_params = self.breach_clause(clock, targets, now, since)
             selects.append(
                 f"SELECT '{clock}' AS clock, {_cols(CLOCKS)} FROM {CLOCKS.name} "
                 f"WHERE {' AND '.join(common)} AND {clause}"
@@ -198,7 +198,7 @@ class OpsQueries:
     ) -> list[dict[str, Any]]:
         """Per engineer, for assignments offered (``assigned_at``) and completions
         (``completed_at``) in [start, end): offers, accept/reject counts and rates,
-        completions and hours spent; plus the current open load."""
+        completions, hours spent and parts cost; plus the current open load."""
         where, params = self._window("assigned_at", start, end)
         offers = {
             r["engineer_id"]: r for r in self.store.select(
@@ -211,7 +211,8 @@ class OpsQueries:
             r["engineer_id"]: r for r in self.store.select(
                 "SELECT engineer_id, COUNT(*) AS completed, "
                 "SUM(CASE WHEN completion_status = %s THEN 1 ELSE 0 END) AS resolved, "
-                f"SUM(time_spent_hours) AS hours FROM {COMPLETIONS.name} WHERE {where} "
+                "SUM(time_spent_hours) AS hours, SUM(parts_cost) AS parts_cost "
+                f"FROM {COMPLETIONS.name} WHERE {where} "
                 "GROUP BY engineer_id", ["success", *params])
         }
         engineers = self.store.rows(
@@ -241,6 +242,7 @@ class OpsQueries:
                 "completed": int(_num(w.get("completed", 0))),
                 "resolved": int(_num(w.get("resolved", 0) or 0)),
                 "hours_spent": round(float(_num(w.get("hours", 0) or 0)), 2),
+                "parts_cost": round(float(_num(w.get("parts_cost", 0) or 0)), 2),
             })
         return report
 
@@ -257,7 +259,8 @@ class OpsQueries:
             "SUM(CASE WHEN resolved_on_first_assignment THEN 1 ELSE 0 END) AS first_time, "
             "AVG(time_to_first_accept_seconds) AS avg_accept, "
             "AVG(time_to_resolution_seconds) AS avg_resolution, "
-            f"SUM(time_spent_hours) AS hours FROM {METRICS.name} WHERE {where}",
+            "SUM(time_spent_hours) AS hours, SUM(parts_cost) AS parts_cost "
+            f"FROM {METRICS.name} WHERE {where}",
             params,
         )
         r = {k: _num(v) for k, v in row.items()}
@@ -284,6 +287,7 @@ class OpsQueries:
             "avg_time_to_resolution_seconds": (
                 round(r["avg_resolution"], 3) if r["avg_resolution"] is not None else None),
             "hours_spent": round(float(r["hours"] or 0), 2),
+            "parts_cost": round(float(r["parts_cost"] or 0), 2),
             "active_engineers": int(load["engineers"] or 0),
             "open_assignments": int(load["open_assignments"] or 0),
             "fleet_utilisation": _ratio(load["open_assignments"], load["capacity"]),

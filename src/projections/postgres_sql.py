@@ -51,9 +51,20 @@ class Statements:
             for x in table.column_names
             if x not in table.key
         )
+        # A table of key columns only (engineer_skills ...) has nothing to update.
+        on_conflict = (sql.SQL("DO UPDATE SET {}").format(updates)
+                       if len(table.column_names) > len(table.key) else sql.SQL("DO NOTHING"))
         stage = ident(f"_stage_{phys}"[:63])
         statement: sql.Composable
-        if kind in ("delete", "load"):
+        if kind == "delete" and len(table.key) > 1:
+            # Composite keys (engineer_territories ...): one array per key column.
+            statement = sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
+                ident(phys), keys, sql.SQL(", ").join(
+                    sql.SQL("%s::{}[]").format(sql.SQL(COLUMN_SQL_TYPES[table.types[k]]))
+                    for k in table.key
+                ),
+            )
+        elif kind in ("delete", "load"):
             (key_col,) = table.key
             verb = "DELETE" if kind == "delete" else "SELECT *"
             statement = sql.SQL(verb + " FROM {} WHERE {} = ANY(%s::{}[])").format(
@@ -63,8 +74,8 @@ class Statements:
             statement = sql.SQL(
                 "INSERT INTO {0} ({1}) SELECT {1} "
                 "FROM jsonb_populate_recordset(NULL::{0}, %s::jsonb) "
-                "ON CONFLICT ({2}) DO UPDATE SET {3}"
-            ).format(ident(phys), cols, keys, updates)
+                "ON CONFLICT ({2}) {3}"
+            ).format(ident(phys), cols, keys, on_conflict)
         elif kind == "stage":
             statement = sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
@@ -76,8 +87,8 @@ class Statements:
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(ident(phys), cols)
         elif kind == "merge":
             statement = sql.SQL(
-                "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}"
-            ).format(ident(phys), cols, cols, stage, keys, updates)
+                "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}"
+            ).format(ident(phys), cols, cols, stage, keys, on_conflict)
         else:
             msg = f"unknown statement kind {kind!r}"
             raise ValueError(msg)

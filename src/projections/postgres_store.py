@@ -334,7 +334,8 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
     def _apply(self, c: Any, changes: list[Any], *, copy: bool) -> None:
         for table, phys, inserts, upserts, deletes in changes:
             if deletes:
-                c.execute(self._statements.rows("delete", table, phys), ([k[0] for k in deletes],))
+                c.execute(self._statements.rows("delete", table, phys),
+                          [[k[i] for k in deletes] for i in range(len(table.key))])
             if copy and len(inserts) >= COPY_THRESHOLD:
                 # Rows created in this page: straight into the table, no merge.
                 with c.copy(self._statements.rows("copy_direct", table, phys)) as cp:

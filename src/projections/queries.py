@@ -18,6 +18,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.domain import ACTIVE_STATUSES
+from ledger.ticket_details import LOCATION_KEYS
 from projections.assignments import (
     AssignmentHistoryProjection,
     CurrentAssignmentsProjection,
@@ -156,10 +157,17 @@ class ReadQueries:
         status: str | None = None,
         engineer_id: str | None = None,
         reference: str | None = None,
+        territory: str | None = None,
+        location: dict[str, str | None] | None = None,
+        priority: str | None = None,
+        required_skill: str | None = None,
     ) -> Page:
+        """``location``: ``{pole, pon, zone, dr}`` to match (None: any)."""
         where, params = ["1=1"], []
         for column, value in (
-            ("status", status), ("current_engineer_id", engineer_id), ("reference", reference)
+            ("status", status), ("current_engineer_id", engineer_id), ("reference", reference),
+            ("territory", territory), ("priority", priority), ("required_skill", required_skill),
+            *((f"location_{k}", v) for k, v in (location or {}).items() if k in LOCATION_KEYS),
         ):
             if value is not None:
                 where.append(f"{column} = %s")
@@ -297,9 +305,10 @@ def event_topics() -> dict[str, str]:
 
     from ledger.domain import Engineer, Ticket
     from ledger.keys import ApiKey
+    from ledger.webhook import Webhook
 
     known: dict[str, str] = {}
-    for cls in (Ticket, Engineer, ApiKey):
+    for cls in (Ticket, Engineer, ApiKey, Webhook):
         for name, attr in vars(cls).items():
             if (
                 isinstance(attr, type)

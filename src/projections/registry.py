@@ -19,6 +19,7 @@ from projections.intervals import AssignmentIntervalsProjection
 from projections.metrics import TicketMetricsProjection
 from projections.sla import SlaProjection
 from projections.tickets import TicketsProjection
+from projections.webhooks import WebhooksProjection
 
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     TicketsProjection,
@@ -30,6 +31,7 @@ ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     AssignmentIntervalsProjection,
     TicketMetricsProjection,
     SlaProjection,
+    WebhooksProjection,
 )
 
 

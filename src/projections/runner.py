@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ledger.application import Ledger
+from ledger.qualification import EngineerFacts
 from ledger.adapter import HookedPostgresApplicationRecorder
 from projections import builds
 from projections.base import Key, Projection
@@ -190,7 +191,8 @@ class ReadSide:
         for write in writes:
             if engineers in write.projection.tables:
                 for (engineer_id,), row in write.rows.changed(engineers):
-                    self.app.engineer_changed(engineer_id, None if row is None else row["active"])
+                    self.app.engineer_changed(
+                        engineer_id, None if row is None else EngineerFacts.of(row))
 
     def committed_row(self, table: Table, key: Key, at_least: int = 0) -> dict[str, Any] | None:
         """The row as this process last committed it (its runner, or its saves'

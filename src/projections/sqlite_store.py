@@ -220,11 +220,8 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
                     upserts, deletes = w.rows.changes(table)
                     phys = _q(w.entry.physical(table))
                     if deletes:
-                        (key_col,) = table.key
-                        c.executemany(
-                            f"DELETE FROM {phys} WHERE {_q(key_col)} = ?",
-                            [k[:1] for k in deletes],
-                        )
+                        where = " AND ".join(f"{_q(k)} = ?" for k in table.key)
+                        c.executemany(f"DELETE FROM {phys} WHERE {where}", deletes)
                     if upserts:
                         cols = ", ".join(_q(x) for x in table.column_names)
                         marks = ",".join("?" * len(table.column_names))

@@ -5,15 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain import Ticket
+from ledger.ticket_details import LOCATION_KEYS
 from projections.base import Handler, KeyRule, Projection, Rows, row_of
 from projections.tables import Column, Table, sid, ts
+
+
+def location_columns(location: dict[str, Any] | None) -> dict[str, Any]:
+    """A ticket's location as its columns (``location_pole`` ...)."""
+    return {f"location_{key}": (location or {}).get(key) for key in LOCATION_KEYS}
 
 
 class TicketsProjection(Projection):
     """``tickets``: one row per ticket with its status and current assignment."""
 
     name = "tickets"
-    version = 1
+    version = 2
     table = Table(
         "tickets",
         (
@@ -36,10 +42,15 @@ class TicketsProjection(Projection):
             Column("updated_at", "ts", True),
             Column("resolved_at", "ts"),
             Column("closed_at", "ts"),
+            Column("territory"),
+            Column("required_certification"),
+            Column("due_at", "ts"),
+            *(Column(f"location_{key}") for key in LOCATION_KEYS),
         ),
         key=("id",),
         indexes=(("opened_position",), ("status", "opened_position"), ("reference",),
-                 ("current_engineer_id",)),
+                 ("current_engineer_id",), ("territory", "opened_position"),
+                 *((f"location_{key}", "opened_position") for key in LOCATION_KEYS)),
         fresh_keys=True,
     )
     tables = (table,)
@@ -54,6 +65,7 @@ class TicketsProjection(Projection):
     def handlers(self) -> dict[type, Handler]:
         return {
             Ticket.Opened: self._opened,
+            Ticket.Updated: self._updated,
             Ticket.Assigned: self._assigned,
             Ticket.Accepted: self._status("assigned"),
             Ticket.Started: self._status("in_progress"),
@@ -99,8 +111,20 @@ class TicketsProjection(Projection):
                 "updated_at": at,
                 "resolved_at": None,
                 "closed_at": None,
+                "territory": e.territory,
+                "required_certification": e.required_certification,
+                "due_at": ts(e.due_at),
+                **location_columns(e.location),
             },
         )
+
+    def _updated(self, e: Ticket.Updated, position: int, rows: Rows) -> None:
+        changes = dict(e.changes)
+        if "location" in changes:
+            changes.update(location_columns(changes.pop("location")))
+        if "due_at" in changes:
+            changes["due_at"] = ts(changes["due_at"])
+        self._touch(e, rows, **changes)
 
     def _assigned(self, e: Ticket.Assigned, position: int, rows: Rows) -> None:
         self._touch(

@@ -129,3 +129,24 @@ def test_every_page_loads_from_this_host_alone_without_console_errors(
         .filter(e => e.initiatorType === 'script' || e.initiatorType === 'link')
         .reduce((n, e) => n + e.decodedBodySize, 0)""")
     assert sizes < 200_000, f"JavaScript + CSS of a page: {sizes} bytes"
+
+
+def test_the_reports_draw_their_charts(
+    server: Server, assigned: dict[str, str], open_context: Any
+) -> None:
+    page = sign_in(open_context(), server.tokens["dispatch-1"])
+    page.get_by_role("link", name="Reports", exact=True).click()
+    expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
+    # Every day of the window is on the chart of tickets opened and resolved.
+    expect(page.locator('[data-chart="tickets"] canvas')).to_have_count(1)
+    expect(page.locator('[data-chart="first_time"] canvas')).to_have_count(1)
+    expect(page.locator('[data-chart="engineers"] canvas')).to_have_count(1)
+    page.get_by_label("Window").select_option("7")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_text("Figures").click()
+    expect(page.locator("section.report details table tbody tr")).to_have_count(7)
+    shot(page, "console-reports")
+    sizes = page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter(e => e.initiatorType === 'script' || e.initiatorType === 'link')
+        .reduce((n, e) => n + e.decodedBodySize, 0)""")
+    assert sizes < 200_000, f"JavaScript + CSS of the reports page: {sizes} bytes"

@@ -52,11 +52,15 @@ class LiveLedger:
 
 
 @contextmanager
-def serving_ledger(database_url: str, workdir: Path, *args: str) -> Iterator[LiveLedger]:
+def serving_ledger(
+    database_url: str, workdir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[LiveLedger]:
+    """``env``: more environment variables (``LEDGER_*`` settings) for the server."""
     token = "live-admin-" + uuid4().hex
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     env.update({"LEDGER_ADMIN_TOKEN": token, "LEDGER_DEMO_ON_EMPTY": "false",
-                "PYTHONUNBUFFERED": "1", "COLUMNS": "200"})
+                "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **extra})
     port = free_port()
     output = workdir / f"ledger-serve-{port}.log"
     with output.open("w") as sink:

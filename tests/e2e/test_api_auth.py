@@ -50,6 +50,7 @@ PARAMS = {
     "assignment_id": lambda: str(uuid4()),
     "engineer_id": lambda: f"nobody-{uuid4().hex[:8]}",
     "name": lambda: "no-such-projection",
+    "webhook_id": lambda: str(uuid4()),
 }
 
 

@@ -300,7 +300,7 @@ def test_the_board_fetches_a_command_form_only_when_it_is_opened(signed_in: Api)
     form = api.client.get(f"/console/tickets/{waiting['id']}/form/assign?next=/console/")
     assert form.status_code == 200
     assert 'name="engineer_id"' in form.text
-    assert "lacks copper" in form.text  # the picker says why an engineer may not fit
+    assert "does not have skill copper" in form.text  # the picker says why, as the rule does
     ticket_id, _engineer_id, _assignment = api.assigned()
     stale = api.client.get(f"/console/tickets/{ticket_id}/form/assign")
     assert "This ticket has changed (assigned)" in stale.text

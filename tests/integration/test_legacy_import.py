@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from ledger.application import Ledger
-from ledger.legacy.mapping import engineer_slug, legacy_assignment_id, legacy_ticket_id
+from ledger.legacy.ids import legacy_assignment_id, legacy_ticket_id
+from ledger.legacy.mapping import engineer_slug
+from seed004_csv import DEVELOPERS, TICKETS
 
 pytestmark = pytest.mark.postgres
 
@@ -221,8 +223,9 @@ def test_an_import_is_held_to_the_commands_rules(
 ) -> None:
     """The import records through the Ledger's commands, so their rules hold: an
     engineer deactivated in the ledger takes no imported assignment (Ticket.assign
-    alone would record it). The row stops after its ticket is opened; once the
-    engineer is active again, a second run carries on from there."""
+    alone would record it). The row is refused before anything of it is recorded
+    (never half-recorded); once the engineer is active again, a second run records
+    it whole."""
     ledger = Ledger(database_url)
     try:
         ledger.register_engineer(engineer_id=ENG_B, name="Emeka Okafor", actor="t").result()
@@ -236,7 +239,7 @@ def test_an_import_is_held_to_the_commands_rules(
     assert "bad=1" in out and "is inactive and cannot take assignments" in out, out
     ticket_id = legacy_ticket_id("service_tickets", "1003")
     stream = [e for e in events_of(database_url) if e.originator_id == ticket_id]
-    assert [type(e).__name__ for e in stream] == ["Opened"]
+    assert stream == []
 
     ledger = Ledger(database_url)
     try:
@@ -244,31 +247,11 @@ def test_an_import_is_held_to_the_commands_rules(
     finally:
         ledger.close()
     out = run("import", "service-tickets", "--from", source, "--strict")
-    assert "created=0 updated=1 unchanged=0 diverged=0 bad=0" in out
+    assert "created=1 updated=0 unchanged=0 diverged=0 bad=0" in out
     stream = [e for e in events_of(database_url) if e.originator_id == ticket_id]
     assert [(type(e).__name__, e.timestamp, e.via) for e in stream] == [
         ("Opened", at(1), "import"), ("Assigned", at(2), "import"),
         ("Accepted", at(2), "import"), ("Started", at(3), "import")]
-
-
-DEVELOPERS = """name,title,experience_years,current_workload,availability,skills,capacity
-Aisha Khan,Senior Engineer,7,2,0.8,"fibre, ont",5
-Bob Stone,Engineer,2,0,90%,hvac,3.4
-Zoë O'Brien,Lead Engineer,12,1,1,"fibre;copper",8
-,Engineer,1,0,1,x,1
-Carl Null,Engineer,1,0,2.5,x,1
-"""
-
-TICKETS = """id,title,description,story_points,required_skill,priority,due_date,status,assigned_to
-1,Router down,No sync,3,fibre,High,2024-05-01,pending,
-2,ONT flapping,,2,ont,urgent,2024-05-02,assigned,Aisha Khan
-3,Copper fault,,5,copper,low,,completed,zoe.o.brien
-4,HVAC noise,,1,hvac,medium,,rejected,bob stone
-5,No title row,,1,,medium,,pending,
-6,,missing title,1,,medium,,pending,
-7,Unknown dev,,1,,medium,,assigned,Nobody Here
-8,Unknown status,,1,,medium,,paused,
-"""
 
 
 def test_csv_import(run, database_url: str, tmp_path: Path) -> None:

@@ -266,9 +266,10 @@ def test_status_and_wait_for(ledger: Ledger, store: ReadStore, read_side: ReadSi
         assert (s["position"], s["head"], s["lag"], s["status"]) == (0, head, head, "catching_up")
 
     assert read_side.wait_for(head, 2) is True
+    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
     for s in read_side.status():
         assert (s["position"], s["head"], s["lag"], s["state"], s["status"], s["version"]) == (
-            head, head, 0, "live", "live", 1)
+            head, head, 0, "live", "live", versions[s["name"]])
 
     started = time.monotonic()
     assert read_side.wait_for(head + 3, 0.3) is False
@@ -290,8 +291,10 @@ def test_status_reports_a_stale_version(ledger: Ledger, store: ReadStore, read_s
     read_side.catch_up()
     before = snapshot(store)
 
+    old, new = EngineersProjection.version, EngineersProjection.version + 1
+
     class EngineersV2(EngineersProjection):
-        version = 2
+        version = new
 
     projections = [cls() for cls in ALL_PROJECTIONS if cls is not EngineersProjection]
     v2 = ReadSide(ledger, store, [*projections, EngineersV2()])
@@ -302,11 +305,11 @@ def test_status_reports_a_stale_version(ledger: Ledger, store: ReadStore, read_s
     assert by_name["tickets"]["status"] == "live"
 
     (entry,) = v2.rebuild(["engineers"])
-    assert (entry.name, entry.version, entry.generation) == ("engineers", 2, 1)
+    assert (entry.name, entry.version, entry.generation) == ("engineers", new, 1)
     assert v2.pending_builds == []
-    assert live_entry(store, "engineers").version == 2
-    assert table_exists(store, "engineers_v2")
-    assert not table_exists(store, "engineers_v1")
+    assert live_entry(store, "engineers").version == new
+    assert table_exists(store, f"engineers_v{new}")
+    assert not table_exists(store, f"engineers_v{old}")
     assert {s["status"] for s in v2.status()} == {"live"}
     assert_same(snapshot(store), before)
 
@@ -438,8 +441,9 @@ def test_rebuild_one_projection_switches_only_that_one(
         if name != "engineers":
             assert after[(name, 1)] == old  # untouched, same switched_at
             assert (name, 2) not in after
-    assert not table_exists(store, physical_name("engineers", 1, 1))  # dropped
-    assert table_exists(store, physical_name("engineers", 1, 2))
+    version = EngineersProjection.version
+    assert not table_exists(store, physical_name("engineers", version, 1))  # dropped
+    assert table_exists(store, physical_name("engineers", version, 2))
     assert_same(snapshot(store), before)
 
     # keep=True: the old physical tables stay (for comparison or rollback).
@@ -503,7 +507,8 @@ def test_interrupted_rebuild_keeps_serving_and_resumes(
     seen.clear()
     switched = rs.rebuild(progress=lambda position, _head: seen.append(position))
     assert seen[0] == stopped  # resumed, not restarted
-    assert {(e.generation, e.version) for e in switched} == {(2, 1)}
+    assert {(e.generation, e.version) for e in switched} == {
+        (2, cls.version) for cls in ALL_PROJECTIONS}
     for name in PUBLIC_PROJECTIONS:
         assert {(e.generation, e.state) for e in entries(store, name)} == {
             (1, RETIRED), (2, LIVE)}

@@ -292,6 +292,13 @@ def test_ticket_opened_row(story: Story) -> None:
         "updated_at": at(opened),
         "resolved_at": None,
         "closed_at": None,
+        "territory": None,
+        "required_certification": None,
+        "due_at": None,
+        "location_pole": None,
+        "location_pon": None,
+        "location_zone": None,
+        "location_dr": None,
     }
 
 
@@ -686,7 +693,8 @@ def test_engineer_registered_row(story: Story) -> None:
     assert h.engineer("ana") == {
         "id": "ana", "name": "Ana Silva", "skills": ["fibre", "otdr"], "tier": 2, "capacity": 4,
         "availability": 0.75, "active": True, "open_assignments": 0, "registered_position": 1,
-        "created_at": registered, "updated_at": registered,
+        "created_at": registered, "updated_at": registered, "territories": [],
+        "certifications": [],
     }
 
 

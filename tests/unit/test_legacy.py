@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from ledger.domain import Ticket
+from ledger.legacy.ids import legacy_id_of, legacy_ticket_id, name_based_ticket_id
 from ledger.legacy.mapping import (
     EngineerSpec,
     LegacyRowError,
     developer_from_csv,
     engineer_slug,
-    legacy_id_of,
-    legacy_ticket_id,
     normalise_priority,
     parse_timestamp,
     plan_csv_ticket,
@@ -177,6 +176,20 @@ def test_legacy_ids_round_trip():
     other = uuid4()
     assert legacy_id_of(other, "A-7") == str(other)  # a reference it was not imported from
     assert legacy_id_of(other, None) == str(other)
+
+
+def test_service_ticket_uuid_ids_are_kept_others_name_based():
+    kept = "5A3C2C1E-9B7D-4D0E-8F59-0C4D1F6B2A10"
+    assert legacy_ticket_id("service_tickets", kept) == UUID(kept)
+    assert legacy_id_of(UUID(kept), kept) == kept  # the legacy spelling, capitals kept
+    plan = plan_service_ticket(row(id=kept))
+    assert plan.ticket_id == UUID(kept)
+    assert plan.earlier_ticket_ids == (name_based_ticket_id("service_tickets", kept),)
+    # Not UUIDs, or a source that does not keep them: name-based, nothing earlier.
+    assert plan_service_ticket(row(id="42")).earlier_ticket_ids == ()
+    assert legacy_ticket_id("service_tickets", "42") == name_based_ticket_id(
+        "service_tickets", "42")
+    assert legacy_ticket_id("csv", kept) == name_based_ticket_id("csv", kept)
 
 
 def test_via_is_optional_on_every_event():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ledger.legacy.mapping import legacy_ticket_id
+from ledger.legacy.ids import legacy_ticket_id
 from projections.legacy_export import exported_assignment, legacy_columns
 
 T0 = datetime(2024, 1, 2, 8, 0, tzinfo=UTC)

@@ -6,6 +6,7 @@ few microseconds) apart, every projection of ALL_PROJECTIONS folded.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from projections.sla import SlaProjection
 CLOCKS = SlaProjection.clocks
 METRICS = TicketMetricsProjection.metrics
 COMPLETIONS = TicketMetricsProjection.completions
+DAILY = TicketMetricsProjection.daily
+HOURS = TicketMetricsProjection.engineer_hours
 
 
 @pytest.fixture
@@ -192,7 +195,7 @@ def test_completions_are_the_billing_rows(story: Story) -> None:
     assert rows == [{
         "assignment_id": str(a.id), "ticket_id": str(t.id), "engineer_id": "ana",
         "assignment_tier": 1, "completion_status": "parts_required",
-        "time_spent_hours": 0.75, "completed_at": at(done),
+        "time_spent_hours": 0.75, "parts_cost": 0.0, "completed_at": at(done),
     }]
 
 
@@ -223,6 +226,54 @@ def test_metrics_agree_with_the_aggregates_on_a_busy_story(page_size: int) -> No
         # One clock per assignment, each on its own engineer.
         clocks = [r for r in h.rows(CLOCKS) if r["ticket_id"] == ticket_id]
         assert sorted(r["engineer_id"] for r in clocks) == sorted(engineers)
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 1000])
+def test_the_daily_roll_ups_agree_with_the_events_day_by_day(page_size: int) -> None:
+    story = _busy_story()
+    story.engineer("zed", skills=["fibre"], tier=1, capacity=9)
+    story.engineer("yan", skills=["fibre"], tier=2, capacity=9)
+    for _day in range(3):  # and three more days, each with a first-time fix and an escalation
+        story.now += timedelta(days=1)
+        fixed, escalated = story.ticket(), story.ticket()
+        a = story.do(fixed, "assign", engineer_id="zed", tier=1)
+        story.do(fixed, "accept", a.id)
+        story.do(fixed, "complete", a.id, completion_status="success", time_spent_hours=1.5)
+        story.do(escalated, "assign", engineer_id="zed", tier=1)
+        b = story.do(escalated, "escalate", next_engineer_id="yan", reason="L2")
+        story.do(escalated, "accept", b.id)
+        story.do(escalated, "complete", b.id, completion_status="success", time_spent_hours=2)
+    h = Harness().follow(story, page_size=page_size)
+    expected: dict[str, dict[str, Any]] = {}
+    hours: dict[str, dict[str, Any]] = {}
+    stations: dict[Any, int] = {}
+    for e in story.events:
+        if isinstance(e, Engineer.Event):
+            continue
+        day = at(e)[:10]
+        d = expected.setdefault(day, {"day": day, "opened": 0, "resolved": 0,
+                                      "resolved_first_time": 0, "escalations": {}})
+        if isinstance(e, Ticket.Opened):
+            d["opened"] += 1
+        if isinstance(e, Ticket.Assigned | Ticket.Escalated | Ticket.Reassigned):
+            stations[e.originator_id] = stations.get(e.originator_id, 0) + 1
+        if isinstance(e, Ticket.Escalated):
+            d["escalations"][str(e.tier)] = d["escalations"].get(str(e.tier), 0) + 1
+        if isinstance(e, Ticket.Completed):
+            if e.completion_status == "success":
+                d["resolved"] += 1
+                d["resolved_first_time"] += stations[e.originator_id] == 1
+            key = f"{day} {e.engineer_id}"
+            r = hours.setdefault(key, {"id": key, "day": day, "engineer_id": e.engineer_id,
+                                       "completed": 0, "hours": 0.0})
+            r["completed"] += 1
+            r["hours"] = round(r["hours"] + e.time_spent_hours, 2)
+    assert len(expected) > 1, "the story should span several days"
+    assert sorted(h.rows(DAILY), key=lambda r: r["day"]) == sorted(
+        (d for d in expected.values() if any(d[k] for k in ("opened", "resolved", "escalations"))),
+        key=lambda r: r["day"])
+    assert sorted(h.rows(HOURS), key=lambda r: r["id"]) == sorted(
+        hours.values(), key=lambda r: r["id"])
 
 
 def test_clock_rows_match_the_aggregates_after_random_commands() -> None:

@@ -22,12 +22,15 @@ async def to_board(request: Request) -> RedirectResponse:
 
 def install(app: FastAPI) -> None:
     """Serves the console under ``/console/`` (and ``/`` redirects there)."""
-    from api.console import actions, pages, signin
+    from api.console import actions, audit, pages, reports, signin, webhook_actions
 
     console = APIRouter()
     console.include_router(signin.router)
     console.include_router(pages.router)
     console.include_router(actions.router)
+    console.include_router(reports.router)
+    console.include_router(audit.router)
+    console.include_router(webhook_actions.router)
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_route("/", to_board, include_in_schema=False)
     app.add_route("/console", to_board, include_in_schema=False)

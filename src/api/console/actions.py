@@ -14,13 +14,12 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from api.auth import (
-    AUDIT,
     DISPATCH,
     MANAGE,
     WORK,
@@ -28,7 +27,6 @@ from api.auth import (
     allowed,
     require_own_assignment,
 )
-from api.console.pages import event_types
 from api.console.session import CsrfError, Session, SessionDep, keeper_of
 from api.console.views import BOARD, back, local_path, page, problem_detail, refused, to_login
 from api.schemas import (
@@ -42,7 +40,6 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, LedgerError
-from projections.feed import EventFilter, EventLog
 
 router = APIRouter(include_in_schema=False)
 
@@ -269,40 +266,7 @@ async def complete(request: Request, assignment_id: UUID, session: SessionDep) -
     return await command(request, session, WORK, run, BOARD)
 
 
-# ---------------------------------------------------------------- audit and operations
-
-
-@router.post("/audit/verify")
-async def verify(request: Request, session: SessionDep) -> Response:
-    form = await request.form()
-    refusal = refusal_of(request, session, AUDIT, form)
-    if refusal is not None:
-        return refusal
-    report = await run_in_threadpool(lambda: request.app.state.services.audit.verifier().verify())
-    return page(request, "audit.html", session, keeper_of(request), events=[], filters={},
-                next_cursor=None, event_types=sorted(event_types()), report=report.as_dict(),
-                )
-
-
-@router.get("/audit/export.{fmt}")
-async def export(request: Request, fmt: str, session: SessionDep) -> Response:
-    """The whole log up to now, as ``GET /events/export`` streams it."""
-    if session is None:
-        return to_login(request)
-    if fmt not in ("ndjson", "csv") or not allowed(AUDIT, session.principal.role):
-        return refused(request, keeper_of(request), session,
-                       "Exports are NDJSON or CSV, for auditors and admins.")
-    services = request.app.state.services
-    head = await run_in_threadpool(services.ledger.head)
-    log = EventLog(services.store, services.ledger.recorder.events_table_name,
-                   services.ledger.mapper)
-    f = EventFilter(after=0, to=head)
-    return StreamingResponse(
-        log.ndjson(f) if fmt == "ndjson" else log.csv(f),
-        media_type="application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="events.{fmt}"',
-                 "X-Ledger-Head": str(head)},
-    )
+# ---------------------------------------------------------------- operations
 
 
 @router.post("/operations/{name}/rebuild")

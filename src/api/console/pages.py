@@ -1,5 +1,5 @@
 """The console's pages (GET): the dispatch board, a ticket, an engineer
-and their work, the audit feed, operations. Every page reads through the same
+and their work, operations. Every page reads through the same
 queries as the API; none changes anything."""
 
 from __future__ import annotations
@@ -26,107 +26,91 @@ from api.console.views import (
     to_login,
 )
 from ledger.domain import PRIORITIES
+from ledger.qualification import EngineerFacts, TicketNeeds, unmet
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
+from projections.webhook_queries import WebhookQueries
 
 router = APIRouter(include_in_schema=False)
 
 #: Tickets the board shows per list.
 BOARD_ROWS = 50
-#: Open tickets the board examines per view when filtering by priority or skill.
-BOARD_SCAN = 2000
-#: Events per page of the audit feed.
-AUDIT_PAGE = 50
 #: How long the board waits for the read tables to show a change it was told of.
 LIVE_WAIT_SECONDS = 1.0
-
-
+#: The board's filters: query parameter -> the tickets query's keyword.
+BOARD_FILTERS = {"priority": "priority", "skill": "required_skill", "territory": "territory",
+                 "q": "reference"}
 
 
 # ---------------------------------------------------------------- dispatch board
 
 
-def _board(services: Any, priority: str | None, skill: str | None, q: str | None) -> dict[str, Any]:
-    """Open tickets without an active assignment (filtered), tickets in hand,
-    and the engineers with their load."""
+def board_filters(request: Request) -> dict[str, str]:
+    """The filters a person chose (blank ones dropped, each at most 100 characters)."""
+    chosen = {}
+    for name in BOARD_FILTERS:
+        value = (request.query_params.get(name) or "").strip()[:100]
+        if value:
+            chosen[name] = value
+    return chosen
+
+
+def _board(services: Any, filters: dict[str, str]) -> dict[str, Any]:
+    """Open tickets without an active assignment (filtered in SQL), tickets in
+    hand, and the engineers with their load."""
     head = services.ledger.head()
     queries = services.queries
-
-    def wanted(row: dict[str, Any]) -> bool:
-        return (not priority or row["priority"] == priority) and (
-            not skill or (row["required_skill"] or "") == skill)
-
-    waiting: list[dict[str, Any]] = []
-    if q:
-        found = queries.tickets(limit=BOARD_ROWS, cursor=None, reference=q).items
-        waiting = [r for r in found if r["status"] == "open" and wanted(r)]
-    else:
-        cursor, scanned = None, 0
-        while len(waiting) < BOARD_ROWS and scanned < BOARD_SCAN:
-            found = queries.tickets(limit=500, cursor=cursor, status="open")
-            scanned += len(found.items)
-            waiting += [r for r in found.items if wanted(r)]
-            cursor = found.next_cursor
-            if cursor is None:
-                break
+    asked = {BOARD_FILTERS[k]: v for k, v in filters.items()}
+    waiting = queries.tickets(limit=BOARD_ROWS, cursor=None, status="open", **asked).items
     in_hand = []
     for status in ("assigned", "in_progress"):
         in_hand += queries.tickets(limit=BOARD_ROWS, cursor=None, status=status).items
     in_hand.sort(key=lambda r: r["opened_position"])
     engineers = queries.engineers(limit=500, cursor=None, active=True).items
     return {
-        "head": head, "waiting": waiting[:BOARD_ROWS], "in_hand": in_hand[:BOARD_ROWS],
+        "head": head, "waiting": waiting, "in_hand": in_hand[:BOARD_ROWS],
         "engineers": engineers,
         "skills": sorted({s for e in engineers for s in e["skills"]}
-                         | {r["required_skill"] for r in waiting if r["required_skill"]}),
+                         | {r["required_skill"] for r in waiting if r["required_skill"]}
+                         | ({filters["skill"]} if "skill" in filters else set())),
+        "territories": sorted({t for e in engineers for t in e.get("territories") or ()}
+                              | {r["territory"] for r in waiting if r.get("territory")}
+                              | ({filters["territory"]} if "territory" in filters else set())),
     }
 
 
 def picker(engineers: list[dict[str, Any]], ticket: dict[str, Any], tier: int) -> list[dict[str, Any]]:
-    """The engineer picker's options, each saying why it may not fit."""
+    """The engineer picker's options: those who qualify first (least loaded
+    first), then the others, each saying why not in the rule's own words."""
+    needs = TicketNeeds.of(ticket, tier)
+    today = datetime.now(timezone.utc).date()
     options = []
     for e in engineers:
-        why = []
-        if ticket.get("required_skill") and ticket["required_skill"] not in e["skills"]:
-            why.append(f"lacks {ticket['required_skill']}")
-        if e["tier"] < tier:
-            why.append(f"tier {e['tier']}")
+        why = unmet(EngineerFacts.of(e), needs, today)
         if e["open_assignments"] >= e["capacity"]:
-            why.append("at capacity")
-        if e["availability"] <= 0:
-            why.append("unavailable")
-        options.append({"id": e["id"], "label": (
-            f"{e['name']} ({e['id']}) · tier {e['tier']} · load {e['open_assignments']}/"
-            f"{e['capacity']}" + (f" — {', '.join(why)}" if why else ""))})
+            why.append("is at capacity")
+        options.append({"id": e["id"], "fits": not why, "load": e["open_assignments"],
+                        "label": (f"{e['name']} ({e['id']}) · tier {e['tier']} · load "
+                                  f"{e['open_assignments']}/{e['capacity']}"
+                                  + (f" — {'; '.join(why)}" if why else " — qualifies"))})
+    options.sort(key=lambda o: (not o["fits"], o["load"], o["id"]))
     return options
 
 
-def _filters(priority: str | None, skill: str | None, q: str | None) -> dict[str, str]:
-    return {k: v for k, v in (("priority", priority), ("skill", skill), ("q", q)) if v}
-
-
 @router.get("/")
-async def board(
-    request: Request, session: SessionDep,
-    priority: Annotated[str | None, Query(max_length=20)] = None,
-    skill: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-) -> Response:
+async def board(request: Request, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
-    priority, skill, q = priority or None, skill or None, (q or "").strip() or None
-    data = await run_in_threadpool(_board, request.app.state.services, priority, skill, q)
+    filters = board_filters(request)
+    data = await run_in_threadpool(_board, request.app.state.services, filters)
     return page(request, "board.html", session, keeper_of(request), picker=picker,
-                priorities=tuple(reversed(PRIORITIES)), filters=_filters(priority, skill, q), **data)
+                priorities=tuple(reversed(PRIORITIES)), filters=filters, **data)
 
 
 @router.get("/board/live")
 async def board_live(
     request: Request, session: SessionDep,
     seen: Annotated[int, Query(ge=0, le=2**62)] = 0,
-    priority: Annotated[str | None, Query(max_length=20)] = None,
-    skill: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """The board's live part, polled every 2 s: 204 (htmx keeps what it has)
     while nothing was recorded since ``seen``."""
@@ -137,11 +121,11 @@ async def board_live(
     if head == seen:
         return Response(status_code=204)
     await run_in_threadpool(services.read_side.wait_for, head, LIVE_WAIT_SECONDS)
-    priority, skill, q = priority or None, skill or None, (q or "").strip() or None
-    data = await run_in_threadpool(_board, services, priority, skill, q)
+    filters = board_filters(request)
+    data = await run_in_threadpool(_board, services, filters)
     return harden(TEMPLATES.TemplateResponse(request, "board_live.html", {
         "session": session, "rights": rights(session), "picker": picker,
-        "filters": _filters(priority, skill, q), **data,
+        "filters": filters, **data,
     }))
 
 
@@ -269,40 +253,6 @@ async def engineer_page(
 # ---------------------------------------------------------------- audit
 
 
-@router.get("/audit")
-async def audit_page(
-    request: Request, session: SessionDep,
-    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    ticket: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
-) -> Response:
-    if session is None:
-        return to_login(request)
-    keeper = keeper_of(request)
-    services = request.app.state.services
-    filters = {k: v.strip() for k, v in (("type", type), ("actor", actor), ("ticket", ticket))
-               if v and v.strip()}
-    try:
-        ticket_id = UUID(filters["ticket"]) if "ticket" in filters else None
-        after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
-    except (ValueError, CursorError):
-        return refused(request, keeper, session, "The ticket id or page cursor is not valid.", 400)
-    types = [filters["type"]] if "type" in filters else []
-    items, last, more = await run_in_threadpool(
-        lambda: services.events.feed(after=after, limit=AUDIT_PAGE, types=types,
-                                     ticket_id=ticket_id, actor=filters.get("actor")))
-    return page(request, "audit.html", session, keeper, events=items, filters=filters,
-                next_cursor=encode_cursor([last]) if more and items else None,
-                event_types=sorted(event_types()), report=None)
-
-
-def event_types() -> set[str]:
-    from projections.queries import event_topics
-
-    return {name for name in event_topics() if "." in name}
-
-
 # ---------------------------------------------------------------- operations
 
 
@@ -310,8 +260,13 @@ def event_types() -> set[str]:
 async def operations_page(request: Request, session: SessionDep) -> Response:
     if session is None:
         return to_login(request)
-    statuses = await run_in_threadpool(request.app.state.services.read_side.status)
-    return page(request, "operations.html", session, keeper_of(request), projections=statuses)
+    services = request.app.state.services
+    statuses = await run_in_threadpool(services.read_side.status)
+    # Webhook endpoints are the admin's, as in the API (their URLs may carry secrets).
+    webhooks = (await run_in_threadpool(WebhookQueries(services.store).endpoints)
+                if rights(session)["manage"] else None)
+    return page(request, "operations.html", session, keeper_of(request), projections=statuses,
+                webhooks=webhooks)
 
 
 @router.get("/operations/live")

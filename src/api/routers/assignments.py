@@ -7,6 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import READ, allow, require_own_assignment
@@ -31,6 +32,7 @@ from api.schemas import (
     EscalateBody,
     HistoryRow,
     Page,
+    Reason,
     ReasonBody,
     ReassignBody,
     RejectBody,
@@ -177,12 +179,23 @@ async def reassign(
 async def remove(
     assignment_id: UUID, ctx: DispatchContext, response: Response,
     body: Annotated[ReasonBody | None, Body()] = None,
+    reason: Annotated[Reason | None, Query(
+        description="Why (seed 004's `DELETE /assignments/{id}/?reason=`); recorded with "
+                    "the event. The body's `reason` does the same; both given must agree, "
+                    "else 422.")] = None,
 ) -> EngineerAssignment:
-    """Soft removal: the assignment becomes ``removed``; nothing is deleted."""
+    """Soft removal: the assignment becomes ``removed``; nothing is deleted. The
+    reason comes from ``?reason=`` or the body's ``reason``."""
+    given = (body or ReasonBody()).reason
+    if reason is not None and given is not None and reason != given:
+        raise RequestValidationError([{
+            "loc": ("query", "reason"), "type": "value_error",
+            "msg": "The query's reason and the body's reason differ: give one.",
+        }])
     row = await find_assignment(ctx.services, assignment_id)
     result = await asyncio.wrap_future(ctx.services.ledger.remove(
         UUID(row["ticket_id"]), assignment_id, actor=ctx.actor,
-        expected_version=ctx.expected_version, **(body or ReasonBody()).model_dump(),
+        expected_version=ctx.expected_version, reason=reason if given is None else given,
     ))
     return await assignment_answer(ctx.services, result, response, assignment_id)
 

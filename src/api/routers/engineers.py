@@ -11,6 +11,7 @@ from api.auth import DISPATCH, READ, allow
 from api.deps import (
     ActorDep,
     Cursor,
+    DispatchContext,
     Limit,
     MinPositionDep,
     Services,
@@ -85,15 +86,17 @@ def get_engineer(engineer_id: str, services: ServicesDep) -> Engineer:
     return _engineer(services, engineer_id)
 
 
-@router.patch("/{engineer_id}", response_model=Engineer, dependencies=[allow(DISPATCH)])
+@router.patch("/{engineer_id}", response_model=Engineer,
+              responses={412: {"description": "`If-Match` is not the engineer's version"}})
 async def update_engineer(
-    engineer_id: str, body: EngineerPatch, services: ServicesDep, actor: ActorDep,
-    response: Response,
+    engineer_id: str, body: EngineerPatch, ctx: DispatchContext, response: Response,
 ) -> Engineer:
     """Changes the fields sent and records what changed; fields left out stay.
-    ``active: false`` stops new assignments to the engineer."""
-    changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    result = await asyncio.wrap_future(
-        services.ledger.update_engineer(engineer_id, changes=changes, actor=actor)
-    )
-    return await engineer_answer(services, engineer_id, result, response)
+    ``active: false`` stops new assignments to the engineer. ``territories`` and
+    ``certifications`` replace the old lists. ``If-Match`` (the ``ETag`` of
+    the engineer's last answer) acts only on that version: stale, 412."""
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    result = await asyncio.wrap_future(ctx.services.ledger.update_engineer(
+        engineer_id, changes=changes, actor=ctx.actor, expected_version=ctx.expected_version,
+    ))
+    return await engineer_answer(ctx.services, engineer_id, result, response)

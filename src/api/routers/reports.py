@@ -45,6 +45,9 @@ class TicketMetrics(BaseModel):
     time_to_first_resolution_seconds: float | None
     time_to_resolution_seconds: float | None
     time_spent_hours: float
+    parts_cost: float = Field(description=(
+        "The cost of the parts used in the ticket's completions: the sum of "
+        "`parts_used[].cost`, rounded to cents."))
 
 
 class EngineerReportRow(BaseModel):
@@ -62,6 +65,10 @@ class EngineerReportRow(BaseModel):
     completed: int
     resolved: int
     hours_spent: float
+    parts_cost: float = Field(description=(
+        "The cost of the parts used in the engineer's completions in the window: the sum "
+        "of their `parts_used[].cost` (each line's cost for all its `quantity`), in the "
+        "currency the costs were recorded in, rounded to cents."))
 
 
 class EngineerReport(BaseModel):
@@ -86,6 +93,10 @@ class Summary(BaseModel):
     avg_time_to_first_accept_seconds: float | None
     avg_time_to_resolution_seconds: float | None
     hours_spent: float
+    parts_cost: float = Field(description=(
+        "The cost of the parts used on the tickets opened in the window, over all their "
+        "completions: the sum of `parts_used[].cost` (each line's cost for all its "
+        "`quantity`), rounded to cents."))
     active_engineers: int
     open_assignments: int
     fleet_utilisation: float | None
@@ -132,8 +143,9 @@ def engineer_report(
     format: Literal["json", "csv"] = "json",  # noqa: A002
 ) -> Any:
     """Per engineer: offers, acceptance and rejection rates (assignments offered in
-    the window), completions and hours spent (completions in the window), and the
-    current open load. ``format=csv`` answers text/csv with the same columns."""
+    the window), completions, hours spent and parts cost (completions in the
+    window), and the current open load. ``format=csv`` answers text/csv with the
+    same columns."""
     start, to = _window(start, to)
     rows = OpsQueries(services.store).engineer_report(start=start, end=to)
     if format == "csv":
@@ -153,7 +165,7 @@ def engineer_report(
             dependencies=[allow(READ), MinPositionDep])
 def summary(services: ServicesDep, start: From = None, to: To = None) -> dict[str, Any]:
     """Fleet figures over the tickets opened in the window (all when none), e.g.
-    seed 002's average escalations per ticket."""
+    seed 002's average escalations per ticket, hours spent and parts cost."""
     start, to = _window(start, to)
     figures = OpsQueries(services.store).summary(start=start, end=to)
     return {"from": _iso(start), "to": _iso(to), **figures}

@@ -25,6 +25,7 @@ from api.deps import (
     read_your_writes,
 )
 from api.problems import BadRequestError
+from api.schemas_dispatch import TicketPatch
 from api.schemas import (
     CurrentAssignment,
     EngineerAssignment,
@@ -39,6 +40,7 @@ from api.schemas import (
 )
 from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
+from ledger.ticket_details import LOCATION_KEYS
 from projections.replica import read_from_primary
 from projections.tables import ts
 
@@ -48,9 +50,11 @@ R = TypeVar("R")
 
 
 def render_ticket(row: dict[str, Any], current: dict[str, Any] | None) -> Ticket:
-    fields = {k: row[k] for k in Ticket.model_fields if k != "current_assignment"}
+    fields = {k: row[k] for k in Ticket.model_fields if k not in ("current_assignment", "location")}
+    location = {key: row[f"location_{key}"] for key in LOCATION_KEYS}
     return Ticket(
         **fields,
+        location=location if any(v is not None for v in location.values()) else None,
         current_assignment=EngineerAssignment(**current) if current else None,
     )
 
@@ -108,13 +112,20 @@ def list_tickets(
     status: TicketStatus | None = None,
     engineer_id: Annotated[str | None, Query(max_length=64)] = None,
     reference: Annotated[str | None, Query(max_length=100)] = None,
+    territory: Annotated[str | None, Query(max_length=100)] = None,
+    pole: Annotated[str | None, Query(max_length=100, description="Location's pole.")] = None,
+    pon: Annotated[str | None, Query(max_length=100, description="Location's PON.")] = None,
+    zone: Annotated[str | None, Query(max_length=100, description="Location's zone.")] = None,
+    dr: Annotated[str | None, Query(max_length=100, description="Location's drop.")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[Ticket]:
     """Tickets in the order they were opened. ``engineer_id`` selects the tickets
-    that engineer currently holds."""
+    that engineer currently holds; ``territory``, ``pole``, ``pon``, ``zone`` and
+    ``dr`` those whose territory or location says so (each filter indexed)."""
     page = services.queries.tickets(
-        limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, reference=reference
+        limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, reference=reference,
+        territory=territory, location={"pole": pole, "pon": pon, "zone": zone, "dr": dr},
     )
     current = services.queries.assignments_by_id(
         [r["current_assignment_id"] for r in page.items if r["current_assignment_id"]]
@@ -157,6 +168,25 @@ def get_ticket(
     ticket = ticket_view_or_404(services, ticket_id)
     response.headers["ETag"] = f'"{ticket.version}"'
     return ticket
+
+
+@router.patch("/{ticket_id}", response_model=Ticket,
+              description="Corrects the ticket's details: the fields sent that differ are "
+                          "recorded as one `Ticket.Updated` event holding only those. Nothing "
+                          "different: 200 with the ticket, nothing recorded. `If-Match` as for "
+                          "other ticket commands (412 when stale). A closed ticket is refused "
+                          "(409 `invalid-state`): reopen it first, so a closed ticket's record "
+                          "stays as it was closed.",
+              responses={409: {"description": "the ticket is closed"},
+                         412: {"description": "`If-Match` is not the ticket's version"}})
+async def update_ticket(
+    ticket_id: UUID, body: TicketPatch, ctx: DispatchContext, response: Response,
+) -> Ticket:
+    result = await asyncio.wrap_future(ctx.services.ledger.update_ticket(
+        ticket_id, changes=body.changes(), actor=ctx.actor,
+        expected_version=ctx.expected_version,
+    ))
+    return await ticket_answer(ctx.services, result, response)
 
 
 @router.post("/{ticket_id}/close", response_model=Ticket,

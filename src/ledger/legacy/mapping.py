@@ -11,8 +11,10 @@ Two legacy shapes are understood:
 
 A legacy row becomes a ``TicketPlan`` (the ticket's fields and the ordered steps its
 status and timestamps imply, each step one ledger command) or raises
-``LegacyRowError`` with the reason; a developer becomes an ``EngineerSpec``. Ids
-are name-based (uuid5), so a second import finds what the first one recorded.
+``LegacyRowError`` with the reason; a developer becomes an ``EngineerSpec``. A
+``service_tickets`` id that is a UUID is kept as the ticket's id, so other systems'
+references to it still hold; any other id is name-based (uuid5). Either way a second
+import finds what the first one recorded.
 """
 
 from __future__ import annotations
@@ -23,21 +25,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from ledger.domain import PRIORITIES
 from ledger.keys import PRINCIPAL_NAME
+from ledger.legacy.ids import (
+    legacy_assignment_id,
+    legacy_ticket_id,
+    name_based_ticket_id,
+)
 
 #: The ``via`` marker every imported event carries.
 IMPORT_VIA = "import"
-
-_LEGACY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:assignment-ledger:legacy")
-#: Ticket id namespaces, one per source, so a service_tickets id "7" and a CSV id
-#: "7" never meet.
-SOURCE_NAMESPACES: dict[str, UUID] = {
-    "service_tickets": uuid5(_LEGACY_NAMESPACE, "service_tickets"),
-    "csv": uuid5(_LEGACY_NAMESPACE, "csv-tickets"),
-}
 
 PRIORITY_ALIASES = {
     "lowest": "low",
@@ -120,6 +119,13 @@ class TicketPlan:
         return legacy_assignment_id(self.ticket_id)
 
     @property
+    def earlier_ticket_ids(self) -> tuple[UUID, ...]:
+        """Ids an earlier import may have given this ticket: the name-based id of a
+        UUID legacy id (imports before ids were kept), so a re-run finds it there."""
+        name_based = name_based_ticket_id(self.source, self.legacy_id)
+        return () if name_based == self.ticket_id else (name_based,)
+
+    @property
     def outcome(self) -> str | None:
         """Where the assignment ends up: ``active``, ``completed``, ``rejected``, or
         None without one (what the reconciliation expects)."""
@@ -139,28 +145,6 @@ class TicketPlan:
              else None)
             for kind, _ in self.steps
         ]
-
-
-# ---------------------------------------------------------------- ids
-
-
-def legacy_ticket_id(source: str, legacy_id: str) -> UUID:
-    """The ledger id of a legacy ticket: uuid5 of the source's namespace and its id."""
-    return uuid5(SOURCE_NAMESPACES[source], legacy_id)
-
-
-def legacy_assignment_id(ticket_id: UUID, sequence: int = 1) -> UUID:
-    return uuid5(ticket_id, f"assignment/{sequence}")
-
-
-def legacy_id_of(ticket_id: UUID | str, reference: str | None) -> str:
-    """The id a ticket has in a legacy table: an imported ticket keeps its legacy id
-    (its ``reference``, and its ledger id is the uuid5 of it); any other ticket is
-    known by its ledger id."""
-    ticket_id = UUID(str(ticket_id))
-    if reference and any(uuid5(ns, reference) == ticket_id for ns in SOURCE_NAMESPACES.values()):
-        return reference
-    return str(ticket_id)
 
 
 # ---------------------------------------------------------------- values

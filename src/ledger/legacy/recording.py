@@ -1,7 +1,8 @@
 """Recording a legacy plan in the ledger through its commands, like every other
 writer: each step is the Ledger command a user would send, with the original
 timestamp and ``via = "import"``. What is recorded already is found by the
-plan's name-based ids, so running an import again adds only what is missing.
+plan's ids (its ticket id, else an id an earlier import gave it), so running an
+import again adds only what is missing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.errors import (
     EngineerExistsError,
@@ -18,6 +20,7 @@ from ledger.errors import (
     TicketExistsError,
     TicketNotFoundError,
 )
+from ledger.legacy.ids import legacy_assignment_id
 from ledger.legacy.mapping import IMPORT_VIA, EngineerSpec, LegacyRowError, TicketPlan
 
 if TYPE_CHECKING:
@@ -37,13 +40,13 @@ def remaining_steps(
 
 
 def _command(
-    ledger: Ledger, plan: TicketPlan, kind: str, at: datetime | None, actor: str,
-    version: int | None,
+    ledger: Ledger, plan: TicketPlan, ticket_id: UUID, kind: str, at: datetime | None,
+    actor: str, version: int | None,
 ) -> Future[CommandResult]:
-    """One step of ``plan`` as the Ledger command that records it, pinned to the
-    ticket's ``version`` (None: the step opens the ticket)."""
+    """One step of ``plan`` as the Ledger command that records it on ``ticket_id``,
+    pinned to the ticket's ``version`` (None: the step opens the ticket)."""
     common: dict[str, Any] = {"actor": actor, "timestamp": at, "via": IMPORT_VIA}
-    ticket_id, assignment_id = plan.ticket_id, plan.assignment_id
+    assignment_id = legacy_assignment_id(ticket_id)
     if kind == "open":
         return ledger.open_ticket(
             ticket_id=ticket_id, title=plan.title, description=plan.description,
@@ -74,16 +77,42 @@ def _command(
     raise ValueError(kind)  # pragma: no cover - STEP_EVENTS lists every kind
 
 
-def record_plan(ledger: Ledger, plan: TicketPlan, actor: str) -> str:
+def _recorded(ledger: Ledger, plan: TicketPlan) -> tuple[UUID, Any]:
+    """(id, ticket) of the plan's ticket as recorded: under its id, else under an id
+    an earlier import gave it (a ticket keeps the id it was opened with: events are
+    never moved); (its id, None) when it is not recorded."""
+    for ticket_id in (plan.ticket_id, *plan.earlier_ticket_ids):
+        try:
+            return ticket_id, ledger.get_ticket(ticket_id)
+        except TicketNotFoundError:
+            continue
+    return plan.ticket_id, None
+
+
+def _check_assignable(ledger: Ledger, plan: TicketPlan,
+                      rest: Sequence[tuple[str, datetime | None]]) -> None:
+    """Refuses, before anything is recorded, a row whose assignment the ledger's
+    rules would refuse half-way (its engineer unknown or inactive): a bad row is
+    recorded whole or not at all."""
+    if plan.engineer is None or "assign" not in (kind for kind, _ in rest):
+        return
+    engineer_id = plan.engineer.engineer_id
+    try:
+        active = ledger.get_engineer(engineer_id).active
+    except EngineerNotFoundError:
+        raise LegacyRowError(f"Engineer {engineer_id!r} is not registered.") from None
+    if not active:
+        raise LegacyRowError(f"Engineer {engineer_id!r} is inactive and cannot take "
+                             "assignments.")
+
+
+def record_plan(ledger: Ledger, plan: TicketPlan, actor: str) -> tuple[str, UUID]:
     """Records what of ``plan`` the ledger does not have yet, one Ledger command per
     step, each pinned to the version the one before left (a ticket changed by
     someone else meanwhile stops the row; a second run carries on from where
-    it stopped). Returns ``created``, ``updated``, ``unchanged`` or ``diverged``."""
-    ticket_id = plan.ticket_id
-    try:
-        existing = ledger.get_ticket(ticket_id)
-    except TicketNotFoundError:
-        existing = None
+    it stopped). Returns the outcome (``created``, ``updated``, ``unchanged`` or
+    ``diverged``) and the ticket's id in the ledger."""
+    ticket_id, existing = _recorded(ledger, plan)
     if existing is None:
         rest, version, outcome = plan.steps, None, "created"
     else:
@@ -94,17 +123,18 @@ def record_plan(ledger: Ledger, plan: TicketPlan, actor: str) -> str:
         ]
         found = remaining_steps(recorded, plan)
         if found is None:
-            return "diverged"
+            return "diverged", ticket_id
         if not found:
-            return "unchanged"
+            return "unchanged", ticket_id
         rest, version, outcome = found, existing.version, "updated"
+    _check_assignable(ledger, plan, rest)
     for kind, at in rest:
         try:
-            version = _command(ledger, plan, kind, at, actor, version).result().version
+            version = _command(ledger, plan, ticket_id, kind, at, actor, version).result().version
         except (StaleVersionError, TicketExistsError):
             raise LegacyRowError("the ticket changed in the ledger during the import; "
                                  "run the import again") from None
-    return outcome
+    return outcome, ticket_id
 
 
 def record_engineer(ledger: Ledger, spec: EngineerSpec, actor: str, *, update: bool) -> str:
