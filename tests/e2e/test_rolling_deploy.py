@@ -101,7 +101,8 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
 
 def test_new_workers_build_and_switch_while_old_processes_serve(
@@ -150,10 +151,12 @@ def test_new_workers_build_and_switch_while_old_processes_serve(
         load.stop()
         sampler.stop()
     finally:
-        if load is not None:
-            load.stop()
-        sampler.stop()
-        cluster.stop()
+        try:
+            if load is not None:
+                load.stop()
+            sampler.stop()
+        finally:
+            cluster.stop()
 
     versions = sampler.versions()
     assert versions == sorted(versions) and versions[0] == 1 and versions[-1] == 2

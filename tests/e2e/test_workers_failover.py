@@ -102,9 +102,11 @@ def test_killed_leader_is_replaced_and_nothing_is_folded_twice_or_skipped(
         # What the sealer had not sealed yet it seals within its interval.
         time.sleep(1.5)
     finally:
-        if load is not None:
-            load.stop()
-        cluster.stop()
+        try:
+            if load is not None:
+                load.stop()
+        finally:
+            cluster.stop()
 
     ledger = Ledger(url)
     store = build_store(ledger.store, pool_size=2)
