@@ -6,7 +6,9 @@
 #
 # `make test` starts a throwaway PostgreSQL 15 (scripts/pg-throwaway.sh), runs the
 # whole suite against SQLite and PostgreSQL, and always stops the server (each run
-# has its own, so parallel runs don't interfere). Without
+# has its own, so parallel runs don't interfere). The throwaway server comes with a
+# streaming replica (LEDGER_TEST_POSTGRES_REPLICA_URL) for the read-replica tests;
+# with CI=true a replica that cannot be made fails the run. Without
 # PostgreSQL the PostgreSQL half is skipped with a warning -- unless CI=true, where
 # that is a failure. A LEDGER_TEST_POSTGRES_URL already set is used as is (no
 # throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (3 on
@@ -47,10 +49,15 @@ test: $(DEV)
 		PG_THROWAWAY_ID=""; \
 		trap 'if [ -n "$$PG_THROWAWAY_ID" ]; then scripts/pg-throwaway.sh stop "$$PG_THROWAWAY_ID" >/dev/null 2>&1 || true; fi' EXIT; \
 		trap 'exit 130' INT; trap 'exit 143' TERM; \
-		if pg_env="$$(PG_THROWAWAY_OWNER=$$$$ scripts/pg-throwaway.sh start)"; then \
-			eval "$$pg_env"; export LEDGER_TEST_POSTGRES_URL; \
+		replica=optional; if [ "$${CI:-}" = "true" ]; then replica=required; fi; \
+		if pg_env="$$(PG_THROWAWAY_OWNER=$$$$ PG_THROWAWAY_REPLICA=$$replica scripts/pg-throwaway.sh start)"; then \
+			eval "$$pg_env"; export LEDGER_TEST_POSTGRES_URL PG_THROWAWAY_ID; \
 			export LEDGER_TEST_POSTGRES_THROWAWAY=1; \
 			echo "make test: throwaway PostgreSQL at $$LEDGER_TEST_POSTGRES_URL"; \
+			if [ -n "$${LEDGER_TEST_POSTGRES_REPLICA_URL:-}" ]; then \
+				export LEDGER_TEST_POSTGRES_REPLICA_URL; \
+				echo "make test: its streaming replica at $$LEDGER_TEST_POSTGRES_REPLICA_URL"; \
+			fi; \
 		elif [ "$${CI:-}" = "true" ]; then \
 			echo "make test: ERROR: PostgreSQL could not be started and CI=true;" \
 			     "the PostgreSQL half of the suite is required in CI." >&2; \

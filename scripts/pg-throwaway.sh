@@ -3,10 +3,20 @@
 #
 #   scripts/pg-throwaway.sh start       # prints, for eval:
 #                                       #   export LEDGER_TEST_POSTGRES_URL=postgresql://...
+#                                       #   export LEDGER_TEST_POSTGRES_REPLICA_URL=postgresql://...
 #                                       #   export PG_THROWAWAY_ID=ledger-pg.XXXXXX
 #   scripts/pg-throwaway.sh url [ID]    # the URL of server ID (default: the newest)
 #   scripts/pg-throwaway.sh stop [ID]   # stops server ID (default: every server
 #                                       # started from this checkout); idempotent
+#   scripts/pg-throwaway.sh replica-stop|replica-start ID
+#                                       # stops / starts server ID's replica (tests
+#                                       # of a replica that goes away)
+#
+# Beside the primary, `start` makes a streaming replica of it (`pg_basebackup -R`,
+# hot standby, its own port and data directory): every database made on the
+# primary appears there too. A replica that cannot be made is a warning and no
+# LEDGER_TEST_POSTGRES_REPLICA_URL line (with PG_THROWAWAY_REPLICA=required, as
+# `make test` asks when CI=true, an error).
 #
 # Every `start` makes a new server in a fresh `mktemp -d` directory, listening on
 # 127.0.0.1 only, on a free port, with durability off (it is thrown away). So
@@ -50,9 +60,9 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# Loads PG_TMP, PG_PORT, PG_URL, PG_OWNER from a state file.
+# Loads PG_TMP, PG_PORT, PG_URL, PG_OWNER, PG_REPLICA_PORT from a state file.
 load_state() {
-    PG_TMP="" PG_PORT="" PG_URL="" PG_OWNER=""
+    PG_TMP="" PG_PORT="" PG_URL="" PG_OWNER="" PG_REPLICA_PORT=""
     [ -f "$1" ] || return 1
     # shellcheck disable=SC1090
     . "$1"
@@ -69,6 +79,10 @@ is_running() {  # after load_state
 stop_one() {  # state file
     local file="$1"
     if load_state "$file"; then
+        if [ -d "$PG_TMP/replica" ] && [ -x "$PG_BIN/pg_ctl" ]; then
+            as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/replica" -m immediate -w -t 30 stop \
+                >/dev/null 2>&1 || true
+        fi
         if [ -d "$PG_TMP/data" ] && [ -x "$PG_BIN/pg_ctl" ]; then
             as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w -t 30 stop \
                 >/dev/null 2>&1 || true
@@ -148,7 +162,7 @@ cmd_start() {
     for attempt in 1 2 3 4 5; do
         port="$(free_port)"
         if as_owner "$PG_BIN/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
-                -o "-p $port -c listen_addresses=127.0.0.1 -k $tmp/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+                -o "$(server_options "$port" "$tmp")" \
                 start >/dev/null 2>&1; then
             break
         fi
@@ -175,8 +189,64 @@ cmd_start() {
         die "could not create database $PG_DB."
     fi
     log "$id running on 127.0.0.1:$port (data in $tmp/data)"
+    local replica_port=""
+    if replica_port="$(start_replica "$tmp" "$port")"; then
+        printf 'PG_REPLICA_PORT=%q\n' "$replica_port" >>"$(state_file "$id")"
+        log "$id's streaming replica running on 127.0.0.1:$replica_port (data in $tmp/replica)"
+    elif [ "${PG_THROWAWAY_REPLICA:-}" = required ]; then
+        stop_one "$(state_file "$id")"
+        die "the streaming replica could not be made (PG_THROWAWAY_REPLICA=required)."
+    else
+        replica_port=""
+        log "WARNING: no streaming replica (see above); the replica tests will be skipped."
+    fi
     echo "export LEDGER_TEST_POSTGRES_URL=$url"
+    if [ -n "$replica_port" ]; then
+        echo "export LEDGER_TEST_POSTGRES_REPLICA_URL=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$replica_port/$PG_DB"
+    fi
     echo "export PG_THROWAWAY_ID=$id"
+}
+
+# Server options of the throwaway primary and replica: durability off (they are
+# thrown away), reachable on 127.0.0.1 and a socket in the temp dir only.
+server_options() {  # port tmp
+    echo "-p $1 -c listen_addresses=127.0.0.1 -k $2/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+}
+
+start_replica() {  # tmp primary-port -> prints the replica's port
+    local tmp="$1" primary="$2" port attempt
+    [ -x "$PG_BIN/pg_basebackup" ] || { log "no $PG_BIN/pg_basebackup"; return 1; }
+    # initdb's pg_hba.conf already trusts replication connections from 127.0.0.1,
+    # and PostgreSQL 15 defaults to wal_level=replica with 10 WAL senders.
+    if ! as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U "$PG_USER" \
+            -D "$tmp/replica" -R -X stream --no-sync >"$tmp/basebackup.log" 2>&1; then
+        cat "$tmp/basebackup.log" >&2
+        return 1
+    fi
+    for attempt in 1 2 3 4 5; do
+        port="$(free_port)"
+        if as_owner "$PG_BIN/pg_ctl" -D "$tmp/replica" -l "$tmp/replica.log" -w -t 60 \
+                -o "$(server_options "$port" "$tmp") -c hot_standby=on" start >/dev/null 2>&1; then
+            echo "$port"
+            return 0
+        fi
+        log "replica start on port $port failed (attempt $attempt); retrying"
+    done
+    tail -n 30 "$tmp/replica.log" >&2 2>/dev/null || true
+    return 1
+}
+
+cmd_replica() {  # stop|start ID
+    local action="$1" id="${2:-}" file
+    [ -n "$id" ] || die "usage: $0 replica-$action ID"
+    file="$(state_file "$id")"
+    load_state "$file" && [ -n "$PG_REPLICA_PORT" ] || die "server $id has no replica."
+    if [ "$action" = stop ]; then
+        as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/replica" -m fast -w -t 30 stop >/dev/null
+    else
+        as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/replica" -l "$PG_TMP/replica.log" -w -t 60 \
+            -o "$(server_options "$PG_REPLICA_PORT" "$PG_TMP") -c hot_standby=on" start >/dev/null
+    fi
 }
 
 cmd_url() {
@@ -195,5 +265,8 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop "${2:-}" ;;
     url) cmd_url "${2:-}" ;;
-    *) echo "usage: $0 start | stop [ID] | url [ID]" >&2; exit 2 ;;
+    replica-stop) cmd_replica stop "${2:-}" ;;
+    replica-start) cmd_replica start "${2:-}" ;;
+    *) echo "usage: $0 start | stop [ID] | url [ID] | replica-stop ID | replica-start ID" >&2
+       exit 2 ;;
 esac

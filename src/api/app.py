@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -23,6 +23,7 @@ from api.idempotency import IdempotencyMiddleware, IdempotencyStore
 from api.metrics import Metrics
 from api.observe import Observe
 from api.outage import StorageGate, StorageGateMiddleware
+from api.replica_reads import ReplicaReads
 from api.routers import (
     assignments,
     audit,
@@ -50,10 +51,13 @@ from api.tags import TAGS
 from api.webhook_service import build_webhooks
 from ledger.application import Ledger
 from ledger.signing import load_or_create
+from ledger.store import parse_database_url
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.repeat_policy_runner import repeat_fault_job
+from projections.registry import with_plugins
+from projections.replica import ReadReplica
 from projections.runner import ReadSide
 from projections.backend import build_store
 
@@ -85,7 +89,8 @@ def build_services(settings: Settings) -> Services:
     ledger.qualification_policy = settings.qualification_policy
     store = build_store(ledger.store, pool_size=settings.pool_size)
     read_side = ReadSide(
-        ledger, store, page_size=settings.page_size, passive=not settings.run_projections,
+        ledger, store, with_plugins(settings.projection_plugins),
+        page_size=settings.page_size, passive=not settings.run_projections,
         answered=(ASSIGNMENTS,), inline=settings.inline_projections,
     )
     read_side.setup()
@@ -95,11 +100,16 @@ def build_services(settings: Settings) -> Services:
         store, ledger.recorder.events_table_name, load_or_create(settings.signing_key_path()),
         config=ledger.store, every=settings.checkpoint_every,
         interval=settings.checkpoint_interval,
-        seal=settings.run_projections and settings.run_sealer,
+        seal=settings.run_projections and settings.run_sealer and not settings.api_only,
         previous_keys=tuple(k.strip() for k in settings.previous_public_keys.split(",")
                             if k.strip()),
     )
-    queries = ReadQueries(store)
+    replica = None
+    if settings.read_database_url:
+        replica = ReadReplica(parse_database_url(settings.read_database_url), store,
+                              pool_size=settings.pool_size)
+    # With a replica, queries read their rows through it (it picks the database).
+    queries = ReadQueries(replica or store)  # type: ignore[arg-type]
     events = EventQueries(ledger, store)
     return Services(
         settings=settings,
@@ -116,7 +126,61 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
         webhooks=build_webhooks(settings, ledger, store, events),
+        replica=replica,
     )
+
+
+class BackgroundJob(Protocol):
+    """Work a process does besides serving HTTP. ``start()`` returns at once
+    (the job runs in its own thread); ``stop()`` ends it. A job that must run in
+    one process at a time leads by its own lock
+    (``projections.locks.Leadership``, or a ``ProcessLock``), so any number of
+    processes may start it: one leads, the others stand by and take over."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def background_jobs(services: Services) -> list[BackgroundJob]:
+    """The background jobs ``ledger serve`` and ``ledger worker`` start and
+    ``ledger serve --api-only`` does not, in the order they start (they stop in
+    reverse). The projection runner is not listed: every process's read side
+    follows the log, and ``start_background`` lets it lead or not. Add a job
+    here with one line."""
+    jobs: list[BackgroundJob] = []
+    if services.audit.sealer is not None:
+        jobs.append(services.audit.sealer)
+    if services.settings.run_projections and services.settings.run_webhooks:
+        jobs.append(services.webhooks)
+    repeat_faults = repeat_fault_job(services)
+    if repeat_faults is not None:
+        jobs.append(repeat_faults)
+    return jobs
+
+
+def start_background(services: Services) -> list[BackgroundJob]:
+    """This process's share of the background work, by ``settings.api_only``:
+    the read side follows the log and, unless API-only, may lead the projection
+    runner (a leader catches up before this returns); then the background jobs
+    (none when API-only). Returns the jobs started, for ``stop_background``."""
+    settings = services.settings
+    api_only = settings.api_only
+    if settings.run_projections:
+        services.read_side.start(rebuild_pending=not api_only, lead=not api_only)
+        if not api_only:
+            # One process of all serving this store runs the projections (it
+            # catches up before serving); the others follow and can take over.
+            services.read_side.wait_until_led(timeout=0.5)
+    jobs = [] if api_only else background_jobs(services)
+    for job in jobs:
+        job.start()
+    return jobs
+
+
+def stop_background(jobs: Sequence[BackgroundJob]) -> None:
+    for job in reversed(jobs):
+        job.stop()
 
 
 def first_start(services: Services, announce_admin_token: Callable[[str], None]) -> None:
@@ -267,24 +331,14 @@ def create_app(
         services = build_services(settings)
         app.state.services = services
         metrics.follow(services)
-        if settings.run_projections:
-            # One process of all serving this store runs the projections (it
-            # catches up before serving); the others follow and can take over.
-            services.read_side.start(rebuild_pending=True)
-            services.read_side.wait_until_led(timeout=0.5)
-        if services.audit.sealer is not None:
-            services.audit.sealer.start()
-        if settings.run_projections and settings.run_webhooks:
-            services.webhooks.start()
-        repeat_faults = repeat_fault_job(services)
+        jobs = start_background(services)
         first_start(services, announce_admin_token or _log_admin_token)
         try:
             with serving_gc():
                 yield
         finally:
-            if repeat_faults is not None:
-                repeat_faults.stop()
             feed.stop_streams(app)
+            stop_background(jobs)
             metrics.forget()
             services.close()
 
@@ -312,6 +366,8 @@ def create_app(
     # the NUL guard, the front door (route, size, token) and then Idempotency-Key,
     # which reads the body.
     app.add_middleware(IdempotencyMiddleware, wait_seconds=settings.idempotency_wait_seconds)
+    if settings.read_database_url:
+        app.add_middleware(ReplicaReads)
     app.add_middleware(FrontDoor, max_bytes=settings.max_body_bytes)
     app.add_middleware(RejectNulInUrl)
     app.state.storage_gate = StorageGate()

@@ -38,14 +38,18 @@ def serve(
         "--no-access-log",
         help="Silence the access log (one line per request: method, path, status, "
              "duration, principal).")] = False,
+    api_only: Annotated[bool, typer.Option(
+        "--api-only",
+        help="Serve HTTP only: no background work here (projections, checkpoints, ...); "
+             "run `ledger worker` beside it (PostgreSQL; docs/deploy.md).")] = False,
 ) -> None:
-    """Serve the REST API (docs at /docs)."""
+    """Serve the REST API (docs at /docs) and, unless --api-only, the background work."""
     import uvicorn
 
     from api.app import create_app
 
     settings = _settings(database_url, host=host, port=port, demo_on_empty=demo,
-                         bootstrap_admin_key=True)
+                         bootstrap_admin_key=True, api_only=api_only or None)
     if workers > 1 and not settings.database_url.startswith("postgres"):
         console.print("[red]--workers above 1 needs PostgreSQL[/] (SQLite serves one process).")
         raise typer.Exit(2)
@@ -54,6 +58,7 @@ def serve(
         f"[bold]Assignment ledger[/] on [cyan]{base}[/] "
         f"(docs: /docs) — store: {redact(settings.database_url)}"
         + (f", {workers} workers" if workers > 1 else "")
+        + (", API only (background work: `ledger worker`)" if settings.api_only else "")
     )
     console.print(token_hint(settings), highlight=False, soft_wrap=True)
     log_config = logging_config(not no_access_log)
@@ -139,16 +144,50 @@ def _serve_workers(
 
     services = build_services(settings)
     try:
-        services.read_side.catch_up()
+        if not settings.api_only:
+            services.read_side.catch_up()
         first_start(services, announce)
     finally:
         services.close()
     os.environ["LEDGER_DATABASE_URL"] = settings.database_url
+    os.environ["LEDGER_API_ONLY"] = "true" if settings.api_only else "false"
     os.environ["LEDGER_DEMO_ON_EMPTY"] = "false"
     os.environ["LEDGER_BOOTSTRAP_ADMIN_KEY"] = "false"
     uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=workers, log_level="info", access_log=False, log_config=log_config,
                 timeout_graceful_shutdown=10)
+
+
+@app.command()
+def worker(database_url: DatabaseURL = None) -> None:
+    """Run the background work only (no HTTP).
+
+    The projection runner, checkpoint sealing and every other background job. Each
+    job runs in one process at a time (a lock per job): start two or more workers
+    and another takes over within seconds when one dies. Stops on SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from api.app import build_services, start_background, stop_background
+
+    settings = _settings(database_url, api_only=False)
+    console.print(f"[bold]Assignment ledger worker[/] — store: {redact(settings.database_url)}")
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    services = build_services(settings)
+    try:
+        jobs = start_background(services)
+        console.print("Running the background jobs (those this process leads; it stands by "
+                      "for the others).", highlight=False)
+        try:
+            while not stopping.wait(0.5):
+                pass
+        finally:
+            stop_background(jobs)
+    finally:
+        services.close()
+    console.print("Worker stopped.")
 
 
 @app.command()

@@ -22,6 +22,7 @@ from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.replica import REPLICA, ReadReplica, read_from, read_from_primary
 from projections.runner import ReadSide
 from projections.store import ReadStore
 from projections.webhook_delivery import WebhookDelivery
@@ -47,8 +48,12 @@ class Services:
     assignments: BatchedLookup
     #: Webhook delivery (a background job) and its tables (secrets, state, log).
     webhooks: WebhookDelivery
+    #: The streaming replica queries read from (``LEDGER_READ_DATABASE_URL``).
+    replica: ReadReplica | None = None
 
     def close(self) -> None:
+        if self.replica is not None:
+            self.replica.close()
         self.assignments.close()
         self.webhooks.stop()
         self.audit.close()
@@ -140,6 +145,13 @@ async def wait_min_position(
 ) -> None:
     if min_position is None:
         return
+    replica = services.replica
+    if replica is not None and read_from() == REPLICA:
+        entries = [slot.entry for slot in services.read_side.live_slots()]
+        if await run_in_threadpool(replica.reached, entries, min_position,
+                                   services.settings.read_replica_wait):
+            return
+        read_from_primary()  # the replica lags (or is down): this request reads the primary
     ok = await run_in_threadpool(
         services.read_side.wait_for, min_position, services.settings.min_position_timeout
     )
@@ -174,7 +186,7 @@ async def read_your_writes(services: Services, result: CommandResult, response: 
     response.headers["X-Ledger-Position"] = str(result.position)
     # The positions this process knows (no wait, no query): at or below the
     # stored ones, so "not known" just means waiting in the threadpool.
-    if services.read_side.live_position() >= result.position:
+    if services.read_side.includes(result.position):
         return True
     ok = await run_in_threadpool(
         services.read_side.wait_for, result.position, services.settings.read_your_writes_timeout

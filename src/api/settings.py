@@ -102,6 +102,28 @@ class Settings(BaseSettings):
     run_projections: bool = Field(
         True, description="Run the projection runner inside this process."
     )
+    read_database_url: str | None = Field(
+        None,
+        description="LEDGER_READ_DATABASE_URL: a PostgreSQL streaming replica of the "
+        "database; GET requests read the read tables from it (the primary when it is down "
+        "or lags behind a request's min_position).",
+    )
+    read_replica_wait: float = Field(
+        0.5, ge=0, le=60,
+        description="Seconds a query with min_position waits for the replica to reach it "
+        "before it reads from the primary instead.",
+    )
+    projection_plugins: str = Field(
+        "",
+        description="LEDGER_PROJECTION_PLUGINS: comma-separated module:Class of extra "
+        "projections (Projection subclasses) the read side maintains beside its own.",
+    )
+    api_only: bool = Field(
+        False,
+        description="Serve HTTP only (`ledger serve --api-only`): no background job runs "
+        "here (projection runner, checkpoint sealer, ...); `ledger worker` processes run "
+        "them. The read side still follows the log for read-your-writes.",
+    )
     inline_projections: bool = Field(
         True,
         description="PostgreSQL: every serving process writes the read rows of its own "
@@ -181,6 +203,14 @@ class Settings(BaseSettings):
         description="LEDGER_SLA_TARGETS, JSON: {priority: {tier: {accept, resolve}}}. "
         "Priorities given replace the defaults of that priority; each needs tier 1.",
     )
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _read_database_url(cls, value: str | None) -> str | None:
+        if value and not value.split(":", 1)[0].startswith("postgres"):
+            raise ValueError("LEDGER_READ_DATABASE_URL names a PostgreSQL streaming replica "
+                             "(postgresql://...)")
+        return value or None
 
     @field_validator("sla_targets")
     @classmethod

@@ -49,8 +49,9 @@ def new_entry(catalog: Sequence[CatalogEntry], projection: Projection) -> Catalo
 
 def ensure_live(store: ReadStore, projections: Mapping[str, Projection]) -> list[str]:
     """Gives every projection without a live build an empty one; returns the
-    names whose live build is of another version than the code's (they need a
-    rebuild). The caller holds the setup lock: one process at a time."""
+    names whose live build is of an older version than the code's (they need a
+    rebuild). A newer live version is newer code's (a rolling deploy under way):
+    never rebuilt back. The caller holds the setup lock: one process at a time."""
     catalog = store.catalog()
     outdated = []
     for name, projection in projections.items():
@@ -62,7 +63,7 @@ def ensure_live(store: ReadStore, projections: Mapping[str, Projection]) -> list
             store.switch(entry, None, projection)
         else:
             store.ensure_position(live[0])  # stores made before positions were CAS'd
-            if live[0].version != projection.version:
+            if live[0].version < projection.version:
                 outdated.append(name)
     return outdated
 

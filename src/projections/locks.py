@@ -1,11 +1,13 @@
 """Named locks shared by every process on one store, and a shared lock for threads.
 
-Several processes may serve one ledger (uvicorn workers, several hosts). Exactly
-one of them runs the live projection runner; the others wait on stored
-positions and take over when the leader goes away. On PostgreSQL the lock is a
-session-level advisory lock (released by the server when the holder's
-connection dies); on SQLite it is an exclusive ``flock`` on a file beside the
-database (released by the kernel when the holder dies).
+Several processes may serve one ledger (API processes, workers, several hosts).
+Each background job (the live projection runner, the checkpoint sealer, ...)
+runs in exactly one of them at a time: the process that holds the job's
+``ProcessLock``; the others stand by and take over when the leader goes away
+(``Leadership``). On PostgreSQL the lock is a session-level advisory lock
+(released by the server when the holder's connection dies); on SQLite it is an
+exclusive ``flock`` on a file beside the database (released by the kernel when
+the holder dies).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ledger.store import StoreConfig
@@ -31,6 +35,7 @@ class ProcessLock:
         self.config = config
         self.name = name
         self._conn: Any = None
+        self._spare: Any = None  # a standby's connection, kept between attempts
         self._fd: int | None = None
 
     @property
@@ -58,6 +63,10 @@ class ProcessLock:
         return True
 
     def release(self) -> None:
+        if self._spare is not None:
+            with contextlib.suppress(Exception):
+                self._spare.close()
+            self._spare = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()  # the server releases a session lock on close
@@ -70,8 +79,17 @@ class ProcessLock:
     def _acquire_postgres(self, blocking: bool) -> bool:
         import psycopg
 
+        # A standby keeps its connection between attempts (a new connection a
+        # second per job and standby would cost the server a backend each).
+        conn, self._spare = self._spare, None
         try:
-            conn = psycopg.connect(self.config.conninfo(), autocommit=True, connect_timeout=5)
+            if conn is None or conn.closed or conn.broken:
+                # Named, so that pg_stat_activity (joined with pg_locks) shows
+                # which process leads which job.
+                conn = psycopg.connect(
+                    self.config.conninfo(), autocommit=True, connect_timeout=5,
+                    application_name=f"ledger {self.name} pid {os.getpid()}"[:63],
+                )
         except psycopg.Error:
             return False
         function = "pg_advisory_lock" if blocking else "pg_try_advisory_lock"
@@ -83,7 +101,7 @@ class ProcessLock:
         if blocking or (row and row[0]):
             self._conn = conn
             return True
-        conn.close()
+        self._spare = conn
         return False
 
     def _acquire_file(self, blocking: bool) -> bool:
@@ -108,6 +126,68 @@ class ProcessLock:
 
     def __exit__(self, *_exc: object) -> None:
         self.release()
+
+
+class Leadership:
+    """Leadership of one background job: keeps or takes the job's ``ProcessLock``,
+    cheaply enough to be asked on every turn of the job's loop (``lead()``).
+
+    A leader re-checks its lock's connection every ``check_every`` seconds (a
+    server restart drops it); a follower tries to take the lock at most every
+    ``retry`` seconds, so a job whose leader died is taken over within about
+    ``retry`` seconds of the server noticing (at once for a process that is
+    killed: its socket closes). Jobs that lead this way keep their own state
+    where another leader may change it (the stored positions, the last
+    checkpoint) and re-read it when they take over (``lead()`` says so)."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        name: str,
+        *,
+        retry: float = 1.0,
+        check_every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lock = ProcessLock(config, name)
+        self.retry = retry
+        self.check_every = check_every
+        self.clock = clock
+        self.leading = False
+        self._checked = 0.0
+        self._next_attempt = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.lock.name
+
+    def lead(self) -> bool:
+        """Whether this process leads the job now: keeps the lock, or tries to
+        take it (rate-limited). Compare with ``leading`` before the call to see
+        a change: a new leader re-reads what others may have changed."""
+        now = self.clock()
+        if self.leading:
+            if now - self._checked < self.check_every:
+                return True
+            self._checked = now
+            if self.lock.check():
+                return True
+            self.leading = False
+            self._next_attempt = now  # try again right away: the server may be back
+            return False
+        if now < self._next_attempt:
+            return False
+        self._next_attempt = now + self.retry
+        if not self.lock.acquire(blocking=False):
+            return False
+        self.leading = True
+        self._checked = now
+        return True
+
+    def release(self) -> None:
+        """Gives the lead up (another process may take it at once)."""
+        self.lock.release()
+        self.leading = False
 
 
 class SharedLock:

@@ -252,14 +252,12 @@ class RepeatFaultRunner:
 
 
 def repeat_fault_job(services: Any) -> RepeatFaultRunner | None:
-    """The app's job, started (None when this process runs no background work):
+    """The app's job, to be started (None when the settings turn it off):
     ``services``' ledger and read store, its settings' window and thresholds."""
     settings = services.settings
     if not (settings.run_projections and settings.run_repeat_faults):
         return None
-    job = RepeatFaultRunner(
+    return RepeatFaultRunner(
         services.ledger, services.store, window=timedelta(days=settings.repeat_fault_window_days),
         thresholds=parse_thresholds(settings.repeat_fault_thresholds),
     )
-    job.start()
-    return job

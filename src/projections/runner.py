@@ -26,11 +26,11 @@ from projections import builds
 from projections.base import Key, Projection
 from projections.engineers import EngineersProjection
 from projections.inline import InlineProjection
-from projections.locks import ProcessLock, SharedLock
+from projections.locks import Leadership, ProcessLock, SharedLock
 from projections.pages import DEFAULT_PAGE_SIZE, RowCache, Slot, relaxed_gc, run_pages
 from projections.postgres_store import PostgresReadStore
 from projections.recent import CommittedRows
-from projections.registry import ALL_PROJECTIONS
+from projections.registry import ALL_PROJECTIONS, code_generation
 from projections.store import LIVE, CatalogEntry, PageWrite, PositionConflictError, ReadStore
 from projections.tables import Table
 from projections.waiting import LiveBuilds
@@ -88,10 +88,14 @@ class ReadSide:
         self.pending_builds: list[str] = []
         #: Held by the one process (of all serving this store) that runs the live
         #: runner; the others wait on stored positions and take over if it goes.
-        self._leader_lock = ProcessLock(app.store, "projection-runner")
+        # One leader per code generation: during a rolling deploy that changes a
+        # projection's version, the new workers lead (build, then maintain) the
+        # new version while the old ones keep the old version live (docs/deploy.md).
+        self._leadership = Leadership(
+            app.store, f"projection-runner-{code_generation(self.projections.values())}",
+            retry=poll_interval)
         self._leading = False
-        self._lock_checked = 0.0
-        self._next_attempt = 0.0
+        self._may_lead = True
         self.rebuild_pending_on_lead = False
         self._caught_up_once = threading.Event()
         self._recent = CommittedRows(t.name for t in answered)
@@ -119,10 +123,13 @@ class ReadSide:
         ``fresh``: forget every slot's state, keep none."""
         catalog = self.store.catalog()
         slots = []
+        newer = []
         for entry in catalog:
             projection = self.projections.get(entry.name)
             if entry.state != LIVE or projection is None:
                 continue
+            if entry.version > projection.version:
+                newer.append(entry)  # newer code maintains it: wait for it, not on it
             if entry.version != projection.version:
                 continue  # built by other code; this process cannot maintain it
             old = None if fresh else next((s for s in self._live.slots if s.entry == entry), None)
@@ -131,6 +138,7 @@ class ReadSide:
         if [s.entry for s in slots] != [s.entry for s in self._live.slots]:
             self._recent.clear()  # other builds are live now: ask them
         self._live.replace(slots)
+        self._live.follow_newer(newer)
 
     def live_entries(self) -> list[CatalogEntry]:
         return [e for e in self.store.catalog() if e.state == LIVE]
@@ -242,31 +250,25 @@ class ReadSide:
 
     def _lead(self) -> bool:
         """Keeps or tries to take the runner's leadership (cheaply, rate-limited)."""
-        now = time.monotonic()
-        if self._leading:
-            if now - self._lock_checked < 5.0:
-                return True
-            self._lock_checked = now
-            if self._leader_lock.check():
-                return True
+        if not self._may_lead:
+            return False
+        was_leading = self._leading
+        leading = self._leadership.lead()
+        if was_leading and not leading:
             self._leading = False
             self._recent.clear()
             self.app.cache_engineers(False)
             log.warning("lost the projection runner's lock; following again")
-        if now < self._next_attempt:
-            return False
-        self._next_attempt = now + self.poll_interval
-        if not self._leader_lock.acquire(blocking=False):
-            return False
+        if not leading or was_leading:
+            return leading
         try:
             # Another process may have led meanwhile: fresh slots (positions read
             # from the store, empty row caches).
             self.reload(fresh=True)
         except BaseException:
-            self._leader_lock.release()
+            self._leadership.release()
             raise
         self._leading = True
-        self._lock_checked = now
         self._recent.clear()
         # Its runner now sees every Engineer change (see Ledger.cache_engineers).
         self.app.cache_engineers(True)
@@ -292,13 +294,16 @@ class ReadSide:
                     break
         return self._leading
 
-    def start(self, *, rebuild_pending: bool = False) -> None:
+    def start(self, *, rebuild_pending: bool = False, lead: bool = True) -> None:
         """Follows the log in a background thread until ``stop()``: as the runner
         if this process holds the lock, else as a follower ready to take over.
-        ``rebuild_pending``: the runner rebuilds projections whose version changed."""
+        ``rebuild_pending``: the runner rebuilds projections whose version changed.
+        ``lead=False`` (``ledger serve --api-only``): never the runner; the thread
+        only follows the catalog (for waits and this process's inline writes)."""
         if self._thread is not None:
             return
         self.rebuild_pending_on_lead = rebuild_pending
+        self._may_lead = lead
         self._stop.clear()
         self.app.inline = self._inline
         self.app.add_listener(self.wake)
@@ -321,7 +326,7 @@ class ReadSide:
             self._listener_thread.join(timeout=5)
             self._listener_thread = None
         self.app.inline = None
-        self._leader_lock.release()
+        self._leadership.release()
         self._leading = False
         self._recent.clear()
         self.app.cache_engineers(False)
@@ -407,14 +412,20 @@ class ReadSide:
         """The position every live read table includes."""
         return self._live.position()
 
+    def includes(self, position: int) -> bool:
+        """Whether every live read table is known to include ``position`` (no query)."""
+        return self.live_position() >= position and self._live.newer_include(position)
+
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until every live read table includes ``position``."""
         deadline = time.monotonic() + timeout
         if self.passive or (self._thread is not None and not self._leading):
-            return self._live.wait_on_store(position, deadline, self.store)
-        # No background runner in this process (CLI, tests): catch up here.
-        return self._live.wait(position, deadline,
-                               self.catch_up if self._thread is None else None)
+            ok = self._live.wait_on_store(position, deadline, self.store)
+        else:
+            # No background runner in this process (CLI, tests): catch up here.
+            ok = self._live.wait(position, deadline,
+                                 self.catch_up if self._thread is None else None)
+        return ok and self._live.wait_newer(position, deadline, self.store)
 
     # ---------------------------------------------------------------- builds
 

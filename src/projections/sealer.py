@@ -19,7 +19,7 @@ from projections.checkpoints import (
     checkpoint_message,
     running_next,
 )
-from projections.locks import ProcessLock
+from projections.locks import Leadership
 
 
 def _now() -> str:
@@ -29,9 +29,10 @@ def _now() -> str:
 class Sealer:
     """Seals signed checkpoints while following the log.
 
-    One process of all sharing a store seals (a ``ProcessLock``); the others
+    One process of all sharing a store seals (``Leadership``); the others
     stand by and take over when it goes away. Its state -- position, count and
-    running hash -- is the last checkpoint, so a restart resumes from there.
+    running hash -- is the last checkpoint, so a restart, or a process taking
+    the lead over, resumes from there.
     """
 
     def __init__(
@@ -53,7 +54,9 @@ class Sealer:
         self.interval = interval
         self.poll = poll
         self.clock = clock
-        self._lock = ProcessLock(config, "checkpoint-sealer") if config is not None else None
+        self._leadership = (
+            Leadership(config, "checkpoint-sealer", retry=poll) if config is not None else None
+        )
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,21 +122,31 @@ class Sealer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if self._lock is None or self._lock.acquire(blocking=False):
+                if self._leads():
                     self.seal_pending()
                 self.error = None
             except Exception as e:  # noqa: BLE001 - the store may be down; try again later
                 self.error = e
                 self._state = None
-                if self._lock is not None:
-                    self._lock.release()
+                if self._leadership is not None:
+                    self._leadership.release()
             self._wake.wait(self.poll)
             self._wake.clear()
+
+    def _leads(self) -> bool:
+        if self._leadership is None:
+            return True
+        was_leading = self._leadership.leading
+        leading = self._leadership.lead()
+        if leading and not was_leading:
+            with self._mutex:
+                self._state = None  # another process may have sealed meanwhile
+        return leading
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._lock is not None:
-            self._lock.release()
+        if self._leadership is not None:
+            self._leadership.release()

@@ -27,6 +27,10 @@ class LiveBuilds:
 
     def __init__(self) -> None:
         self.slots: list[Slot] = []
+        #: Live builds of a newer version than this code's: newer code (a rolling
+        #: deploy's new workers) maintains them; reads here wait for them too.
+        self.newer: list[CatalogEntry] = []
+        self._newer_at: dict[CatalogEntry, int] = {}
         self._cond = threading.Condition()
         self._polling = False  # a passive waiter is reading the stored positions
         self._polled_at = 0.0
@@ -35,6 +39,30 @@ class LiveBuilds:
         with self._cond:
             self.slots = slots
             self._cond.notify_all()
+
+    def follow_newer(self, entries: Sequence[CatalogEntry]) -> None:
+        with self._cond:
+            self.newer = list(entries)
+            self._newer_at = {e: self._newer_at.get(e, 0) for e in entries}
+
+    def newer_include(self, position: int) -> bool:
+        """Whether the newer builds are known to include ``position`` (no query)."""
+        return all(self._newer_at.get(e, 0) >= position for e in self.newer)
+
+    def wait_newer(self, position: int, deadline: float, store: ReadStore) -> bool:
+        """Waits until the newer builds' stored positions reach ``position``
+        (only during a rolling deploy's switch-over: one query per look)."""
+        while True:
+            entries = list(self.newer)
+            if not entries or self.newer_include(position):
+                return True
+            for entry, value in zip(entries, store.positions(entries), strict=True):
+                self._newer_at[entry] = max(value, self._newer_at.get(entry, 0))
+            if self.newer_include(position):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(PASSIVE_POLL)
 
     def position(self) -> int:
         """The lowest position of the live builds: what every read table includes."""

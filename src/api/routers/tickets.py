@@ -42,6 +42,7 @@ from ledger.application import CommandResult
 from ledger.errors import AssignmentNotFoundError, TicketNotFoundError
 from ledger.handover import Team
 from ledger.ticket_details import LOCATION_KEYS
+from projections.replica import read_from_primary
 from projections.tables import ts
 from projections.ticket_sla import TicketTargets, ticket_resolve_by
 
@@ -71,6 +72,7 @@ def _found_or_404(services: Services, ticket_id: UUID, read: Callable[[], R | No
         # It may exist but not be projected yet: the event store decides.
         services.ledger.get_ticket(ticket_id)
         services.read_side.wait_for(services.ledger.head(), services.settings.min_position_timeout)
+        read_from_primary()  # a lagging read replica must not deny what exists
         found = read()
         if found is None:
             raise TicketNotFoundError(f"Ticket {ticket_id} does not exist.")
