@@ -162,9 +162,15 @@ class ReadQueries:
         priority: str | None = None,
         required_skill: str | None = None,
         owner_team: str | None = None,
+        condition: tuple[str, list[Any]] | None = None,
     ) -> Page:
-        """``location``: ``{pole, pon, zone, dr}`` to match (None: any)."""
+        """``location``: ``{pole, pon, zone, dr}`` to match (None: any);
+        ``condition``: one more SQL condition on the row and its parameters (as
+        ``projections.ticket_sla.deadline_clause`` makes)."""
         where, params = ["1=1"], []
+        if condition is not None:
+            where.append(f"({condition[0]})")
+            params.extend(condition[1])
         for column, value in (
             ("status", status), ("current_engineer_id", engineer_id), ("reference", reference),
             ("territory", territory), ("priority", priority), ("required_skill", required_skill),

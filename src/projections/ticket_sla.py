@@ -91,6 +91,35 @@ def _cols() -> str:
     return ", ".join(SLA_TICKETS.column_names)
 
 
+#: How close to ``resolve_by`` an open ticket is "due soon".
+DUE_SOON = timedelta(hours=2)
+#: The console board's SLA filter: state -> (deadline before, deadline at or after),
+#: as offsets from now (None: unbounded).
+SLA_FILTERS = {"breached": (timedelta(0), None), "due_soon": (DUE_SOON, timedelta(0)),
+               "on_track": (None, DUE_SOON)}
+
+
+def deadline_clause(targets: TicketTargets, now: datetime, state: str
+                    ) -> tuple[str, list[Any]]:
+    """A condition on rows of ``tickets`` whose ``resolve_by`` puts them in the
+    board's ``state`` (``SLA_FILTERS``) at ``now``: the columns are compared with
+    values (``due_at``, or ``created_at`` against now minus each priority's
+    target), so it reads the same on both backends and needs no stored deadline."""
+    before, at_or_after = SLA_FILTERS[state]
+    parts, params = [], []
+    for bound, op in ((before, "<"), (at_or_after, ">=")):
+        if bound is None:
+            continue
+        edge = now + bound
+        ors = ["(due_at IS NOT NULL AND due_at " + op + " %s)"]
+        params.append(ts(edge))
+        for priority, seconds in sorted(targets.items()):
+            ors.append("(due_at IS NULL AND priority = %s AND created_at " + op + " %s)")
+            params.extend([priority, ts(edge - timedelta(seconds=seconds))])
+        parts.append(f"({' OR '.join(ors)})")
+    return " AND ".join(parts), params
+
+
 def _breach_clause(targets: TicketTargets, now: datetime, since: datetime | None
                    ) -> tuple[str, list[Any]]:
     """One condition for a due date, one per priority for the rest: finished

@@ -5,6 +5,9 @@ qualification rule and lists those who qualify first."""
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from conftest import Api, rand_engineer_id, rand_ref
 from test_console_session import sign_in
@@ -57,3 +60,23 @@ def test_the_picker_puts_those_who_qualify_first_and_says_why_the_others_do_not(
     assert "certification splicing expired on 2020-01-31" in labels[expired]
     assert "does not cover territory south" not in labels[elsewhere]
     assert "does not cover territory north" in labels[elsewhere]
+
+
+def test_the_board_filters_by_sla_state(open_client: Any) -> None:
+    # Critical tickets are due a second after opening; the others keep the defaults.
+    with open_client(ticket_sla="critical=1s") as client:
+        api = Api(client)
+        assert sign_in(client).status_code == 303
+        now = datetime.now(UTC)
+        late = api.ticket(due_at=(now - timedelta(hours=1)).isoformat())["id"]
+        soon = api.ticket(due_at=(now + timedelta(minutes=30)).isoformat())["id"]
+        later = api.ticket(due_at=(now + timedelta(days=2)).isoformat())["id"]
+        critical = api.ticket(priority="critical")["id"]  # no due date: by its priority
+        low = api.ticket(priority="low")["id"]  # 72 h by default
+        time.sleep(1.2)
+        assert set(waiting_ids(api, sla="breached")) == {late, critical}
+        assert waiting_ids(api, sla="due_soon") == [soon]
+        assert set(waiting_ids(api, sla="on_track")) == {later, low}
+        assert len(waiting_ids(api, sla="no-such-state")) == 5  # ignored, as an empty filter
+        page = client.get("/console/", params={"sla": "breached"}).text
+        assert '<option value="breached" selected>breached</option>' in page

@@ -32,7 +32,7 @@ from projections.handover_queries import handovers_of_ticket
 from projections.note_queries import NoteQueries
 from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import parse_ts, ts
-from projections.ticket_sla import sla_state, ticket_resolve_by
+from projections.ticket_sla import SLA_FILTERS, deadline_clause, sla_state, ticket_resolve_by
 from projections.webhook_queries import WebhookQueries
 
 router = APIRouter(include_in_schema=False)
@@ -43,7 +43,7 @@ BOARD_ROWS = 50
 LIVE_WAIT_SECONDS = 1.0
 #: The board's filters: query parameter -> the tickets query's keyword.
 BOARD_FILTERS = {"priority": "priority", "skill": "required_skill", "territory": "territory",
-                 "q": "reference"}
+                 "q": "reference", "sla": "condition"}
 
 
 # ---------------------------------------------------------------- dispatch board
@@ -54,7 +54,7 @@ def board_filters(request: Request) -> dict[str, str]:
     chosen = {}
     for name in BOARD_FILTERS:
         value = (request.query_params.get(name) or "").strip()[:100]
-        if value:
+        if value and (name != "sla" or value in SLA_FILTERS):
             chosen[name] = value
     return chosen
 
@@ -64,7 +64,10 @@ def _board(services: Any, filters: dict[str, str]) -> dict[str, Any]:
     hand, and the engineers with their load."""
     head = services.ledger.head()
     queries = services.queries
-    asked = {BOARD_FILTERS[k]: v for k, v in filters.items()}
+    asked: dict[str, Any] = {BOARD_FILTERS[k]: v for k, v in filters.items() if k != "sla"}
+    if "sla" in filters:
+        asked["condition"] = deadline_clause(services.settings.ticket_targets,
+                                             datetime.now(timezone.utc), filters["sla"])
     waiting = queries.tickets(limit=BOARD_ROWS, cursor=None, status="open", **asked).items
     in_hand = []
     for status in ("assigned", "in_progress"):
