@@ -127,6 +127,7 @@ def build_services(settings: Settings) -> Services:
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
         webhooks=build_webhooks(settings, ledger, store, events),
         replica=replica,
+        repeat_faults=repeat_fault_job(settings, ledger, store),
     )
 
 
@@ -153,9 +154,8 @@ def background_jobs(services: Services) -> list[BackgroundJob]:
         jobs.append(services.audit.sealer)
     if services.settings.run_projections and services.settings.run_webhooks:
         jobs.append(services.webhooks)
-    repeat_faults = repeat_fault_job(services)
-    if repeat_faults is not None:
-        jobs.append(repeat_faults)
+    if services.repeat_faults is not None:
+        jobs.append(services.repeat_faults)
     return jobs
 
 

@@ -22,6 +22,7 @@ from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.repeat_policy_runner import RepeatFaultRunner
 from projections.replica import REPLICA, ReadReplica, read_from, read_from_primary
 from projections.runner import ReadSide
 from projections.store import ReadStore
@@ -50,6 +51,8 @@ class Services:
     webhooks: WebhookDelivery
     #: The streaming replica queries read from (``LEDGER_READ_DATABASE_URL``).
     replica: ReadReplica | None = None
+    #: The repeat-fault policy's job (None when ``LEDGER_RUN_REPEAT_FAULTS`` is off).
+    repeat_faults: RepeatFaultRunner | None = None
 
     def close(self) -> None:
         if self.replica is not None:

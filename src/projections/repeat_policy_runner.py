@@ -251,13 +251,12 @@ class RepeatFaultRunner:
 
 
 
-def repeat_fault_job(services: Any) -> RepeatFaultRunner | None:
-    """The app's job, to be started (None when the settings turn it off):
-    ``services``' ledger and read store, its settings' window and thresholds."""
-    settings = services.settings
+def repeat_fault_job(settings: Any, ledger: Any, store: Any) -> RepeatFaultRunner | None:
+    """The app's job, to be started (None when the settings turn it off), on the
+    ledger and read store, with the settings' window and thresholds."""
     if not (settings.run_projections and settings.run_repeat_faults):
         return None
     return RepeatFaultRunner(
-        services.ledger, services.store, window=timedelta(days=settings.repeat_fault_window_days),
+        ledger, store, window=timedelta(days=settings.repeat_fault_window_days),
         thresholds=parse_thresholds(settings.repeat_fault_thresholds),
     )

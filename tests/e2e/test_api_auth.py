@@ -52,6 +52,7 @@ PARAMS = {
     "name": lambda: "no-such-projection",
     "webhook_id": lambda: str(uuid4()),
     "proposal_id": lambda: str(uuid4()),
+    "fault_id": lambda: str(uuid4()),
 }
 
 

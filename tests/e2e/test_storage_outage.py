@@ -28,6 +28,7 @@ def test_an_outage_answers_503_fast_and_recovers_by_itself(api, monkeypatch):
 
     monkeypatch.setattr(services.ledger.recorder, "max_notification_id", down)
     monkeypatch.setattr(services.store, "select", down)
+    monkeypatch.setattr(services.store, "rows", down)  # PostgreSQL's reads rows on its own
     with monkeypatch.context() as outage:
         outage.setattr(services.store, "catalog", down)
         _unavailable(api, api.get("/tickets"))  # the read store fails: 503, gate trips

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+import projections.registry
 import projections.runner
 from api.demo import seed_demo
 from ledger.application import Ledger
@@ -614,7 +615,9 @@ def test_app_with_new_projection_version_rebuilds_on_start(
     with opened(database_url) as (_ledger, store):
         assert NEW_COLUMN not in view_columns(store, "engineer_assignments")
 
+    # The runner's default and the app's list (registry.with_plugins) alike.
     monkeypatch.setattr(projections.runner, "ALL_PROJECTIONS", upgraded_projections())
+    monkeypatch.setattr(projections.registry, "ALL_PROJECTIONS", upgraded_projections())
 
     with running(database_url, page_size=25) as client:
         read_side = client.app.state.services.read_side
