@@ -11,9 +11,9 @@
 # with CI=true a replica that cannot be made fails the run. Without
 # PostgreSQL the PostgreSQL half is skipped with a warning -- unless CI=true, where
 # that is a failure. A LEDGER_TEST_POSTGRES_URL already set is used as is (no
-# throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (4 on
-# a 2-core machine: many tests wait on servers and subprocesses, and the extra
-# workers fill those waits; 0 runs it in one process). Extra pytest arguments:
+# throwaway server). The suite runs in PYTEST_WORKERS pytest-xdist processes (3 on
+# a 2-core machine: many tests wait on servers and subprocesses, and a third worker
+# fills those waits; 0 runs it in one process). Extra pytest arguments:
 # make test PYTEST_ARGS='-k escalate -x'.
 
 SHELL := /bin/bash
@@ -21,7 +21,7 @@ PYTHON ?= python3
 VENV := .venv
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
-PYTEST_WORKERS ?= 4
+PYTEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 PIP := $(VENV)/bin/pip install --disable-pip-version-check -q
 

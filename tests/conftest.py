@@ -115,20 +115,3 @@ def ledger(database_url: str) -> Iterator[Ledger]:
     yield app
     app.close()
 
-
-#: Modules whose tests start real processes or servers and take seconds each: run
-#: first, so pytest-xdist's workers are not left waiting on one of them at the end.
-SLOW_FIRST = (
-    "test_rebuild_resilience.py", "test_rebuild_while_serving.py", "test_workers_failover.py",
-    "test_fault_postgres_restart.py", "test_rolling_deploy.py", "test_webhooks_kill.py",
-    "test_command_path.py", "test_contention.py", "test_legacy_follow.py",
-    "test_capacity_race.py", "test_read_replica.py", "test_fuzz_schemathesis.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def late(item: pytest.Item) -> bool:
-        slow = item.path.name in SLOW_FIRST or item.get_closest_marker("browser") is not None
-        return not slow
-
-    items.sort(key=late)  # stable: the order within each part is kept

@@ -134,6 +134,15 @@ def test_every_page_loads_from_this_host_alone_without_console_errors(
 def test_the_reports_draw_their_charts(
     server: Server, assigned: dict[str, str], open_context: Any
 ) -> None:
+    with server.api() as api:  # some hours to chart, whichever tests ran before
+        assert api.post("/engineers", json={"id": "eng-rep", "name": "Rey Port", "tier": 1,
+                                            "capacity": 3}).status_code == 201
+        ticket = api.post("/tickets", json={"title": "Charted"}).json()
+        done = api.post("/assignments", json={"ticket_id": ticket["id"],
+                                              "engineer_id": "eng-rep", "tier": 1}).json()
+        assert api.post(f"/assignments/{done['id']}/accept").status_code == 200
+        assert api.post(f"/assignments/{done['id']}/complete", json={
+            "completion_status": "success", "time_spent_hours": 2}).status_code == 200
     page = sign_in(open_context(), server.tokens["dispatch-1"])
     page.get_by_role("link", name="Reports", exact=True).click()
     expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
