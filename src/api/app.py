@@ -53,6 +53,7 @@ from ledger.application import Ledger
 from ledger.signing import load_or_create
 from ledger.store import parse_database_url
 from projections.audit import Audit
+from projections.locks import ProcessLock
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.repeat_policy_runner import repeat_fault_job
@@ -85,6 +86,17 @@ complete -- own assignments only), `auditor` (read, verify, export), `admin`
 
 
 def build_services(settings: Settings) -> Services:
+    """The ledger, its read side and what serves them, on ``settings``' store.
+
+    Processes started together on a new PostgreSQL database (API processes and
+    workers of one deployment) would race to create the same tables, and
+    PostgreSQL refuses the loser's ``CREATE TABLE IF NOT EXISTS`` (a duplicate
+    row in its catalog): one process at a time creates or checks the schema."""
+    with ProcessLock(parse_database_url(settings.database_url), "schema-setup"):
+        return _build_services(settings)
+
+
+def _build_services(settings: Settings) -> Services:
     ledger = Ledger(settings.database_url, pool_size=settings.pool_size)
     ledger.qualification_policy = settings.qualification_policy
     store = build_store(ledger.store, pool_size=settings.pool_size)

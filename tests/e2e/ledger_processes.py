@@ -76,6 +76,16 @@ class Cluster:
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
+    def logs(self) -> str:
+        """Every process's state and log, for a failure's message."""
+        parts = []
+        for process in self.processes:
+            state = "running" if process.poll() is None else f"exited {process.returncode}"
+            parts.append(f"--- pid {process.pid} ({state})")
+        for path in sorted(self.workdir.glob("*.log")):
+            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}")
+        return "\n".join(parts)
+
     def leaders(self) -> dict[str, int]:
         """Job name -> pid of the process that holds the job's lock now."""
         with psycopg.connect(self.database_url, autocommit=True) as conn:
@@ -105,7 +115,7 @@ class Cluster:
                 return found.pop()
             time.sleep(0.05)
         raise AssertionError(f"no process of {among} leads {job} after {seconds} s: "
-                             f"{self.leaders()}")
+                             f"{self.leaders()}\n{self.logs()}")
 
     def kill(self, pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
