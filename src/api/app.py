@@ -53,6 +53,7 @@ from ledger.application import Ledger
 from ledger.signing import load_or_create
 from ledger.store import parse_database_url
 from projections.audit import Audit
+from projections.coverage import CoverageQueries
 from projections.locks import ProcessLock
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
@@ -138,6 +139,7 @@ def _build_services(settings: Settings) -> Services:
         audit=audit,
         assignments=BatchedLookup(queries.assignments_by_id, name="ledger-lookups"),
         webhooks=build_webhooks(settings, ledger, store, events),
+        coverage=CoverageQueries(store),
         replica=replica,
         repeat_faults=repeat_fault_job(settings, ledger, store),
     )

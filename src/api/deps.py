@@ -20,6 +20,7 @@ from api.settings import Settings
 from ledger.application import CommandResult, Ledger
 from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
+from projections.coverage import CoverageQueries
 from projections.lookup import BatchedLookup
 from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
 from projections.repeat_policy_runner import RepeatFaultRunner
@@ -49,6 +50,8 @@ class Services:
     assignments: BatchedLookup
     #: Webhook delivery (a background job) and its tables (secrets, state, log).
     webhooks: WebhookDelivery
+    #: The coverage queries (one per process: it keeps the gaps it has judged).
+    coverage: CoverageQueries
     #: The streaming replica queries read from (``LEDGER_READ_DATABASE_URL``).
     replica: ReadReplica | None = None
     #: The repeat-fault policy's job (None when ``LEDGER_RUN_REPEAT_FAULTS`` is off).

@@ -11,10 +11,18 @@ NULLs differently). Their WHERE clauses are the qualification rule
 (``ledger.qualification.unmet``) in SQL; tests/integration/test_coverage.py
 checks on generated data that the two agree. Each kind of work is answered by
 index probes (benchmarks/coverage.py: 5,000 engineers, 100,000 open tickets).
+
+Which needs nobody covers is the one costly part (it judges every need against
+every engineer's reach), and its answer changes only with the roster's reach
+and certifications, the set of needs and the day. So it is kept, per process,
+under the position of the last reach change (``engineer_reach_changed``), the
+number of needs (``ticket_needs`` only grows) and the day, and judged again
+when any of them moves; the open tickets are counted afresh every time.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,6 +31,9 @@ from projections.store import ReadStore
 
 #: Needs counted per statement (well under SQLite's parameter limit).
 _CHUNK = 500
+
+#: Uncovered-needs answers kept (per reach position, needs and day; oldest dropped).
+_KEPT = 8
 
 #: Ticket statuses that still need an engineer (or hold one): the work coverage is for.
 OPEN_STATUSES = ("open", "assigned", "in_progress")
@@ -51,10 +62,15 @@ class CoverageQueries:
     work is covered by the engineers found under (skill or "", territory or
     "") and (skill or "", "*"). The certification and the tier are checked on
     those candidates.
+
+    One instance per process (it keeps the uncovered needs it has judged).
     """
 
     def __init__(self, store: ReadStore) -> None:
         self.store = store
+        #: (reach position, number of needs, day) -> the needs nobody covers.
+        self._uncovered: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     def qualified(
         self, *, territory: str | None, skill: str | None, certification: str | None,
@@ -78,21 +94,21 @@ class CoverageQueries:
     def gaps(self, *, on: date) -> list[dict[str, Any]]:
         """The (territory, skill, certification) combinations that open tickets
         need and no active engineer covers on ``on`` (at any tier), with how
-        many open tickets need each; most tickets first. Two statements: the
-        needs nobody covers (two hashable anti-joins), then only their open
-        tickets counted (index on ``need``). One statement with a correlated
-        count looks costly enough to PostgreSQL's planner to be JIT-compiled,
-        which costs more than the query (benchmarks/RESULTS.md, issue 21)."""
-        certified = _CERTIFIED.format(engineer="r.engineer_id", certification="n.certification")
-        uncovered = self.store.select(
-            "SELECT n.need, n.territory, n.skill, n.certification FROM ticket_needs n "
-            "WHERE NOT EXISTS (SELECT 1 FROM engineer_reach r "
-            "  WHERE r.skill = COALESCE(n.skill, '') "
-            f"   AND r.territory = COALESCE(n.territory, '') AND {certified}) "
-            "AND NOT EXISTS (SELECT 1 FROM engineer_reach r "
-            f"  WHERE r.skill = COALESCE(n.skill, '') AND r.territory = %s AND {certified})",
-            [on.isoformat(), ANYWHERE, on.isoformat()],
-        )
+        many open tickets need each; most tickets first. The uncovered needs
+        come from what this process kept when nothing they depend on has
+        changed (module docstring), else from ``uncovered_needs``; only their
+        open tickets are counted (index on ``need``)."""
+        key = (*self._state(), on)
+        uncovered = self._uncovered.get(key)
+        if uncovered is None:
+            uncovered = self.uncovered_needs(on=on)
+            # Kept only if nothing changed while it was judged: then it is
+            # exactly the answer at ``key``.
+            if (*self._state(), on) == key:
+                with self._lock:
+                    self._uncovered[key] = uncovered
+                    while len(self._uncovered) > _KEPT:
+                        del self._uncovered[next(iter(self._uncovered))]
         counts: dict[str, int] = {}
         statuses = ", ".join(["%s"] * len(OPEN_STATUSES))
         for start in range(0, len(uncovered), _CHUNK):
@@ -112,6 +128,31 @@ class CoverageQueries:
         rows.sort(key=lambda r: (-r["open_tickets"], r["territory"] or "", r["skill"] or "",
                                  r["certification"] or ""))
         return rows
+
+    def _state(self) -> tuple[Any, Any]:
+        """(position of the last reach change, number of needs) as stored now."""
+        row = self.store.select(
+            "SELECT (SELECT position FROM engineer_reach_changed WHERE id = 'last') AS reach, "
+            "(SELECT COUNT(*) FROM ticket_needs) AS needs"
+        )[0]
+        return row["reach"], int(row["needs"])
+
+    def uncovered_needs(self, *, on: date) -> list[dict[str, Any]]:
+        """The needs (``ticket_needs`` rows) no active engineer covers on
+        ``on``, judged now: two hashable anti-joins over ``engineer_reach``.
+        One statement with the open tickets' count too looks costly enough to
+        PostgreSQL's planner to be JIT-compiled, which costs more than the
+        query (benchmarks/RESULTS.md, issue 21)."""
+        certified = _CERTIFIED.format(engineer="r.engineer_id", certification="n.certification")
+        return self.store.select(
+            "SELECT n.need, n.territory, n.skill, n.certification FROM ticket_needs n "
+            "WHERE NOT EXISTS (SELECT 1 FROM engineer_reach r "
+            "  WHERE r.skill = COALESCE(n.skill, '') "
+            f"   AND r.territory = COALESCE(n.territory, '') AND {certified}) "
+            "AND NOT EXISTS (SELECT 1 FROM engineer_reach r "
+            f"  WHERE r.skill = COALESCE(n.skill, '') AND r.territory = %s AND {certified})",
+            [on.isoformat(), ANYWHERE, on.isoformat()],
+        )
 
     def expiring(self, *, on: date, within_days: int) -> list[dict[str, Any]]:
         """Active engineers' certifications whose last valid day falls between

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 from api.auth import READ, allow
 from api.deps import MinPositionDep, ServicesDep, in_threadpool
 from api.schemas_dispatch import ExpiringCertification, Items
-from projections.coverage import CoverageQueries
 
 router = APIRouter(prefix="/certifications", tags=["coverage"])
 
@@ -27,6 +26,6 @@ def expiring(
     on: Annotated[date | None, Query(
         description="The day to count from (YYYY-MM-DD); today (UTC) by default.")] = None,
 ) -> Items[ExpiringCertification]:
-    rows = CoverageQueries(services.store).expiring(
+    rows = services.coverage.expiring(
         on=on or datetime.now(UTC).date(), within_days=within_days)
     return Items[ExpiringCertification](items=[ExpiringCertification(**r) for r in rows])

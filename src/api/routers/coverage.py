@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query
 from api.auth import READ, allow
 from api.deps import MinPositionDep, ServicesDep, in_threadpool
 from api.schemas_dispatch import CoverageGap, CoveringEngineer, Items
-from projections.coverage import CoverageQueries
 
 router = APIRouter(prefix="/coverage", tags=["coverage"])
 
@@ -48,7 +47,7 @@ def coverage(
     on: On = None,
     limit: Annotated[int, Query(ge=1, le=5000, description="At most this many.")] = 100,
 ) -> Items[CoveringEngineer]:
-    rows = CoverageQueries(services.store).qualified(
+    rows = services.coverage.qualified(
         territory=territory, skill=skill, certification=certification, tier=tier,
         on=on or today(), limit=limit,
     )
@@ -62,5 +61,5 @@ def coverage(
                         "day `on` (at any tier), with how many tickets need each; most first.")
 @in_threadpool
 def gaps(services: ServicesDep, on: On = None) -> Items[CoverageGap]:
-    rows = CoverageQueries(services.store).gaps(on=on or today())
+    rows = services.coverage.gaps(on=on or today())
     return Items[CoverageGap](items=[CoverageGap(**r) for r in rows])
