@@ -30,6 +30,9 @@ connection per wrk thread, each walking its own slice of the target files):
   assign   one POST /assignments per request, each on a distinct open ticket
   mix      assign, accept, start, escalate, complete (16% each), GET /tickets/{id} (20%),
            every write on a ticket pre-staged in the state it needs
+  accept, start, escalate, complete (with --per-kind): each of the mix's commands
+           alone, on targets of its own, so that each line's CPU/req is that
+           command's cost (what the mix averages)
 
 Prints req/s, p50, p99, non-2xx responses, peak RSS (sum over the server's process
 tree, sampled under load) and CPU time per request (the server's process tree, and
@@ -68,6 +71,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 ENGINEERS = [f"eng{i:03d}" for i in range(100)]
 MIX_KINDS = ("assign", "accept", "start", "escalate", "complete")
+#: the mix's commands that --per-kind also runs alone (assign is its own workload)
+SOLO_KINDS = ("accept", "start", "escalate", "complete")
 #: share of each write kind in the mix (wrk/mix.lua: 4 of every 25 requests)
 MIX_SHARE = 4 / 25
 #: seconds of unmeasured assign requests (own tickets) after each server starts
@@ -176,14 +181,17 @@ class Plan:
     warm: list[UUID]
     staged: dict[str, list[tuple[UUID, UUID | None]]]  # mix kind -> (ticket, assignment)
     reads: list[UUID] = field(default_factory=list)
+    #: targets of the per-kind workloads, staged as the mix's, kept apart from them
+    solo: dict[str, list[tuple[UUID, UUID | None]]] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, n_assign: int, n_mix: int, n_warm: int) -> Plan:
+    def make(cls, n_assign: int, n_mix: int, n_warm: int, n_solo: int = 0) -> Plan:
         assign = [uuid4() for _ in range(n_assign)]
         staged = {k: [(uuid4(), None if k == "assign" else uuid4()) for _ in range(n_mix)]
                   for k in MIX_KINDS}
         warm = [uuid4() for _ in range(n_warm)]
-        return cls(assign, warm, staged, assign[: min(5000, n_assign)])
+        solo = {k: [(uuid4(), uuid4()) for _ in range(n_solo)] for k in SOLO_KINDS} if n_solo else {}
+        return cls(assign, warm, staged, assign[: min(5000, n_assign)], solo)
 
     def state_of(self, kind: str) -> str:
         """The state a mix target is staged in."""
@@ -195,19 +203,21 @@ class Plan:
         (directory / "assign.txt").write_text("\n".join(map(str, self.assign)) + "\n")
         (directory / "warm.txt").write_text("\n".join(map(str, self.warm)) + "\n")
         (directory / "mix_read.txt").write_text("\n".join(map(str, self.reads)) + "\n")
-        for kind, rows in self.staged.items():
-            if kind in ("assign", "escalate"):
-                text = "\n".join(str(t) for t, _a in rows)
-            else:
-                text = "\n".join(f"{a} {t}" for t, a in rows)
-            (directory / f"mix_{kind}.txt").write_text(text + "\n")
+        for prefix, pools in (("mix", self.staged), ("solo", self.solo)):
+            for kind, rows in pools.items():
+                if kind in ("assign", "escalate"):
+                    text = "\n".join(str(t) for t, _a in rows)
+                else:
+                    text = "\n".join(f"{a} {t}" for t, a in rows)
+                (directory / f"{prefix}_{kind}.txt").write_text(text + "\n")
 
     def tickets(self):  # noqa: ANN201 - (ticket_id, state, assignment_id, engineer)
         for t in (*self.assign, *self.warm):
             yield t, "open", None, None
-        for kind, rows in self.staged.items():
-            for i, (t, a) in enumerate(rows):
-                yield t, self.state_of(kind), a, ENGINEERS[i % len(ENGINEERS)]
+        for pools in (self.staged, self.solo):
+            for kind, rows in pools.items():
+                for i, (t, a) in enumerate(rows):
+                    yield t, self.state_of(kind), a, ENGINEERS[i % len(ENGINEERS)]
 
 
 def fill_crud(url: str, plan: Plan) -> None:
@@ -502,10 +512,11 @@ def warm_up(server: Server, datadir: Path, seconds: int, connections: int) -> No
 
 def run_wrk(server: Server, workload: str, datadir: Path, duration: int, connections: int,
             workdir: Path, postmaster: int | None = None) -> Result:
-    script = WRK_DIR / f"{workload}.lua"
+    solo = workload in SOLO_KINDS
+    script = WRK_DIR / ("mix.lua" if solo else f"{workload}.lua")
     cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
            "--latency", "-s", str(script), server.base, "--", str(datadir), server.token,
-           str(connections)]
+           str(connections), *([workload] if solo else [])]
     peak = [0]
     stop = threading.Event()
 
@@ -602,6 +613,11 @@ def main() -> None:
     parser.add_argument("--prod-workers", type=int, default=2,
                         help="workers of the extra ledger-prod and crud-prod lines (0: skip them)")
     parser.add_argument("--apps", default="crud,library,ledger,ledger-prod,crud-prod")
+    parser.add_argument("--per-kind", action="store_true",
+                        help="also run accept, start, escalate and complete alone, after the "
+                             "mix (targets of their own: a longer fill)")
+    parser.add_argument("--per-kind-rate", type=int, default=2000,
+                        help="req/s the per-kind targets must last for")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -629,7 +645,8 @@ def main() -> None:
             if app != "ledger":
                 urls[app] = pg.database(app.replace("-", "_"))
 
-        plan = Plan.make(n_assign, n_mix, WARM_SECONDS * args.max_rate)
+        n_solo = int(args.duration * args.per_kind_rate * 1.1) + 500 if args.per_kind else 0
+        plan = Plan.make(n_assign, n_mix, WARM_SECONDS * args.max_rate, n_solo)
         plan.write_files(workdir)
         log(f"plan: {n_assign:,} open tickets for assign, {n_mix:,} staged tickets per mix "
             f"command; files in {workdir}")
@@ -653,7 +670,7 @@ def main() -> None:
             warm_up(server, workdir, WARM_SECONDS, args.connections)
             if app.startswith("ledger"):
                 server.wait_ready(timeout=120)
-            for workload in ("assign", "mix"):
+            for workload in ("assign", "mix", *(SOLO_KINDS if args.per_kind else ())):
                 sql(pg.url, "CHECKPOINT")
                 before = event_counts(urls[app]) if app.startswith("ledger") else None
                 r = run_wrk(server, workload, workdir, args.duration, args.connections, workdir,
@@ -687,6 +704,9 @@ def main() -> None:
                 print(f"ledger-prod/{base} (extra, ledger with {args.prod_workers} workers): "
                       f"assign {by['ledger-prod', 'assign'].rps / by[base, 'assign'].rps:.2f}, "
                       f"mix {by['ledger-prod', 'mix'].rps / by[base, 'mix'].rps:.2f}")
+        for kind in SOLO_KINDS:
+            if ("ledger", kind) in by and ("crud", kind) in by:
+                print(f"{kind} ratio (alone): {by['ledger', kind].rps / by['crud', kind].rps:.2f}")
         if ("ledger", "mix") in by and ("crud", "mix") in by:
             print(f"mix ratio: {by['ledger', 'mix'].rps / by['crud', 'mix'].rps:.2f}")
         if ("ledger", "assign") in by and ("crud", "assign") in by:

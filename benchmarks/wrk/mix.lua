@@ -11,6 +11,15 @@ local cycle, n, r = {}, 0, 0
 
 function init(args)
    common_init(args)
+   -- A 4th argument (commands.py --per-kind) runs that one command alone, on its
+   -- own targets (DATA_DIR/solo_<kind>.txt).
+   local only = args[4]
+   if only ~= nil then
+      pools[only] = slice("solo_" .. only .. ".txt")
+      pos[only] = 0
+      cycle = {only}
+      return
+   end
    for _, kind in ipairs({"assign", "accept", "start", "escalate", "complete"}) do
       pools[kind] = slice("mix_" .. kind .. ".txt")
       pos[kind] = 0
