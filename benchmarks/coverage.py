@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from commands import start_server  # noqa: E402
+from harness import start_server  # noqa: E402
 from replay import _throwaway_postgres  # noqa: E402
 
 TODAY = date(2026, 12, 7)

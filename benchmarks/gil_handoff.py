@@ -26,7 +26,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from commands import Postgres  # noqa: E402 - a sibling module, not a package
+from harness import Postgres  # noqa: E402 - a sibling module, not a package
 
 
 def transaction_ms(url: str, statements: int, busy_threads: int, switch: float,
