@@ -2,7 +2,10 @@
 engineer over a window of days. Counts come from the daily roll-ups that the
 metrics projection keeps (``daily_figures``, ``daily_engineer_hours``: a row a
 day), so a chart costs the same at a hundred tickets as at a million; SLA
-breaches are judged against today's targets over ``sla_clocks``."""
+breaches are judged against today's targets over ``sla_clocks``, reading only
+the window's clocks from one index (a roll-up cannot hold them: the targets
+are settings, changed without a rebuild, and a running clock breaches when its
+deadline passes, with no event to fold)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from functools import cached_property
 from typing import Any
 
 from projections.metrics import TicketMetricsProjection
-from projections.ops_queries import CLOCK_COLUMNS, CLOCKS, ENGINEERS, OpsQueries, SlaTable
+from projections.ops_queries import CLOCK_COLUMNS, CLOCKS, ENGINEERS, SlaTable
 from projections.store import ReadStore
+from projections.tables import ts
 
 DAILY = TicketMetricsProjection.daily
 HOURS = TicketMetricsProjection.engineer_hours
@@ -70,21 +74,64 @@ class ReportSeries:
 
     def sla_breaches_per_tier(self, targets: SlaTable) -> dict[str, list[int]]:
         """Breached accept and resolve clocks per tier, of assignments whose
-        deadline fell in the window (running clocks past their deadline count)."""
-        counts: dict[str, dict[int, int]] = {}
-        for clock in CLOCK_COLUMNS:
-            clause, params = OpsQueries(self.store).breach_clause(
-                clock, targets, self.now, self.since)
-            rows = self.store.select(
-                f"SELECT assignment_tier AS tier, COUNT(*) AS n FROM {CLOCKS.name} "
-                f"WHERE {clause} GROUP BY assignment_tier", params)
-            counts[clock] = {int(r["tier"]): int(r["n"]) for r in rows}
-        tiers = sorted(set(counts["accept"]) | set(counts["resolve"]))
+        deadline fell in the window (running clocks past their deadline count):
+        ``OpsQueries.breach_clause``'s judgement, counted in one statement."""
+        statement, params = self._breach_counts(targets)
+        counts = {int(r["tier"]): (int(r["accept"]), int(r["resolve"]))
+                  for r in (self.store.select(statement, params) if statement else ())}
+        tiers = sorted(t for t, (a, r) in counts.items() if a or r)
         return {
             "tiers": tiers,
-            "accept": [counts["accept"].get(t, 0) for t in tiers],
-            "resolve": [counts["resolve"].get(t, 0) for t in tiers],
+            "accept": [counts[t][0] for t in tiers],
+            "resolve": [counts[t][1] for t in tiers],
         }
+
+    def _tiers_present(self, priorities: list[str]) -> dict[str, tuple[int, int]]:
+        """priority -> (lowest, highest) tier of its clocks; left out without any."""
+        parts, params = [], []
+        for i, priority in enumerate(priorities):
+            for fn in ("MIN", "MAX"):
+                parts.append(f"(SELECT {fn}(assignment_tier) FROM {CLOCKS.name} "
+                             f"WHERE priority = %s) AS {fn.lower()}{i}")
+                params.append(priority)
+        row = self.store.select(f"SELECT {', '.join(parts)}", params)[0]
+        return {p: (int(row[f"min{i}"]), int(row[f"max{i}"]))
+                for i, p in enumerate(priorities) if row[f"min{i}"] is not None}
+
+    def _breach_counts(self, targets: SlaTable) -> tuple[str, list[Any]]:
+        """One index range per (priority, band of tiers): ``priority = p AND tier
+        IN (the band's tiers that exist) AND started_at >= since - the longer
+        target``, both clocks judged on each row as ``breach_clause`` does. The
+        tiers are listed so that the index's third column bounds the range (a
+        tier range would read the whole history of those tiers)."""
+        present = self._tiers_present(sorted(targets)) if targets else {}
+        selects, params = [], []
+        for priority, (low, high) in present.items():
+            bands = targets[priority]
+            for i, (first, accept_s, resolve_s) in enumerate(bands):
+                lowest = low if i == 0 else max(first, low)
+                highest = high if i + 1 == len(bands) else min(bands[i + 1][0] - 1, high)
+                tiers = list(range(lowest, highest + 1))
+                if not tiers:
+                    continue
+                judged = []
+                for clock, target in (("accept", accept_s), ("resolve", resolve_s)):
+                    column = CLOCK_COLUMNS[clock]
+                    judged.append(
+                        f"SUM(CASE WHEN started_at >= %s AND ({column} > %s OR "
+                        f"({column} IS NULL AND started_at < %s)) THEN 1 ELSE 0 END) AS {clock}")
+                    params.extend([ts(self.since - timedelta(seconds=target)), target,
+                                   ts(self.now - timedelta(seconds=target))])
+                selects.append(
+                    f"SELECT assignment_tier AS tier, {', '.join(judged)} FROM {CLOCKS.name} "
+                    f"WHERE priority = %s AND assignment_tier IN ({', '.join(['%s'] * len(tiers))}) "
+                    "AND started_at >= %s GROUP BY assignment_tier")
+                params.extend([priority, *tiers,
+                               ts(self.since - timedelta(seconds=max(accept_s, resolve_s)))])
+        if not selects:
+            return "", []
+        return (f"SELECT tier, SUM(accept) AS accept, SUM(resolve) AS resolve FROM "
+                f"({' UNION ALL '.join(selects)}) AS bands GROUP BY tier", params)
 
     def engineers(self, limit: int = 25) -> dict[str, list[Any]]:
         """Hours spent in the window and open load against capacity, for the

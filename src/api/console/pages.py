@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from api.console.session import SessionDep, keeper_of
@@ -110,7 +111,11 @@ async def board(request: Request, session: SessionDep) -> Response:
         return to_login(request)
     filters = board_filters(request)
     data = await run_in_threadpool(_board, request.app.state.services, filters)
-    return page(request, "board.html", session, keeper_of(request), picker=picker,
+    # The lists are drawn on their own and put in the page as one piece: included,
+    # each of their thousands of pieces would pass up through the page's layout.
+    live = Markup(TEMPLATES.get_template("board_live.html").render(
+        session=session, rights=rights(session), filters=filters, **data))
+    return page(request, "board.html", session, keeper_of(request), live=live,
                 priorities=tuple(reversed(PRIORITIES)), filters=filters, **data)
 
 
@@ -131,8 +136,7 @@ async def board_live(
     filters = board_filters(request)
     data = await run_in_threadpool(_board, services, filters)
     return harden(TEMPLATES.TemplateResponse(request, "board_live.html", {
-        "session": session, "rights": rights(session), "picker": picker,
-        "filters": filters, **data,
+        "session": session, "rights": rights(session), "filters": filters, **data,
     }))
 
 
