@@ -26,6 +26,7 @@ from api.deps import (
     read_your_writes,
 )
 from api.problems import BadRequestError
+from api.row_json import page_response
 from api.schemas import (
     AssignmentCreate,
     AssignmentStatusFilter,
@@ -229,7 +230,7 @@ def list_assignments(
         examples=["2026-04-01T00:00:00Z"])] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> Page[EngineerAssignment]:
+) -> Response:
     bounds = [None if t is None else ts(t if t.tzinfo else t.replace(tzinfo=UTC))
               for t in (since, until)]
     if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
@@ -238,9 +239,7 @@ def list_assignments(
         limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, tier=tier,
         since=bounds[0], until=bounds[1],
     )
-    return Page[EngineerAssignment](
-        items=[EngineerAssignment(**r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return page_response(EngineerAssignment, page.items, page.next_cursor)
 
 
 @router.get("/{assignment_id}", response_model=EngineerAssignment,
