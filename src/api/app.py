@@ -238,6 +238,10 @@ FIRST = (
     ("PUT", "/assignments/{assignment_id}/reassign"),
     ("POST", "/tickets/{ticket_id}/close"),
     ("POST", "/tickets/{ticket_id}/reopen"),
+    ("GET", "/tickets/{ticket_id}/current-assignment"),
+    ("GET", "/tickets/{ticket_id}/assignments"),
+    ("GET", "/assignments"),
+    ("GET", "/events"),
 )
 
 

@@ -8,8 +8,10 @@ cursors.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -69,18 +71,21 @@ class Page:
     next_cursor: str | None
 
 
-def _cols(table: Table) -> str:
-    return ", ".join(table.column_names)
-
-
 class ReadQueries:
     """Queries over the public read tables."""
 
     def __init__(self, store: ReadStore) -> None:
         self.store = store
 
+    def _cols(self, table: Table) -> str:
+        """The table's select list. A store may read a column through an
+        expression named as the column (PostgreSQL formats times), so an ORDER BY
+        on such a column names it with its table: the stored column, in its
+        index's order, not the expression's output."""
+        return self.store.columns_sql(table)
+
     def _one(self, table: Table, where: str, params: Sequence[Any]) -> dict[str, Any] | None:
-        rows = self.store.rows(table, f"SELECT {_cols(table)} FROM {table.name} WHERE {where}", params)
+        rows = self.store.rows(table, f"SELECT {self._cols(table)} FROM {table.name} WHERE {where}", params)
         return rows[0] if rows else None
 
     # ---------------------------------------------------------------- engineers
@@ -99,7 +104,7 @@ class ReadQueries:
             params.append(int(after))
         rows = self.store.rows(
             ENGINEERS,
-            f"SELECT {_cols(ENGINEERS)} FROM engineers WHERE {' AND '.join(where)} "
+            f"SELECT {self._cols(ENGINEERS)} FROM engineers WHERE {' AND '.join(where)} "
             "ORDER BY registered_position LIMIT %s",
             [*params, limit + 1],
         )
@@ -143,7 +148,7 @@ class ReadQueries:
             return {}
         rows = self.store.rows(
             ASSIGNMENTS,
-            f"SELECT {_cols(ASSIGNMENTS)} FROM engineer_assignments "
+            f"SELECT {self._cols(ASSIGNMENTS)} FROM engineer_assignments "
             f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
             [str(i) for i in ids],
         )
@@ -186,7 +191,7 @@ class ReadQueries:
             params.append(int(after))
         rows = self.store.rows(
             TICKETS,
-            f"SELECT {_cols(TICKETS)} FROM tickets WHERE {' AND '.join(where)} "
+            f"SELECT {self._cols(TICKETS)} FROM tickets WHERE {' AND '.join(where)} "
             "ORDER BY opened_position LIMIT %s",
             [*params, limit + 1],
         )
@@ -200,7 +205,7 @@ class ReadQueries:
     def assignments_of_ticket(self, ticket_id: UUID | str) -> list[dict[str, Any]]:
         return self.store.rows(
             ASSIGNMENTS,
-            f"SELECT {_cols(ASSIGNMENTS)} FROM engineer_assignments WHERE ticket_id = %s "
+            f"SELECT {self._cols(ASSIGNMENTS)} FROM engineer_assignments WHERE ticket_id = %s "
             "ORDER BY assignment_sequence",
             [str(ticket_id)],
         )
@@ -243,8 +248,9 @@ class ReadQueries:
             params.extend([at, at, last_id])
         rows = self.store.rows(
             ASSIGNMENTS,
-            f"SELECT {_cols(ASSIGNMENTS)} FROM engineer_assignments "
-            f"WHERE {' AND '.join(where)} ORDER BY assigned_at, id LIMIT %s",
+            f"SELECT {self._cols(ASSIGNMENTS)} FROM engineer_assignments "
+            f"WHERE {' AND '.join(where)} "
+            "ORDER BY engineer_assignments.assigned_at, id LIMIT %s",
             [*params, limit + 1],
         )
         return self._page(rows, limit, lambda r: [r["assigned_at"], r["id"]])
@@ -255,14 +261,14 @@ class ReadQueries:
     def history_of_ticket(self, ticket_id: UUID | str) -> list[dict[str, Any]]:
         return self.store.rows(
             HISTORY,
-            f"SELECT {_cols(HISTORY)} FROM assignment_history WHERE ticket_id = %s ORDER BY id",
+            f"SELECT {self._cols(HISTORY)} FROM assignment_history WHERE ticket_id = %s ORDER BY id",
             [str(ticket_id)],
         )
 
     def history_of_assignment(self, assignment_id: UUID | str) -> list[dict[str, Any]]:
         return self.store.rows(
             HISTORY,
-            f"SELECT {_cols(HISTORY)} FROM assignment_history WHERE assignment_id = %s ORDER BY id",
+            f"SELECT {self._cols(HISTORY)} FROM assignment_history WHERE assignment_id = %s ORDER BY id",
             [str(assignment_id)],
         )
 
@@ -294,8 +300,8 @@ class ReadQueries:
             params.extend([since, since, last_id])
         rows = self.store.rows(
             INTERVALS,
-            f"SELECT {_cols(INTERVALS)} FROM assignment_intervals WHERE {' AND '.join(where)} "
-            "ORDER BY valid_from, assignment_id LIMIT %s",
+            f"SELECT {self._cols(INTERVALS)} FROM assignment_intervals WHERE {' AND '.join(where)} "
+            "ORDER BY assignment_intervals.valid_from, assignment_id LIMIT %s",
             [*params, limit + 1],
         )
         return self._page(rows, limit, lambda r: [r["valid_from"], r["assignment_id"]])
@@ -316,8 +322,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def event_topics() -> dict[str, str]:
-    """Every event type name this ledger records, mapped to its stored topic."""
+@cache
+def event_topics() -> Mapping[str, str]:
+    """Every event type name this ledger records, mapped to its stored topic
+    (worked out on first use and kept: the feed's filters ask on every request)."""
     from eventsourcing.domain import CanMutateAggregate
     from eventsourcing.utils import get_topic
 
@@ -338,7 +346,7 @@ def event_topics() -> dict[str, str]:
                 topic = get_topic(attr)  # explicit TOPICs included
                 known[f"{cls.__name__}.{name}"] = topic
                 known.setdefault(name, topic)
-    return known
+    return MappingProxyType(known)
 
 
 def event_type(topic: str) -> str:
@@ -465,6 +473,7 @@ class EventQueries:
             )
             if not rows:
                 return items, cursor, False
+            short = len(rows) < batch  # the head, as of this statement
             for r in rows:
                 cursor = r["position"]
                 scanned += 1
@@ -478,4 +487,6 @@ class EventQueries:
                 items.append(event)
                 if len(items) >= limit:
                     return items, cursor, True
+            if short:  # asking again would find nothing more (or what came since)
+                return items, cursor, False
         return items, cursor, True

@@ -153,6 +153,11 @@ class ReadStore(ABC):
     def rows(self, table: Table, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [self.decode(table, r) for r in self.select(sql, params)]
 
+    def columns_sql(self, table: Table) -> str:
+        """The select list of a query of ``table``'s rows (for ``rows``): its
+        columns, each under its own name."""
+        return ", ".join(table.column_names)
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -250,10 +250,12 @@ async def reopen_ticket(
             dependencies=[allow(READ), MinPositionDep])
 @in_threadpool
 def current_assignment(ticket_id: UUID, services: ServicesDep) -> Response:
-    ticket_or_404(services, ticket_id)
     row = services.queries.current_assignment(ticket_id)
-    if row is None:
-        raise AssignmentNotFoundError(f"Ticket {ticket_id} has no active assignment.")
+    if row is None:  # is there such a ticket? (one query in the usual case, not two)
+        ticket_or_404(services, ticket_id)
+        row = services.queries.current_assignment(ticket_id)
+        if row is None:
+            raise AssignmentNotFoundError(f"Ticket {ticket_id} has no active assignment.")
     return one_response(CurrentAssignment, row)
 
 
@@ -263,8 +265,11 @@ def current_assignment(ticket_id: UUID, services: ServicesDep) -> Response:
             dependencies=[allow(READ), MinPositionDep])
 @in_threadpool
 def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> Response:
-    ticket_or_404(services, ticket_id)
-    return list_response(EngineerAssignment, services.queries.assignments_of_ticket(ticket_id))
+    rows = services.queries.assignments_of_ticket(ticket_id)
+    if not rows:  # is there such a ticket? (one query in the usual case, not two)
+        ticket_or_404(services, ticket_id)
+        rows = services.queries.assignments_of_ticket(ticket_id)
+    return list_response(EngineerAssignment, rows)
 
 
 @router.get("/{ticket_id}/history", response_model=list[HistoryRow],
