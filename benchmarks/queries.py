@@ -50,6 +50,10 @@ QUERIES = ("ticket", "current", "assignments", "engineer", "events")
 #: commands.py's mix kinds, used here only for the state each one stages a ticket in
 STATES = ("assign", "accept", "start", "complete")  # open, assigned, accepted, in_progress
 P99_GOAL_MS = 5.0
+#: Seconds a ledger may take to fold the fill as it starts (a million tickets are
+#: 2.5 million events)
+READY_TIMEOUT = 3600.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 #: (ticket, state, assignment, engineer) of every ticket, set before the fill's
@@ -119,6 +123,23 @@ def _copy_share(share: tuple[str, int, int]) -> int:
     return copied
 
 
+def start_ledger(label: str, src: Path, url: str, token: str, workdir: Path) -> commands.Server:
+    """``ledger serve`` on the sources in ``src``, otherwise as ``commands.start_server``
+    starts it, given READY_TIMEOUT to fold the fill into its read tables."""
+    port = commands.free_port()
+    env = {**os.environ, "PYTHONPATH": str(src), "LEDGER_ADMIN_TOKEN": token,
+           "PYTHONUNBUFFERED": "1"}
+    cmd = [str(Path(sys.executable).parent / "ledger"), "serve", "--host", "127.0.0.1",
+           "--port", str(port), "--database-url", url, "--workers", "1", "--no-access-log"]
+    server = commands.Server(label, cmd, env, port, workdir / f"{label}.log", "/readyz", token)
+    try:
+        server.wait_ready(READY_TIMEOUT)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def plan_of(tickets: int) -> Plan:
     per_state = max(1, tickets // len(STATES))
     staged = {k: [(uuid4(), None if k == "assign" else uuid4()) for _ in range(per_state)]
@@ -140,6 +161,10 @@ def main() -> None:
     parser.add_argument("--queries", default=",".join(QUERIES))
     parser.add_argument("--fill-processes", type=int, default=os.cpu_count() or 1,
                         help="processes building and copying the ledger's events")
+    parser.add_argument("--compare-src", type=Path, default=None,
+                        help="another checkout's src/ (e.g. the main branch's): its ledger "
+                             "serves the same database too and is measured at --high "
+                             "connections beside this one (a before/after in one run)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -169,17 +194,21 @@ def main() -> None:
         (workdir / "read_tickets.txt").write_text("\n".join(map(str, sample)) + "\n")
         (workdir / "engineers.txt").write_text("\n".join(ENGINEERS) + "\n")
 
-        for app in ("ledger", "crud"):
+        apps = [("ledger", ROOT / "src"), ("crud", None)]
+        if args.compare_src:
+            apps.append(("compared", args.compare_src))
+        for app, src in apps:
             t0 = time.perf_counter()
-            server = commands.start_server(app, urls[app], token, workdir, 1)
+            server = (commands.start_server(app, urls[app], token, workdir, 1) if src is None
+                      else start_ledger(app, src, urls["ledger"], token, workdir))
             servers.append(server)
             log(f"{app}: ready on {server.base} in {time.perf_counter() - t0:.0f} s")
-        ledger, crud = servers
+        ledger, crud, *compared = servers
 
         for query in queries:
             os.environ["BENCH_READ_KIND"] = query
             for server, connections in ((ledger, args.low), (ledger, args.high),
-                                        (crud, args.high)):
+                                        *((c, args.high) for c in compared), (crud, args.high)):
                 r = run_wrk(server, "read", workdir, args.duration, connections, workdir,
                             pg.postmaster)
                 r.workload = f"{query}@{connections}"
@@ -201,7 +230,10 @@ def main() -> None:
             ratio = high.rps / base.rps if base.rps else float("nan")
             print(f"{query:<12} {low.p99_ms:>13.2f} ms "
                   f"{'ok' if low.p99_ms <= P99_GOAL_MS else 'MISS':>6} "
-                  f"{high.rps:>10,.0f} r/s {base.rps:>8,.0f} r/s {ratio:>6.2f}")
+                  f"{high.rps:>10,.0f} r/s {base.rps:>8,.0f} r/s {ratio:>6.2f}"
+                  + "".join(f"   {args.compare_src}: {c.rps:,.0f} r/s, ratio "
+                            f"{c.rps / base.rps if base.rps else float('nan'):.2f}"
+                            for c in [results[s.label, query, args.high] for s in compared]))
     finally:
         for server in servers:
             server.stop()

@@ -53,8 +53,9 @@ from ledger.application import Ledger
 from ledger.signing import load_or_create
 from ledger.store import parse_database_url
 from projections.audit import Audit
+from projections.event_queries import EventQueries
 from projections.lookup import BatchedLookup
-from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, ReadQueries
 from projections.repeat_policy_runner import repeat_fault_job
 from projections.registry import with_plugins
 from projections.replica import ReadReplica

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -14,11 +13,11 @@ import orjson
 from eventsourcing.persistence import ProgrammingError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
-from psycopg.adapt import Loader
 from psycopg.errors import UndefinedTable
 from psycopg.types.string import TextLoader
 
 from projections.base import Key, Projection
+from projections.postgres_reads import CanonicalTimeLoader, columns_sql
 from projections.postgres_sql import COLUMN_SQL_TYPES, Statements
 from projections.store import (
     BUILDING,
@@ -42,21 +41,6 @@ def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
 
 
-class CanonicalTimeLoader(Loader):
-    """timestamptz read straight into the folded rows' text (``tables.ts``:
-    ``2026-12-07T11:20:09.930090Z``) from the server's ISO output, without a
-    ``datetime`` in between; any offset but UTC goes through one."""
-
-    def load(self, data: Any) -> str:
-        text = bytes(data).decode()
-        if text.endswith("+00") and text[10:11] == " ":
-            moment, _, fraction = text[:-3].partition(".")
-            return f"{moment[:10]}T{moment[11:]}.{fraction:0<6}Z"
-        if text[-3:-2] in "+-":  # "+01": Python 3.11 wants "+01:00"
-            text += ":00"
-        return ts(datetime.fromisoformat(text))  # type: ignore[return-value]
-
-
 def _plain(value: Any) -> Any:
     """A value of a column no table declares, as folded rows hold it."""
     if isinstance(value, UUID):
@@ -66,19 +50,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
-
-
-@cache
-def _columns_sql(table: Table) -> str:
-    """The table's select list with its times formatted by the server as the
-    folded rows' text (``tables.ts``): the server's C formatting costs the API
-    process, whose one interpreter serves every request, less than the time
-    loader's Python for each value."""
-    return ", ".join(
-        f"""to_char({c.name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {c.name}"""
-        if c.type == "ts" else c.name
-        for c in table.columns
-    )
 
 
 def _track_params(writes: Sequence[PageWrite]) -> list[Any]:
@@ -483,8 +454,8 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             return found
         return [self.decode(table, r) for r in found]
 
-    def columns_sql(self, table: Table) -> str:
-        return _columns_sql(table)
+    def columns_sql(self, table: Table, alias: str | None = None, prefix: str = "") -> str:
+        return columns_sql(table, alias, prefix)
 
     def events_sql(self, table: str) -> str:
         name = sql.Identifier(table).as_string(None)

@@ -98,3 +98,25 @@ def test_a_ticket_as_it_stood_is_answered_as_the_model_writes_it(api):
     assert body["status"] == "open" and body["current_assignment"] is None
     assert past.headers["etag"] == '"1"'
     assert typed(body) == typed(as_the_model_writes_it(Ticket, past.content))
+
+
+def test_the_openapi_document_still_describes_the_read_routes(api):
+    """Their bodies are made by the routes, their documentation still by the
+    response models and the one read dependency (permission and ``min_position``)."""
+    document = api.ok(api.get("/openapi.json"))
+    reads = {
+        "/tickets/{ticket_id}": ("#/components/schemas/Ticket", True),
+        "/tickets/{ticket_id}/current-assignment": ("#/components/schemas/CurrentAssignment", True),
+        "/tickets/{ticket_id}/assignments": ("EngineerAssignment", True),
+        "/assignments": ("#/components/schemas/Page_EngineerAssignment_", True),
+        "/events": ("#/components/schemas/Page_Event_", False),
+    }
+    for path, (schema, waits) in reads.items():
+        operation = document["paths"][path]["get"]
+        body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert schema in json.dumps(body), path
+        names = [p["name"] for p in operation["parameters"]]
+        assert ("min_position" in names) is waits, path
+        assert operation["security"], path
+    params = document["paths"]["/tickets/{ticket_id}"]["get"]["parameters"]
+    assert [p["name"] for p in params] == ["ticket_id", "as_of", "version", "min_position"]

@@ -18,6 +18,7 @@ from api.deps import (
     DispatchContext,
     Limit,
     MinPositionDep,
+    ReadServices,
     Services,
     ServicesDep,
     WorkContext,
@@ -209,13 +210,13 @@ async def remove(
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
-@router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep],
+@router.get("", response_model=Page[EngineerAssignment],
             description="Rows of `engineer_assignments`, filtered by status, engineer, tier "
                         "and when they were assigned (`since` <= `assigned_at` < `until`), "
                         "oldest first, paged.")
 @in_threadpool
 def list_assignments(
-    services: ServicesDep,
+    services: ReadServices,
     status: Annotated[
         AssignmentStatusFilter | None,
         Query(description="An assignment status, or `active` for assigned|accepted|in_progress."),

@@ -11,7 +11,8 @@ from api.deps import Cursor, Limit, ServicesDep
 from api.routers.feed import FilterDep
 from api.row_json import page_response
 from api.schemas import Event, Page
-from projections.queries import decode_cursor, encode_cursor, event_type
+from projections.event_queries import event_type
+from projections.queries import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/events", tags=["audit"])
 

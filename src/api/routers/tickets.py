@@ -19,6 +19,7 @@ from api.deps import (
     DispatchContext,
     Limit,
     MinPositionDep,
+    ReadServices,
     Services,
     ServicesDep,
     in_threadpool,
@@ -167,14 +168,14 @@ def list_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=Ticket, dependencies=[allow(READ), MinPositionDep],
+@router.get("/{ticket_id}", response_model=Ticket,
             description="The ticket with its active assignment; `ETag` is its version. With "
                         "`as_of` or `version`, the ticket as it stood then, rebuilt from "
                         "its events.")
 @in_threadpool
 def get_ticket(
     ticket_id: UUID,
-    services: ServicesDep,
+    services: ReadServices,
     as_of: Annotated[datetime | None, Query(
         description="The ticket as it stood at this time (RFC 3339).")] = None,
     version: Annotated[int | None, Query(
@@ -246,10 +247,9 @@ async def reopen_ticket(
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
             description="The ticket's row of `current_ticket_assignments`; 404 when the "
-                        "ticket has no active assignment.",
-            dependencies=[allow(READ), MinPositionDep])
+                        "ticket has no active assignment.")
 @in_threadpool
-def current_assignment(ticket_id: UUID, services: ServicesDep) -> Response:
+def current_assignment(ticket_id: UUID, services: ReadServices) -> Response:
     row = services.queries.current_assignment(ticket_id)
     if row is None:  # is there such a ticket? (one query in the usual case, not two)
         ticket_or_404(services, ticket_id)
@@ -261,10 +261,9 @@ def current_assignment(ticket_id: UUID, services: ServicesDep) -> Response:
 
 @router.get("/{ticket_id}/assignments", response_model=list[EngineerAssignment],
             description="Every assignment the ticket has had, in `assignment_sequence` "
-                        "order (a bare array).",
-            dependencies=[allow(READ), MinPositionDep])
+                        "order (a bare array).")
 @in_threadpool
-def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> Response:
+def ticket_assignments(ticket_id: UUID, services: ReadServices) -> Response:
     rows = services.queries.assignments_of_ticket(ticket_id)
     if not rows:  # is there such a ticket? (one query in the usual case, not two)
         ticket_or_404(services, ticket_id)
