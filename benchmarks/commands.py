@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from harness import (  # noqa: F401 - queries.py imports some of them from here
+from harness import (
     BENCH,
     ROOT,
     SOLO_KINDS,
@@ -62,7 +62,6 @@ from harness import (  # noqa: F401 - queries.py imports some of them from here
     Postgres,
     Result,
     Server,
-    free_port,
     log,
     run_wrk,
     sql,

@@ -54,9 +54,10 @@ from ledger.signing import load_or_create
 from ledger.store import parse_database_url
 from projections.audit import Audit
 from projections.coverage import CoverageQueries
+from projections.event_queries import EventQueries
 from projections.locks import ProcessLock
 from projections.lookup import BatchedLookup
-from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, ReadQueries
 from projections.repeat_policy_runner import repeat_fault_job
 from projections.registry import with_plugins
 from projections.replica import ReadReplica
@@ -252,6 +253,10 @@ FIRST = (
     ("PUT", "/assignments/{assignment_id}/reassign"),
     ("POST", "/tickets/{ticket_id}/close"),
     ("POST", "/tickets/{ticket_id}/reopen"),
+    ("GET", "/tickets/{ticket_id}/current-assignment"),
+    ("GET", "/tickets/{ticket_id}/assignments"),
+    ("GET", "/assignments"),
+    ("GET", "/events"),
 )
 
 

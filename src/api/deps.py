@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import DISPATCH, WORK, Authenticator, Principal, PrincipalDep, RoleAccess
+from api.auth import DISPATCH, READ, WORK, Authenticator, Principal, PrincipalDep, RoleAccess
 from api.idempotency import IdempotencyStore
 from api.problems import BadRequestError
 from api.settings import Settings
@@ -21,8 +21,9 @@ from ledger.application import CommandResult, Ledger
 from ledger.errors import AssignmentNotFoundError
 from projections.audit import Audit
 from projections.coverage import CoverageQueries
+from projections.event_queries import EventQueries
 from projections.lookup import BatchedLookup
-from projections.queries import ASSIGNMENTS, EventQueries, ReadQueries
+from projections.queries import ASSIGNMENTS, ReadQueries
 from projections.repeat_policy_runner import RepeatFaultRunner
 from projections.replica import REPLICA, ReadReplica, read_from, read_from_primary
 from projections.runner import ReadSide
@@ -141,13 +142,14 @@ DispatchContext = Annotated[RequestContext, command_context(DISPATCH)]
 WorkContext = Annotated[RequestContext, command_context(WORK)]
 
 
+MinPosition = Annotated[
+    int | None,
+    Query(ge=0, le=2**62, description="Wait (bounded) until the read tables reach this position."),
+]
+
+
 async def wait_min_position(
-    services: ServicesDep,
-    response: Response,
-    min_position: Annotated[
-        int | None,
-        Query(ge=0, le=2**62, description="Wait (bounded) until the read tables reach this position."),
-    ] = None,
+    services: ServicesDep, response: Response, min_position: MinPosition = None
 ) -> None:
     if min_position is None:
         return
@@ -166,6 +168,29 @@ async def wait_min_position(
 
 
 MinPositionDep = Depends(wait_min_position)
+
+
+class ReadAccess(RoleAccess):
+    """A read route's one dependency: its permission (authentication and role, as
+    ``allow(READ)``), ``min_position`` (as ``MinPositionDep``) and the services,
+    solved at once (FastAPI solves each dependency of a route on every request,
+    at a cost that shows in a read's CPU)."""
+
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        response: Response,
+        min_position: MinPosition = None,
+    ) -> Services:
+        await super().__call__(request)
+        services: Services = request.app.state.services
+        await wait_min_position(services, response, min_position)
+        return services
+
+
+#: A read route's services, its ``READ`` permission checked and ``min_position``
+#: waited for: declared in place of ``dependencies=[allow(READ), MinPositionDep]``.
+ReadServices = Annotated[Services, Depends(ReadAccess(READ))]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from a previous page.")]

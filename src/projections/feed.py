@@ -28,7 +28,7 @@ from uuid import UUID
 
 import orjson
 
-from projections.queries import event_topics
+from projections.event_queries import event_topics
 from projections.store import ReadStore
 from projections.tables import ts
 

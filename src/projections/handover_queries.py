@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from projections.event_queries import EventQueries
 from projections.handovers import HandoversProjection
-from projections.queries import EventQueries
 from projections.store import ReadStore
 
 HANDOVERS = HandoversProjection.table

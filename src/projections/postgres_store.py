@@ -13,11 +13,11 @@ import orjson
 from eventsourcing.persistence import ProgrammingError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import sql
-from psycopg.adapt import Loader
 from psycopg.errors import UndefinedTable
 from psycopg.types.string import TextLoader
 
 from projections.base import Key, Projection
+from projections.postgres_reads import CanonicalTimeLoader, columns_sql
 from projections.postgres_sql import COLUMN_SQL_TYPES, Statements
 from projections.store import (
     BUILDING,
@@ -39,21 +39,6 @@ COPY_THRESHOLD = 64
 
 def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
-
-
-class CanonicalTimeLoader(Loader):
-    """timestamptz read straight into the folded rows' text (``tables.ts``:
-    ``2026-12-07T11:20:09.930090Z``) from the server's ISO output, without a
-    ``datetime`` in between; any offset but UTC goes through one."""
-
-    def load(self, data: Any) -> str:
-        text = bytes(data).decode()
-        if text.endswith("+00") and text[10:11] == " ":
-            moment, _, fraction = text[:-3].partition(".")
-            return f"{moment[:10]}T{moment[11:]}.{fraction:0<6}Z"
-        if text[-3:-2] in "+-":  # "+01": Python 3.11 wants "+01:00"
-            text += ":00"
-        return ts(datetime.fromisoformat(text))  # type: ignore[return-value]
 
 
 def _plain(value: Any) -> Any:
@@ -457,12 +442,20 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
 
     def rows(self, table: Table, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """``select`` with ids and times read as the text the folded rows hold
-        (this cursor's loaders), so decoding has nothing left to convert."""
+        (this cursor's loaders), so the table's own columns need no decoding:
+        only a statement that reads other columns has its rows decoded."""
         with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.adapters.register_loader("uuid", TextLoader)
             c.adapters.register_loader("timestamptz", CanonicalTimeLoader)
             c.execute(statement.encode(), list(params))
-            return [self.decode(table, r) for r in c.fetchall()]
+            found = c.fetchall()
+            names = [d.name for d in c.description or ()]
+        if self._decoding(table)[0].issuperset(names):
+            return found
+        return [self.decode(table, r) for r in found]
+
+    def columns_sql(self, table: Table, alias: str | None = None, prefix: str = "") -> str:
+        return columns_sql(table, alias, prefix)
 
     def events_sql(self, table: str) -> str:
         name = sql.Identifier(table).as_string(None)

@@ -145,6 +145,9 @@ class ReadReplica:
     def rows(self, table: Table, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [self.decode(table, r) for r in self.select(sql, params)]
 
+    def columns_sql(self, table: Table, alias: str | None = None, prefix: str = "") -> str:
+        return self.primary.columns_sql(table, alias, prefix)  # both are PostgreSQL
+
     def reached(self, entries: Sequence[CatalogEntry], position: int, timeout: float) -> bool:
         """Whether the replica's builds ``entries`` reach ``position`` within
         ``timeout`` seconds (False at once if the replica is unavailable)."""

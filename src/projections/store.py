@@ -153,6 +153,14 @@ class ReadStore(ABC):
     def rows(self, table: Table, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [self.decode(table, r) for r in self.select(sql, params)]
 
+    def columns_sql(self, table: Table, alias: str | None = None, prefix: str = "") -> str:
+        """The select list of a query of ``table``'s rows (for ``rows``): its
+        columns (of ``alias``, if given), each under its own name after ``prefix``."""
+        if alias is None and not prefix:
+            return ", ".join(table.column_names)
+        source = f"{alias}." if alias else ""
+        return ", ".join(f"{source}{c} AS {prefix}{c}" for c in table.column_names)
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -97,7 +97,7 @@ class WebhookDelivery:
         self, ledger: Any, store: Any, events: Any, config: DeliveryConfig, *,
         resolve: Resolver | None = None,
     ) -> None:
-        """``events``: ``projections.queries.EventQueries`` (the log as ``GET
+        """``events``: ``projections.event_queries.EventQueries`` (the log as ``GET
         /events`` shows it); ``resolve``: a resolver for tests."""
         self.ledger = ledger
         self.store = store

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from projections.postgres_store import CanonicalTimeLoader
+from projections.postgres_reads import CanonicalTimeLoader
 from projections.tables import ts
 
 

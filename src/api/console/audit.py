@@ -16,8 +16,9 @@ from api.auth import AUDIT, allowed
 from api.console.actions import refusal_of
 from api.console.session import SessionDep, keeper_of
 from api.console.views import page, refused, to_login
+from projections.event_queries import event_topics
 from projections.feed import EventFilter, EventLog
-from projections.queries import CursorError, decode_cursor, encode_cursor, event_topics
+from projections.queries import CursorError, decode_cursor, encode_cursor
 from projections.tables import ts
 
 router = APIRouter(include_in_schema=False)

@@ -18,6 +18,7 @@ from api.deps import (
     DispatchContext,
     Limit,
     MinPositionDep,
+    ReadServices,
     Services,
     ServicesDep,
     WorkContext,
@@ -26,6 +27,7 @@ from api.deps import (
     read_your_writes,
 )
 from api.problems import BadRequestError
+from api.row_json import page_response
 from api.schemas import (
     AssignmentCreate,
     AssignmentStatusFilter,
@@ -208,13 +210,13 @@ async def remove(
     return await assignment_answer(ctx.services, result, response, assignment_id)
 
 
-@router.get("", response_model=Page[EngineerAssignment], dependencies=[allow(READ), MinPositionDep],
+@router.get("", response_model=Page[EngineerAssignment],
             description="Rows of `engineer_assignments`, filtered by status, engineer, tier "
                         "and when they were assigned (`since` <= `assigned_at` < `until`), "
                         "oldest first, paged.")
 @in_threadpool
 def list_assignments(
-    services: ServicesDep,
+    services: ReadServices,
     status: Annotated[
         AssignmentStatusFilter | None,
         Query(description="An assignment status, or `active` for assigned|accepted|in_progress."),
@@ -229,7 +231,7 @@ def list_assignments(
         examples=["2026-04-01T00:00:00Z"])] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> Page[EngineerAssignment]:
+) -> Response:
     bounds = [None if t is None else ts(t if t.tzinfo else t.replace(tzinfo=UTC))
               for t in (since, until)]
     if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
@@ -238,9 +240,7 @@ def list_assignments(
         limit=limit, cursor=cursor, status=status, engineer_id=engineer_id, tier=tier,
         since=bounds[0], until=bounds[1],
     )
-    return Page[EngineerAssignment](
-        items=[EngineerAssignment(**r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return page_response(EngineerAssignment, page.items, page.next_cursor)
 
 
 @router.get("/{assignment_id}", response_model=EngineerAssignment,

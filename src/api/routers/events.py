@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.auth import READ, allow
 from api.deps import Cursor, Limit, ServicesDep
 from api.routers.feed import FilterDep
+from api.row_json import page_response
 from api.schemas import Event, Page
-from projections.queries import decode_cursor, encode_cursor, event_type
+from projections.event_queries import event_type
+from projections.queries import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/events", tags=["audit"])
 
@@ -22,7 +24,7 @@ def feed(
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Start after this position.")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> Page[Event]:
+) -> Response:
     """Events in position order; paging never skips an event.
 
     ``next_cursor`` continues right after the last position examined. It is
@@ -39,7 +41,4 @@ def feed(
         ticket_id=filters.originator_id, actor=filters.actor,
         since=filters.since, until=filters.until,
     )
-    return Page[Event](
-        items=[Event(**e) for e in items],
-        next_cursor=encode_cursor([last]) if more else None,
-    )
+    return page_response(Event, items, encode_cursor([last]) if more else None)

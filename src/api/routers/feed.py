@@ -54,7 +54,7 @@ def check_types(types: list[str] | None) -> list[str]:
         ) from None
 
 
-def feed_filter(
+async def feed_filter(  # async: no I/O, so no hop to the threadpool
     type: Annotated[list[str] | None, Query(  # noqa: A002 - the contract's name
         max_length=20, description="Event type, e.g. Ticket.Escalated or Escalated "
                                    "(repeat for several).")] = None,

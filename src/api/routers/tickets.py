@@ -19,12 +19,14 @@ from api.deps import (
     DispatchContext,
     Limit,
     MinPositionDep,
+    ReadServices,
     Services,
     ServicesDep,
     in_threadpool,
     read_your_writes,
 )
 from api.problems import BadRequestError
+from api.row_json import encoder, json_response, list_response, one_response
 from api.schemas_dispatch import TicketPatch
 from api.schemas import (
     CurrentAssignment,
@@ -51,19 +53,31 @@ router = APIRouter(prefix="/tickets", tags=["tickets"], route_class=CommandRoute
 R = TypeVar("R")
 
 
+def ticket_fields(
+    row: dict[str, Any], current: dict[str, Any] | None, targets: TicketTargets
+) -> dict[str, Any]:
+    """A ``Ticket``'s fields, in order, from its row and its current assignment's
+    (``targets``: the ticket SLA's; ``resolve_by`` is judged when read)."""
+    location = {key: row[f"location_{key}"] for key in LOCATION_KEYS}
+    return encoder(Ticket).row({
+        **row,
+        "location": location if any(v is not None for v in location.values()) else None,
+        "resolve_by": ticket_resolve_by(row, targets),
+        "current_assignment": current or None,
+    })
+
+
 def render_ticket(
     row: dict[str, Any], current: dict[str, Any] | None, targets: TicketTargets
 ) -> Ticket:
-    """``targets``: the ticket SLA's (``resolve_by`` is judged when read)."""
-    fields = {k: row[k] for k in Ticket.model_fields
-              if k not in ("current_assignment", "location", "resolve_by")}
-    location = {key: row[f"location_{key}"] for key in LOCATION_KEYS}
-    return Ticket(
-        **fields,
-        location=location if any(v is not None for v in location.values()) else None,
-        resolve_by=ticket_resolve_by(row, targets),
-        current_assignment=EngineerAssignment(**current) if current else None,
-    )
+    return Ticket.model_validate(ticket_fields(row, current, targets))
+
+
+def ticket_response(row: dict[str, Any], current: dict[str, Any] | None,
+                    targets: TicketTargets) -> Response:
+    """A ``Ticket``'s body, serialised once, with its version as ``ETag``."""
+    return json_response(ticket_fields(row, current, targets),
+                         headers={"ETag": f'"{row["version"]}"'})
 
 
 def _found_or_404(services: Services, ticket_id: UUID, read: Callable[[], R | None]) -> R:
@@ -83,11 +97,18 @@ def ticket_or_404(services: ServicesDep, ticket_id: UUID) -> dict[str, Any]:
     return _found_or_404(services, ticket_id, lambda: services.queries.ticket(ticket_id))
 
 
-def ticket_view_or_404(services: Services, ticket_id: UUID) -> Ticket:
-    """The ticket with its current assignment (one query)."""
-    row, current = _found_or_404(
+def ticket_and_current_or_404(
+    services: Services, ticket_id: UUID
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The ticket's row and its current assignment's (one query)."""
+    return _found_or_404(
         services, ticket_id, lambda: services.queries.ticket_with_current(ticket_id)
     )
+
+
+def ticket_view_or_404(services: Services, ticket_id: UUID) -> Ticket:
+    """The ticket with its current assignment."""
+    row, current = ticket_and_current_or_404(services, ticket_id)
     return render_ticket(row, current, services.settings.ticket_targets)
 
 
@@ -147,20 +168,19 @@ def list_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=Ticket, dependencies=[allow(READ), MinPositionDep],
+@router.get("/{ticket_id}", response_model=Ticket,
             description="The ticket with its active assignment; `ETag` is its version. With "
                         "`as_of` or `version`, the ticket as it stood then, rebuilt from "
                         "its events.")
 @in_threadpool
 def get_ticket(
     ticket_id: UUID,
-    services: ServicesDep,
-    response: Response,
+    services: ReadServices,
     as_of: Annotated[datetime | None, Query(
         description="The ticket as it stood at this time (RFC 3339).")] = None,
     version: Annotated[int | None, Query(
         ge=1, le=2**31, description="The ticket as it stood at this version.")] = None,
-) -> Ticket:
+) -> Response:
     if as_of is not None or version is not None:
         if as_of is not None and as_of.tzinfo is None:
             raise BadRequestError("as_of needs a time zone, e.g. 2026-11-22T13:00:00Z.")
@@ -174,11 +194,9 @@ def get_ticket(
         row, assignments = past
         by_id = {a["id"]: a for a in assignments}
         current = by_id.get(row["current_assignment_id"]) if row["current_assignment_id"] else None
-        response.headers["ETag"] = f'"{row["version"]}"'
-        return render_ticket(row, current, services.settings.ticket_targets)
-    ticket = ticket_view_or_404(services, ticket_id)
-    response.headers["ETag"] = f'"{ticket.version}"'
-    return ticket
+        return ticket_response(row, current, services.settings.ticket_targets)
+    row, current = ticket_and_current_or_404(services, ticket_id)
+    return ticket_response(row, current, services.settings.ticket_targets)
 
 
 @router.patch("/{ticket_id}", response_model=Ticket,
@@ -229,25 +247,28 @@ async def reopen_ticket(
 
 @router.get("/{ticket_id}/current-assignment", response_model=CurrentAssignment,
             description="The ticket's row of `current_ticket_assignments`; 404 when the "
-                        "ticket has no active assignment.",
-            dependencies=[allow(READ), MinPositionDep])
+                        "ticket has no active assignment.")
 @in_threadpool
-def current_assignment(ticket_id: UUID, services: ServicesDep) -> CurrentAssignment:
-    ticket_or_404(services, ticket_id)
+def current_assignment(ticket_id: UUID, services: ReadServices) -> Response:
     row = services.queries.current_assignment(ticket_id)
-    if row is None:
-        raise AssignmentNotFoundError(f"Ticket {ticket_id} has no active assignment.")
-    return CurrentAssignment(**row)
+    if row is None:  # is there such a ticket? (one query in the usual case, not two)
+        ticket_or_404(services, ticket_id)
+        row = services.queries.current_assignment(ticket_id)
+        if row is None:
+            raise AssignmentNotFoundError(f"Ticket {ticket_id} has no active assignment.")
+    return one_response(CurrentAssignment, row)
 
 
 @router.get("/{ticket_id}/assignments", response_model=list[EngineerAssignment],
             description="Every assignment the ticket has had, in `assignment_sequence` "
-                        "order (a bare array).",
-            dependencies=[allow(READ), MinPositionDep])
+                        "order (a bare array).")
 @in_threadpool
-def ticket_assignments(ticket_id: UUID, services: ServicesDep) -> list[EngineerAssignment]:
-    ticket_or_404(services, ticket_id)
-    return [EngineerAssignment(**r) for r in services.queries.assignments_of_ticket(ticket_id)]
+def ticket_assignments(ticket_id: UUID, services: ReadServices) -> Response:
+    rows = services.queries.assignments_of_ticket(ticket_id)
+    if not rows:  # is there such a ticket? (one query in the usual case, not two)
+        ticket_or_404(services, ticket_id)
+        rows = services.queries.assignments_of_ticket(ticket_id)
+    return list_response(EngineerAssignment, rows)
 
 
 @router.get("/{ticket_id}/history", response_model=list[HistoryRow],
