@@ -2,7 +2,9 @@
 
 PostgreSQL comes from ``LEDGER_TEST_POSTGRES_URL`` (``make test`` starts a
 throwaway server and sets it). Each test gets its own fresh database, so tests
-never clean up after themselves and never see each other's events.
+never clean up after themselves and never see each other's events (an empty
+one; the e2e tests of the ``client`` fixture get a copy of a template, see
+tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
