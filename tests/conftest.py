@@ -2,7 +2,9 @@
 
 PostgreSQL comes from ``LEDGER_TEST_POSTGRES_URL`` (``make test`` starts a
 throwaway server and sets it). Each test gets its own fresh database, so tests
-never clean up after themselves and never see each other's events.
+never clean up after themselves and never see each other's events (an empty
+one; the e2e tests of the ``client`` fixture get a copy of a template, see
+tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,30 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+#: Tests that take many seconds each (a real process, a SIGKILLed rebuild) and
+#: are not marked ``slow``: scheduled first with the slow ones.
+LONG_TESTS = (
+    "tests/integration/test_rebuild_resilience.py::test_sigkill",
+    "tests/e2e/test_command_path.py::test_every_2xx_command_survives_a_sigkill",
+    "tests/e2e/test_command_path.py::test_two_workers_every_2xx_command_survives",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scheduling for pytest-xdist (`--dist loadgroup`, which hands out groups
+    first, then single tests in this order). Each browser module runs whole on
+    one worker: its Chromium and its two servers are module fixtures, started
+    once there instead of on every worker that gets one of its tests. The long
+    tests come first, so that none of them starts last while the other
+    workers run out of work."""
+    for item in items:
+        if item.path.parent.name == "browser":
+            item.add_marker(pytest.mark.xdist_group(f"browser-{item.path.stem}"))
+    items.sort(key=lambda item: not (
+        item.get_closest_marker("slow") is not None or item.nodeid.startswith(LONG_TESTS)))
+
+
 def _postgres_server_url() -> str:
     """The server URL, or fail (in CI) / skip (elsewhere) when there is none."""
     url = os.environ.get(POSTGRES_URL_ENV, "")
@@ -49,21 +75,27 @@ THROWAWAY_ENV = "LEDGER_TEST_POSTGRES_THROWAWAY"
 
 
 @pytest.fixture(scope="session")
-def postgres_url_factory() -> Iterator[Callable[[], str]]:
+def postgres_url_factory() -> Iterator[Callable[..., str]]:
     """Makes a fresh, uniquely named database on the test server; returns its URL.
     Every database made is dropped at the end of the session (best effort), unless
     the server is `make test`'s throwaway, deleted whole afterwards."""
     created: list[str] = []
     server_url = os.environ.get(POSTGRES_URL_ENV, "")
 
-    def make() -> str:
+    def make(template: str | None = None) -> str:
+        """``template``: the URL of a database to copy (no one may be connected
+        to it); by default the new database is empty."""
         import psycopg
         from psycopg import sql
 
         url = server_url or _postgres_server_url()
         name = f"ledger_test_{uuid4().hex}"
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            source = urlsplit(template).path.lstrip("/")
+            create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(source))
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(create)
         created.append(name)
         return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
@@ -101,7 +133,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(
-    backend: str, tmp_path, postgres_url_factory: Callable[[], str]
+    backend: str, tmp_path, postgres_url_factory: Callable[..., str]
 ) -> str:
     """A fresh, empty store for one test."""
     if backend == "sqlite":

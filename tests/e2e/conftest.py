@@ -1,8 +1,9 @@
 """End-to-end fixtures: the whole app (lifespan, projection runner, read tables)
 through ``fastapi.testclient.TestClient``, on SQLite and on PostgreSQL.
 
-``database_url`` (root conftest) gives every test a fresh, empty store, and every
-engineer id and ticket id made here is random, so tests never clean up.
+``database_url`` gives every test a store of its own (for the ``client`` fixture's
+tests, a copy of one that app's services were built on; see ``app_templates``),
+and every engineer id and ticket id made here is random, so tests never clean up.
 
 ``api`` wraps the client with factories and assertions the tests share:
 
@@ -17,9 +18,11 @@ engineer id and ticket id made here is random, so tests never clean up.
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -30,7 +33,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx.*", category=UserWarning)
     from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.app import build_services, create_app
 from api.settings import Settings
 
 #: The principal every event recorded by the e2e client carries.
@@ -313,6 +316,68 @@ class Api:
             self.remove(aid)
         assert self.assignment_row(aid)["status"] == state
         return ticket_id, aid
+
+
+class AppTemplates:
+    """Stores on which a test app's services (``build_services`` with
+    ``e2e_settings``) were built once, to copy for the tests of the ``client``
+    fixture: that app would build exactly the same schema and catalog on an empty
+    store, which costs most of its start. One per backend and worker process,
+    made on first use."""
+
+    def __init__(self, directory: Path, postgres_url_factory: Callable[..., str]) -> None:
+        self._directory = directory
+        self._postgres_url_factory = postgres_url_factory
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None
+
+    @staticmethod
+    def _build(database_url: str) -> None:
+        # Closed before it is copied: PostgreSQL copies no database that anyone is
+        # connected to, and a closed SQLite file has no write-ahead log beside it.
+        build_services(e2e_settings(database_url)).close()
+
+    def sqlite(self, path: Path) -> str:
+        """A copy of the SQLite template at ``path``; its URL."""
+        if self._sqlite is None:
+            template = self._directory / "template.db"
+            self._build(f"sqlite:///{template}")
+            self._sqlite = template
+        shutil.copyfile(self._sqlite, path)
+        return f"sqlite:///{path}"
+
+    def postgres(self) -> str:
+        """A new database made from the PostgreSQL template; its URL."""
+        if self._postgres is None:
+            template = self._postgres_url_factory()
+            self._build(template)
+            self._postgres = template
+        return self._postgres_url_factory(template=self._postgres)
+
+
+@pytest.fixture(scope="session")
+def app_templates(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url_factory: Callable[..., str]
+) -> AppTemplates:
+    return AppTemplates(tmp_path_factory.mktemp("app-templates"), postgres_url_factory)
+
+
+@pytest.fixture
+def database_url(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path,
+    postgres_url_factory: Callable[..., str], app_templates: AppTemplates,
+) -> str:
+    """A store for one test of its own (the root conftest's ``database_url``).
+    When the test uses ``client`` (``api``), whose app is the first to touch
+    the store, it is a copy of ``app_templates``' store, as the app would make
+    it; for any other test it is empty."""
+    if "client" not in request.fixturenames:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path}/ledger.db"
+        return postgres_url_factory()
+    if backend == "sqlite":
+        return app_templates.sqlite(tmp_path / "ledger.db")
+    return app_templates.postgres()
 
 
 @pytest.fixture

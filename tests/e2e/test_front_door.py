@@ -118,6 +118,10 @@ def _complete(response: bytes) -> bool:
     return match is not None and len(body) >= int(match.group(1))
 
 
+#: The tests of ``live`` run on one pytest-xdist worker, which starts its server once.
+ON_THE_LIVE_SERVER = pytest.mark.xdist_group("front-door-live")
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLedger]:
     workdir = tmp_path_factory.mktemp("front-door")
@@ -125,6 +129,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveLedger]:
         yield server
 
 
+@ON_THE_LIVE_SERVER
 @pytest.mark.parametrize("careful", [True, False], ids=["careful", "careless"])
 @pytest.mark.parametrize("token", [True, False], ids=["token", "no-token"])
 def test_a_100_mb_chunked_body_is_cut_at_the_limit_in_bounded_memory(live, token, careful):
@@ -148,6 +153,7 @@ def test_a_100_mb_chunked_body_is_cut_at_the_limit_in_bounded_memory(live, token
     live.logged(rf"POST /tickets {status} ")  # the access log has it
 
 
+@ON_THE_LIVE_SERVER
 def test_a_declared_length_over_the_limit_is_refused_before_the_body(live):
     url = urlsplit(live.base)
     with socket.create_connection((url.hostname, url.port), timeout=30) as sock:

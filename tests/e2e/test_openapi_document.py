@@ -26,6 +26,8 @@ from api.settings import Settings
 SEED_COLUMNS = ("EngineerAssignment", "CurrentAssignment", "HistoryRow", "Ticket", "Engineer")
 #: Methods whose operations record something (a command).
 COMMANDS = {"post", "put", "patch", "delete"}
+#: The whole module on one pytest-xdist worker: ``document`` is made once.
+pytestmark = pytest.mark.xdist_group("openapi-document")
 
 
 @pytest.fixture(scope="module")
