@@ -39,7 +39,7 @@ from projections.tables import Table
 #: Pages folded between two writes of a build's changed rows.
 FLUSH_PAGES = 4
 #: Rows a build keeps per table; beyond it the oldest half is dropped (written already).
-TABLE_ROWS = 40_000
+TABLE_ROWS = 25_000
 #: Bits of each dropped-keys filter (one hash: a false "maybe" costs one read).
 FILTER_BITS = 1 << 23
 _MASK = FILTER_BITS - 1
@@ -78,16 +78,25 @@ class BulkRows(Rows):
         return self._miss(table, key) if row is _MISSING else row
 
     def put(self, table: Table, row: dict[str, Any]) -> None:
+        """As ``Rows.put``; a row its tables do not hold (in any table) is new:
+        inserted, and not written at all if it is deleted before the write."""
         name = table.name
         columns = table.key
         key = (row[columns[0]],) if len(columns) == 1 else tuple(map(row.__getitem__, columns))
         bucket = self.rows[name]
-        if table.fresh_keys:
-            old = bucket.get(key, _MISSING)
-            if old is None or (old is _MISSING and self._miss(table, key) is None):
-                self.new[name].add(key)
+        dirty = self.dirty[name]
+        old = bucket.get(key, _MISSING)
+        if old is _MISSING:
+            # Rows of several key columns are never read back (no fold reads
+            # them): once some were dropped, one may exist, so it is upserted.
+            absent = (self._miss(table, key) is None if len(columns) == 1
+                      else name not in self._dropped)
+        else:  # deleted since the last write: absent only if it was new then too
+            absent = old is None and (key not in dirty or key in self.new[name])
+        if absent:
+            self.new[name].add(key)
         bucket[key] = row
-        self.dirty[name][key] = None
+        dirty[key] = None
 
     def patch(self, table: Table, key: Key, **changes: Any) -> None:
         name = table.name
@@ -113,7 +122,11 @@ class BulkRows(Rows):
         page = Rows()
         for name, dirty in self.dirty.items():
             bucket = self.rows[name]
-            page.rows[name] = {key: bucket[key] for key in dirty}
+            rows = page.rows[name] = {key: bucket[key] for key in dirty}
+            new = self.new.get(name)
+            for key in [k for k in new if rows[k] is None] if new else ():
+                del rows[key], dirty[key]  # made and deleted since the last write
+                new.discard(key)
             page.dirty[name] = dirty
         page.new = dict(self.new)
         self.dirty = defaultdict(dict)
@@ -187,8 +200,9 @@ def run_bulk(
 ) -> None:
     """Folds the whole log into fresh builds (each at position 0, its tables
     empty) until the head, writing every ``FLUSH_PAGES`` pages; stops between
-    two pages when ``should_stop``. Positions move with the rows, as on the
-    page engine: an interruption resumes there (``run_pages``)."""
+    two pages when ``should_stop`` (the write in flight then completes).
+    Positions move with the rows, as on the page engine: an interruption
+    resumes there (``run_pages``)."""
     if any(s.position != 0 for s in slots):
         msg = "bulk builds start from empty tables"
         raise ValueError(msg)
@@ -251,7 +265,7 @@ def run_bulk(
             folded += 1
             if folded % FLUSH_PAGES == 0:
                 flush(last, wait=False)
-        flush(start, wait=True)
+        finish()  # stopped: the write in flight lands, the pages folded since do not
     finally:
         try:
             if pending is not None:
