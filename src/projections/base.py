@@ -148,6 +148,10 @@ class Projection:
         rule = self._keys.get(type(event))
         return rule(event) if rule else ()
 
+    def handler(self, event_type: type) -> Handler:
+        """The fold of one of ``event_types``."""
+        return self._handlers[event_type]
+
     def fold(self, event: Any, position: int, rows: Rows) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ledger.application import Ledger
 from projections.base import Projection
+from projections.bulk import run_bulk
 from projections.pages import Slot, relaxed_gc, run_pages
 from projections.store import (
     BUILDING,
@@ -134,10 +135,15 @@ def rebuild(
         progress(position, max(head, position))
 
     with relaxed_gc():
-        run_pages(
-            app, store, slots, page_size=page_size,
-            should_stop=should_stop, on_page=on_page, only_relevant=True,
-        )
+        if all(s.position == 0 for s in slots):
+            # New tables: folded in bulk, without the page engine's planning.
+            run_bulk(app, store, slots, page_size=page_size,
+                     should_stop=should_stop, on_page=on_page)
+        else:  # resumed: rows already stored are read back as pages need them
+            run_pages(
+                app, store, slots, page_size=page_size,
+                should_stop=should_stop, on_page=on_page, only_relevant=True,
+            )
     if should_stop():
         return [s.entry for s in slots]
     switched = []

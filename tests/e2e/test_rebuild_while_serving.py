@@ -21,6 +21,7 @@ import pytest
 
 from api.demo import ENGINEERS, seed_demo
 from api.schemas import Engineer, EngineerAssignment, HistoryRow, Ticket
+from projections import bulk
 
 TICKETS = 200
 #: The admin token the test app accepts (ignored by an app without authentication).
@@ -233,7 +234,7 @@ def answers(client: Any, head: int) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_rebuild_while_serving(database_url: str) -> None:
+def test_rebuild_while_serving(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with running(database_url) as client:
         services = client.app.state.services
         read_side = services.read_side
@@ -252,8 +253,9 @@ def test_rebuild_while_serving(database_url: str) -> None:
         before = {(e.name, e.generation) for e in read_side.live_entries()}
         assert before == {(name, 1) for name in read_side.projections}
 
-        # A slow rebuild: small pages, a pause after each one.
+        # A slow rebuild: small pages, a pause after each one (each one written).
         read_side.page_size = 25
+        monkeypatch.setattr(bulk, "FLUSH_PAGES", 1)
         pages: list[int] = []
         outcome: dict[str, Any] = {}
 

@@ -18,6 +18,7 @@ import pytest
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
 from ledger.domain import Ticket
+from projections import bulk
 from projections.assignments import EngineerAssignmentsProjection
 from projections.engineers import EngineersProjection
 from projections.registry import ALL_PROJECTIONS
@@ -475,8 +476,9 @@ def test_rebuild_one_projection_switches_only_that_one(
 
 
 def test_interrupted_rebuild_keeps_serving_and_resumes(
-    ledger: Ledger, store: ReadStore
+    ledger: Ledger, store: ReadStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(bulk, "FLUSH_PAGES", 1)  # a new build writes every page
     rs = ReadSide(ledger, store, page_size=7)
     rs.setup()
     seed(ledger, tickets=10)
@@ -536,6 +538,33 @@ def test_rows_do_not_depend_on_the_row_cache_size(
     monkeypatch.setattr(pages.RowCache.__init__, "__defaults__", (3,))
     ReadSide(ledger, store, page_size=7).rebuild()
     monkeypatch.undo()
+    assert_same(snapshot(store), expected)
+
+
+@pytest.mark.parametrize(("flush_pages", "filter_bits"), [(1, 1 << 23), (3, 8)])
+def test_bulk_rebuild_reads_back_the_rows_it_dropped(
+    ledger: Ledger, store: ReadStore, read_side: ReadSide, monkeypatch: pytest.MonkeyPatch,
+    flush_pages: int, filter_bits: int,
+) -> None:
+    """A new build keeps only a few rows per table in memory (here 2): the rows
+    it drops are read back from its tables when a later event needs them, and
+    the tables end as the live runner folded them. An 8-bit filter of dropped
+    keys says "maybe" to nearly every key: reads that find nothing change nothing."""
+    seed(ledger, tickets=15)
+    read_side.catch_up()
+    expected = snapshot(store)
+
+    monkeypatch.setattr(bulk, "TABLE_ROWS", 2)
+    monkeypatch.setattr(bulk, "FLUSH_PAGES", flush_pages)
+    monkeypatch.setattr(bulk, "FILTER_BITS", filter_bits)
+    monkeypatch.setattr(bulk, "_MASK", filter_bits - 1)
+    reads: list[str] = []
+    load = store.load
+    monkeypatch.setattr(store, "load", lambda entry, table, keys: (
+        reads.append(table.name), load(entry, table, keys))[1])
+    ReadSide(ledger, store, page_size=7).rebuild()
+    monkeypatch.undo()
+    assert reads  # rows were dropped, then read back
     assert_same(snapshot(store), expected)
 
 
