@@ -27,7 +27,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from projections.base import Handler, Key, Rows

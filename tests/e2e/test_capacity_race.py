@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from conftest import PROBLEM_TYPE, Api, running_client
+from ledger.application import Ledger
 from ledger.workload import workload_id
 from uvicorn_live import serving
 

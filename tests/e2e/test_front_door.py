@@ -15,7 +15,6 @@ import re
 import select
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

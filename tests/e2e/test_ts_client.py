@@ -14,7 +14,6 @@ except with ``CI=true``, where that is a failure.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re

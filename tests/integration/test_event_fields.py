@@ -17,7 +17,7 @@ from eventsourcing.utils import register_topic
 
 from ledger.application import Ledger
 from ledger.autoassign import Pick
-from ledger.domain import Engineer, Ticket, engineer_aggregate_id
+from ledger.domain import Engineer, Ticket
 
 ACTOR = "dispatch"
 NOTE = "a field only the event declares"

@@ -28,7 +28,7 @@ from api.auth import (
     require_own_assignment,
 )
 from api.console.session import CsrfError, Session, SessionDep, keeper_of
-from api.console.views import BOARD, back, local_path, page, problem_detail, refused, to_login
+from api.console.views import BOARD, back, local_path, problem_detail, refused, to_login
 from api.schemas import (
     AssignmentCreate,
     CompleteBody,

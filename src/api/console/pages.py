@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 from api.console.session import SessionDep, keeper_of
 from api.console.views import (
     ACTIVE,
-    BOARD,
     TEMPLATES,
     harden,
     local_path,
@@ -31,7 +30,7 @@ from ledger.handover import ALLOWED_MOVES
 from ledger.qualification import EngineerFacts, TicketNeeds, unmet
 from projections.handover_queries import handovers_of_ticket
 from projections.note_queries import NoteQueries
-from projections.queries import CursorError, decode_cursor, encode_cursor
+from projections.queries import CursorError
 from projections.tables import parse_ts, ts
 from projections.ticket_sla import SLA_FILTERS, deadline_clause, sla_state, ticket_resolve_by
 from projections.webhook_queries import WebhookQueries
