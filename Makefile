@@ -73,7 +73,7 @@ test: $(DEV)
 			printf '\n%s\n\n' "$$pg_warning" >&2; \
 		fi; \
 	fi; \
-	rc=0; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --durations=20 $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$$pg_warning" ]; then printf '\n%s\n' "$$pg_warning" >&2; fi; \
 	exit $$rc
 
