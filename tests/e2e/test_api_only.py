@@ -36,3 +36,32 @@ def test_api_only_runs_no_job_and_reads_its_writes_through_a_worker(database_url
     finally:
         stop_background(jobs)
         worker.close()
+
+
+def test_a_registration_the_read_side_has_not_projected_is_answered_from_its_events(
+    database_url: str,
+) -> None:
+    """An API-only process with no worker running: the read side never projects the
+    registration, so the wait for it times out; the engineer exists all the same and
+    is answered as recorded (201, marked stale), never as a 404 that would make a
+    client register it again."""
+    with running_client(database_url, api_only=True, read_your_writes_timeout=0.3) as client:
+        created = client.post("/engineers", headers=AUTH, json={
+            "id": "unprojected-1", "name": "U", "skills": ["fibre"], "tier": 2,
+            "capacity": 4, "availability": 0.5, "territories": ["north"],
+            "certifications": [{"name": "splicing", "expires_on": "2027-01-31"}]})
+        assert created.status_code == 201, created.text
+        assert created.headers["X-Ledger-Consistency"] == "stale"
+        body = created.json()
+        assert {k: body[k] for k in ("id", "name", "skills", "tier", "capacity",
+                                     "availability", "active", "open_assignments",
+                                     "territories", "certifications")} == {
+            "id": "unprojected-1", "name": "U", "skills": ["fibre"], "tier": 2,
+            "capacity": 4, "availability": 0.5, "active": True, "open_assignments": 0,
+            "territories": ["north"],
+            "certifications": [{"name": "splicing", "expires_on": "2027-01-31"}]}
+        assert body["created_at"] == body["updated_at"] and body["created_at"].endswith("Z")
+        again = client.post("/engineers", headers=AUTH, json={
+            "id": "unprojected-1", "name": "U", "skills": ["fibre"], "tier": 2,
+            "capacity": 4, "availability": 0.5})
+        assert again.status_code == 409, again.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +24,7 @@ from api.json_route import JsonRoute
 from api.schemas import Engineer, EngineerCreate, EngineerPatch, Page
 from ledger.application import CommandResult
 from ledger.errors import EngineerNotFoundError
+from projections.tables import ts
 
 router = APIRouter(prefix="/engineers", tags=["engineers"], route_class=JsonRoute)
 
@@ -33,8 +35,8 @@ async def engineer_answer(
     """The engineer once the read side has the command's events."""
     if result is None:  # nothing changed: answer with the current version
         result = await run_in_threadpool(_unchanged, services, engineer_id)
-    await read_your_writes(services, result, response)
-    return await run_in_threadpool(_engineer, services, engineer_id)
+    fresh = await read_your_writes(services, result, response)
+    return await run_in_threadpool(_engineer, services, engineer_id, fresh)
 
 
 def _unchanged(services: Services, engineer_id: str) -> CommandResult:
@@ -42,11 +44,31 @@ def _unchanged(services: Services, engineer_id: str) -> CommandResult:
     return CommandResult(engineer.id, engineer.version, services.ledger.head())
 
 
-def _engineer(services: ServicesDep, engineer_id: str) -> Engineer:
+def _engineer(services: ServicesDep, engineer_id: str, fresh: bool = True) -> Engineer:
     row = services.queries.engineer(engineer_id)
+    if row is None and not fresh:
+        # Registered, but the read side has not projected it within the wait (an
+        # API-only process whose workers are down or behind): answer with what was
+        # recorded, in the row's form, rather than a 404 for an engineer that exists.
+        row = _recorded_row(services, engineer_id)
     if row is None:
         raise EngineerNotFoundError(f"Engineer {engineer_id!r} is not registered.")
     return Engineer(**{k: row[k] for k in Engineer.model_fields})
+
+
+def _recorded_row(services: Services, engineer_id: str) -> dict[str, Any]:
+    """The engineer as its events leave it, with the fields the read row has;
+    ``open_assignments`` 0: the read side, which counts them, has no row for the
+    engineer yet (the response says it is stale)."""
+    engineer = services.ledger.get_engineer(engineer_id)
+    return {
+        "id": engineer.engineer_id, "name": engineer.name, "skills": list(engineer.skills),
+        "tier": engineer.tier, "capacity": engineer.capacity,
+        "availability": engineer.availability, "active": engineer.active,
+        "open_assignments": 0, "territories": list(engineer.territories),
+        "certifications": list(engineer.certifications),
+        "created_at": ts(engineer.created_on), "updated_at": ts(engineer.modified_on),
+    }
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Engineer,
