@@ -35,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
 #: Tests that take many seconds each (a real process, a SIGKILLed rebuild) and
 #: are not marked ``slow``: scheduled first with the slow ones.
 LONG_TESTS = (
-    "tests/integration/test_rebuild_resilience.py::test_sigkill",
+    "tests/integration/test_rebuild_sigkill.py::test_sigkill",
     "tests/e2e/test_command_path.py::test_every_2xx_command_survives_a_sigkill",
     "tests/e2e/test_command_path.py::test_two_workers_every_2xx_command_survives",
 )

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = 32
 PROBLEM = "application/problem+json"
-#: The public read tables and their keys (as tests/integration/test_projections.py).
+#: The public read tables and their keys (as tests/integration/projection_checks.py).
 PUBLIC = {
     "tickets": "id",
     "engineer_assignments": "id",

@@ -1,6 +1,6 @@
 """Unit tests of the ``assignment_intervals`` fold: who held what, when.
 
-The story and the database-free harness are those of ``test_folds`` (real
+The story and the database-free harness are those of ``fold_harness`` (real
 aggregates, explicit made-up timestamps, pages folded as the runner folds them).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_folds import CURRENT, Harness, Story, _busy_story, at
+from fold_harness import CURRENT, Harness, Story, busy_story, at
 
 from ledger.domain import Engineer
 from projections.registry import ALL_PROJECTIONS
@@ -135,7 +135,7 @@ def test_open_intervals_are_the_current_assignments() -> None:
     """On a busy story (every command, many tickets), the open intervals are
     exactly the current_ticket_assignments rows, no ticket ever holds two
     intervals at once, and each ticket's intervals tile its assigned time."""
-    story = _busy_story()
+    story = busy_story()
     for engineer in ("ana", "ben"):  # and two still held at the end
         t = story.ticket()
         a = story.do(t, "assign", engineer_id=engineer, tier=1)

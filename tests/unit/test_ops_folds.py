@@ -1,6 +1,6 @@
 """The SLA clock and ticket-metrics folds: events in, rows out (no database).
 
-Uses the Story/Harness of test_folds.py: made-up event times 7 minutes (and a
+Uses the Story/Harness of fold_harness.py: made-up event times 7 minutes (and a
 few microseconds) apart, every projection of ALL_PROJECTIONS folded.
 """
 
@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_folds import Harness, Story, _busy_story, _run_commands, at
+from fold_harness import Harness, Story, busy_story, run_commands, at
 
 from ledger.domain import Engineer, Ticket
 from projections.metrics import TicketMetricsProjection
@@ -204,7 +204,7 @@ def test_completions_are_the_billing_rows(story: Story) -> None:
 
 @pytest.mark.parametrize("page_size", [1, 3, 1000])
 def test_metrics_agree_with_the_aggregates_on_a_busy_story(page_size: int) -> None:
-    story = _busy_story()
+    story = busy_story()
     h = Harness().follow(story, page_size=page_size)
     tickets: dict[str, list[Any]] = {}
     for e in story.events:
@@ -230,7 +230,7 @@ def test_metrics_agree_with_the_aggregates_on_a_busy_story(page_size: int) -> No
 
 @pytest.mark.parametrize("page_size", [1, 3, 1000])
 def test_the_daily_roll_ups_agree_with_the_events_day_by_day(page_size: int) -> None:
-    story = _busy_story()
+    story = busy_story()
     story.engineer("zed", skills=["fibre"], tier=1, capacity=9)
     story.engineer("yan", skills=["fibre"], tier=2, capacity=9)
     for _day in range(3):  # and three more days, each with a first-time fix and an escalation
@@ -281,7 +281,7 @@ def test_clock_rows_match_the_aggregates_after_random_commands() -> None:
                 ("escalate", 0, 1, "success", True), ("reassign", 0, 2, "success", True),
                 ("accept", 0, 0, "success", True), ("complete", 0, 0, "escalated", True),
                 ("assign", 1, 3, "success", True), ("reject", 1, 0, "success", True)]
-    story, tickets = _run_commands(commands)
+    story, tickets = run_commands(commands)
     h = Harness().follow(story, page_size=2)
     for t in tickets:
         for a in t.assignments.values():

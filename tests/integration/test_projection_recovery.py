@@ -1,9 +1,8 @@
-"""The read side on a real store (SQLite and PostgreSQL): catch-up, rebuilds,
-positions, crash recovery and read-your-writes.
+"""The read side on a real store (SQLite and PostgreSQL): crash recovery, rebuilds,
+read-your-writes with the background runner, and two read sides on one store.
 
-The central property: however the events are paged, interrupted or replayed,
-the public read tables end up identical, row for row, value for value and
-type for type.
+The central property: however the events are interrupted or replayed, the public
+read tables end up identical, row for row, value for value and type for type.
 """
 
 from __future__ import annotations
@@ -17,304 +16,27 @@ import pytest
 
 from api.demo import seed_demo
 from ledger.application import CommandResult, Ledger
-from ledger.domain import Ticket
 from projections import bulk
 from projections.assignments import EngineerAssignmentsProjection
 from projections.engineers import EngineersProjection
 from projections.registry import ALL_PROJECTIONS
 from projections.runner import ReadSide
-from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
+from projections.store import BUILDING, LIVE, RETIRED, ReadStore
 from projections.tables import physical_name
 
-#: The public read tables and the key each is ordered by.
-PUBLIC = {
-    "tickets": "id",
-    "engineer_assignments": "id",
-    "current_ticket_assignments": "ticket_id",
-    "assignment_history": "id",
-    "engineers": "id",
-    "assignment_intervals": "assignment_id",
-    "ticket_metrics": "ticket_id",
-    "completions": "assignment_id",
-    "sla_tickets": "ticket_id",
-    "sla_clocks": "assignment_id",
-}
-#: The projections that own those tables (a projection may own several).
-PUBLIC_PROJECTIONS = sorted(
-    {cls.name for cls in ALL_PROJECTIONS for t in cls.tables if t.name in PUBLIC})
-ACTOR = "it-dispatcher"
-
-Snapshot = dict[str, list[tuple[tuple[str, str, Any], ...]]]
-
-
-# --------------------------------------------------------------------- helpers
-
-
-def snapshot(store: ReadStore) -> Snapshot:
-    """Every public table, ordered by key, each value with its Python type."""
-    out: Snapshot = {}
-    for table, key in PUBLIC.items():
-        rows = store.select(f"SELECT * FROM {table} ORDER BY {key}")
-        out[table] = [tuple((k, type(v).__name__, v) for k, v in row.items()) for row in rows]
-    return out
-
-
-def assert_same(actual: Snapshot, expected: Snapshot) -> None:
-    for table in PUBLIC:
-        assert len(actual[table]) == len(expected[table]), table
-        for a, e in zip(actual[table], expected[table], strict=True):
-            assert a == e, table
-    assert actual == expected
-
-
-def table_exists(store: ReadStore, name: str) -> bool:
-    if store.placeholder == "?":
-        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = %s"
-    else:
-        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s"
-    return bool(store.select(sql, [name]))
-
-
-def all_events(ledger: Ledger) -> list[Any]:
-    notifications = ledger.recorder.select_notifications(start=1, limit=1_000_000)
-    return [ledger.mapper.to_domain_event(n) for n in notifications]
-
-
-def expected_history_rows(ledger: Ledger) -> int:
-    """One row per assignment change; escalate/reassign also create the new one."""
-    count = 0
-    for e in all_events(ledger):
-        if isinstance(e, Ticket.Escalated | Ticket.Reassigned):
-            count += 2
-        elif isinstance(e, Ticket.Assigned | Ticket.Accepted | Ticket.Rejected | Ticket.Started
-                        | Ticket.Completed | Ticket.Removed):
-            count += 1
-    return count
-
-
-def count(store: ReadStore, table: str) -> int:
-    return len(store.select(f"SELECT {PUBLIC[table]} FROM {table}"))
-
-
-def entries(store: ReadStore, name: str) -> list[CatalogEntry]:
-    return [e for e in store.catalog() if e.name == name]
-
-
-def live_entry(store: ReadStore, name: str) -> CatalogEntry:
-    (entry,) = [e for e in entries(store, name) if e.state == LIVE]
-    return entry
-
-
-def drive_mix(ledger: Ledger) -> list[CommandResult]:
-    """Commands the demo does not make: updates, deactivation, failed and
-    escalated-from-assigned outcomes, removals, close/reopen, reject."""
-    results = [
-        ledger.register_engineer(engineer_id="zoe.q", name="Zoe Q", skills=["fibre"], tier=1,
-                                 capacity=3, availability=0.5, actor=ACTOR).result(),
-    ]
-    upd = ledger.update_engineer("thandi.n", changes={"capacity": 9, "skills": ["fibre", "otdr"]},
-                                 actor=ACTOR).result()
-    assert upd is not None
-    results.append(upd)
-    t1 = ledger.open_ticket(title="Mixed story", actor=ACTOR, priority="low",
-                            equipment_id="EQ-1", reference="MIX-1").result()
-    results.append(t1)
-    t = t1.aggregate_id
-    r = ledger.assign(t, engineer_id="zoe.q", tier=1, reason="first", assignment_type="auto",
-                      actor=ACTOR).result()
-    results.append(r)
-    r = ledger.escalate(t, next_engineer_id="sipho.d", reason="straight to L2", actor=ACTOR).result()
-    results.append(r)
-    r = ledger.reassign(t, r.assignment_id, new_engineer_id="maria.g", reason="swap",
-                        actor=ACTOR).result()
-    results.append(r)
-    a = r.assignment_id
-    results.append(ledger.accept(t, a, actor="maria.g").result())
-    results.append(ledger.start(t, a, actor="maria.g").result())
-    results.append(ledger.complete(
-        t, a, actor="maria.g", completion_status="failed", time_spent_hours=1.25,
-        diagnosis="Could not reach cabinet", parts_used=[
-            {"part_number": "C-1", "part_name": "Connector", "quantity": 3, "cost": 1.5}]).result())
-    r = ledger.assign(t, engineer_id="chen.w", tier=3, tier_name="Core", actor=ACTOR).result()
-    results.append(r)
-    results.append(ledger.accept(t, r.assignment_id, actor="chen.w").result())
-    results.append(ledger.complete(
-        t, r.assignment_id, actor="chen.w", completion_status="success", time_spent_hours=6.5,
-        actions_taken="Swapped card", customer_rating=4, customer_feedback="Thanks").result())
-    results.append(ledger.close_ticket(t, reason="done", actor=ACTOR).result())
-    results.append(ledger.reopen_ticket(t, reason="came back", actor=ACTOR).result())
-    r = ledger.assign(t, engineer_id="zoe.q", tier=1, actor=ACTOR).result()
-    results.append(r)
-    results.append(ledger.reject(t, r.assignment_id, reason="not mine", actor="zoe.q").result())
-    r = ledger.assign(t, engineer_id="zoe.q", tier=1, actor=ACTOR).result()
-    results.append(r)
-    results.append(ledger.remove(t, r.assignment_id, reason="dup", actor=ACTOR).result())
-    deactivated = ledger.update_engineer("zoe.q", changes={"active": False}, actor=ACTOR).result()
-    assert deactivated is not None
-    results.append(deactivated)
-    waiting = ledger.open_ticket(title="Left assigned", actor=ACTOR).result()
-    results.append(waiting)
-    results.append(ledger.assign(waiting.aggregate_id, engineer_id="pieter.v", tier=1,
-                                 actor=ACTOR).result())
-    return results
-
-
-def seed(ledger: Ledger, tickets: int = 60) -> int:
-    seed_demo(ledger, tickets=tickets)
-    drive_mix(ledger)
-    return ledger.head()
-
-
-def assert_looks_realistic(snap: Snapshot) -> None:
-    statuses = {dict((k, v) for k, _t, v in row)["status"] for row in snap["engineer_assignments"]}
-    assert {"assigned", "accepted", "in_progress", "completed", "rejected", "escalated",
-            "reassigned", "removed", "failed"} <= statuses
-    for table in PUBLIC:
-        assert snap[table], f"{table} is empty"
-
-
-# ===================================================================== equivalence
-
-
-def test_incremental_catch_up_equals_one_pass_and_rebuild(
-    ledger: Ledger, store: ReadStore, read_side: ReadSide
-) -> None:
-    """Catching up after every single command gives the same tables as one pass over
-    everything at the end (a rebuild), with big pages and with awkward small ones."""
-    ledger.add_listener(lambda _position: read_side.catch_up())
-    head = seed(ledger)
-    assert read_side.live_position() == head  # the listener kept it up to date
-    live = snapshot(store)
-    assert_looks_realistic(live)
-    assert len(live["assignment_history"]) == expected_history_rows(ledger)
-
-    read_side.rebuild()  # one catch-up over everything, default pages
-    assert_same(snapshot(store), live)
-
-    ReadSide(ledger, store, page_size=7).rebuild()  # pages split mid-story
-    assert_same(snapshot(store), live)
-    assert {e.generation for e in store.catalog() if e.state == LIVE} == {3}
-
-
-def test_catch_up_page_size_one_equals_5000(ledger: Ledger, store: ReadStore) -> None:
-    tiny = ReadSide(ledger, store, page_size=1)
-    tiny.setup()
-    head = seed(ledger)
-    assert tiny.catch_up() == head  # one event per page, one transaction each
-    one_by_one = snapshot(store)
-    assert_looks_realistic(one_by_one)
-
-    ReadSide(ledger, store, page_size=5000).rebuild()
-    assert_same(snapshot(store), one_by_one)
-
-
-def test_a_second_read_side_resumes_from_the_stored_position(
-    ledger: Ledger, store: ReadStore, read_side: ReadSide
-) -> None:
-    head = seed(ledger, tickets=10)
-    read_side.catch_up()
-    before = snapshot(store)
-    catalog = store.catalog()
-
-    again = ReadSide(ledger, store)
-    again.setup()  # idempotent: no new builds
-    assert store.catalog() == catalog
-    assert again.live_position() == head
-    assert again.catch_up() == 0  # nothing re-read, nothing re-folded
-    assert_same(snapshot(store), before)
-
-
-def test_the_first_pass_replays_with_a_relaxed_collector(
-    ledger: Ledger, store: ReadStore, read_side: ReadSide, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # What was recorded while the process was down is a bulk replay: the cyclic
-    # collector runs far less often (docs/architecture.md, "Waking up"). Later
-    # passes, a few events each, do not.
-    import gc
-
-    from projections import pages, runner
-
-    head = seed(ledger, tickets=5)
-    seen: list[tuple[int, ...]] = []
-    real = runner.run_pages
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(gc.get_threshold())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "run_pages", spy)
-    usual = gc.get_threshold()
-    read_side.start()
-    assert read_side.wait_until_led(timeout=10)
-    assert read_side.live_position() == head
-    assert seen and seen[0] == pages.RELAXED_THRESHOLDS
-    ledger.open_ticket(title="after the first pass", actor=ACTOR).result()
-    read_side.catch_up()
-    assert seen[-1] == usual
-    assert gc.get_threshold() == usual
-
-
-# ===================================================================== positions
-
-
-def test_status_and_wait_for(ledger: Ledger, store: ReadStore, read_side: ReadSide) -> None:
-    assert read_side.wait_for(0, 0.1) is True  # empty ledger
-    head = seed(ledger, tickets=8)
-    names = {cls.name for cls in ALL_PROJECTIONS}
-
-    behind = read_side.status()
-    assert {s["name"] for s in behind} == names
-    for s in behind:
-        assert (s["position"], s["head"], s["lag"], s["status"]) == (0, head, head, "catching_up")
-
-    assert read_side.wait_for(head, 2) is True
-    versions = {cls.name: cls.version for cls in ALL_PROJECTIONS}
-    for s in read_side.status():
-        assert (s["position"], s["head"], s["lag"], s["state"], s["status"], s["version"]) == (
-            head, head, 0, "live", "live", versions[s["name"]])
-
-    started = time.monotonic()
-    assert read_side.wait_for(head + 3, 0.3) is False
-    assert time.monotonic() - started >= 0.3
-
-    result = ledger.open_ticket(title="after", actor=ACTOR).result()
-    assert result.position == head + 1
-    assert read_side.wait_for(result.position, 2) is True
-    row = store.select("SELECT id, status FROM tickets WHERE id = %s",
-                       [str(result.aggregate_id)])
-    assert [str(r["id"]) for r in row] == [str(result.aggregate_id)]
-    assert {s["lag"] for s in read_side.status()} == {0}
-
-
-def test_status_reports_a_stale_version(ledger: Ledger, store: ReadStore, read_side: ReadSide) -> None:
-    """New code with a new projection version: the live build is stale until rebuilt,
-    and the rebuild makes ``<table>_v2``."""
-    seed(ledger, tickets=6)
-    read_side.catch_up()
-    before = snapshot(store)
-
-    old, new = EngineersProjection.version, EngineersProjection.version + 1
-
-    class EngineersV2(EngineersProjection):
-        version = new
-
-    projections = [cls() for cls in ALL_PROJECTIONS if cls is not EngineersProjection]
-    v2 = ReadSide(ledger, store, [*projections, EngineersV2()])
-    v2.setup()
-    assert v2.pending_builds == ["engineers"]
-    by_name = {s["name"]: s for s in v2.status()}
-    assert by_name["engineers"]["status"] == "stale_version"
-    assert by_name["tickets"]["status"] == "live"
-
-    (entry,) = v2.rebuild(["engineers"])
-    assert (entry.name, entry.version, entry.generation) == ("engineers", new, 1)
-    assert v2.pending_builds == []
-    assert live_entry(store, "engineers").version == new
-    assert table_exists(store, f"engineers_v{new}")
-    assert not table_exists(store, f"engineers_v{old}")
-    assert {s["status"] for s in v2.status()} == {"live"}
-    assert_same(snapshot(store), before)
-
+from projection_checks import (
+    ACTOR,
+    PUBLIC,
+    PUBLIC_PROJECTIONS,
+    assert_same,
+    count,
+    entries,
+    expected_history_rows,
+    live_entry,
+    seed,
+    snapshot,
+    table_exists,
+)
 
 # ===================================================================== crash recovery
 
@@ -528,7 +250,7 @@ def test_rows_do_not_depend_on_the_row_cache_size(
 ) -> None:
     """The row cache is an optimisation: a tiny cache (rows evicted between pages)
     must still give the same rows from a real store. (However page writes are
-    scheduled: tests/unit/test_folds.py, ``test_run_pages_matches_the_pure_folds``.)"""
+    scheduled: tests/unit/test_folds_pages.py, ``test_run_pages_matches_the_pure_folds``.)"""
     seed(ledger, tickets=15)
     read_side.catch_up()
     expected = snapshot(store)
