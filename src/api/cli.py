@@ -79,20 +79,11 @@ def serve(
         _serve_workers(settings, workers, announce, log_config)
         return
 
-    from api.routers.feed import stop_streams
+    from api.serving import EndStreamsOnExit
 
-    web = create_app(settings, announce_admin_token=announce)
-    server = uvicorn.Server(uvicorn.Config(
-        web, host=settings.host, port=settings.port, log_level="info", access_log=False,
-        log_config=log_config, timeout_graceful_shutdown=10))
-    handle_exit = server.handle_exit
-
-    def shutting_down(sig: int, frame: object) -> None:
-        stop_streams(web)  # open /events/stream responses end now, not in 10 s
-        handle_exit(sig, frame)  # type: ignore[arg-type]
-
-    server.handle_exit = shutting_down  # type: ignore[method-assign]
-    server.run()
+    web = EndStreamsOnExit(create_app(settings, announce_admin_token=announce))
+    uvicorn.run(web, host=settings.host, port=settings.port, log_level="info",
+                access_log=False, log_config=log_config, timeout_graceful_shutdown=10)
 
 
 def token_hint(settings: Settings) -> str:
@@ -153,7 +144,7 @@ def _serve_workers(
     os.environ["LEDGER_API_ONLY"] = "true" if settings.api_only else "false"
     os.environ["LEDGER_DEMO_ON_EMPTY"] = "false"
     os.environ["LEDGER_BOOTSTRAP_ADMIN_KEY"] = "false"
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+    uvicorn.run("api.serving:create_serving_app", factory=True, host=settings.host, port=settings.port,
                 workers=workers, log_level="info", access_log=False, log_config=log_config,
                 timeout_graceful_shutdown=10)
 
