@@ -101,6 +101,17 @@ def test_the_list_is_paged_in_registration_order(hooks: Api) -> None:
         hooks.problem(hooks.get(path, params={"cursor": forged}), 400)
 
 
+def test_an_idempotent_retry_replays_the_creation_secret_included(hooks: Api) -> None:
+    """docs/webhooks.md, Secrets: the one documented repeat of a secret."""
+    retry = {"Idempotency-Key": f"create-{uuid4().hex}"}
+    body = {"url": "https://93.184.216.34/once"}
+    first = hooks.ok(hooks.post("/webhooks", json=body, headers=retry), 201)
+    with hooks.records_nothing():
+        again = hooks.ok(hooks.post("/webhooks", json=body, headers=retry), 201)
+    assert again == first and again["secret"].startswith("whsec_")
+    assert "secret" not in hooks.ok(hooks.get(f"/webhooks/{first['id']}"))
+
+
 def test_unknown_webhook_answers_404(hooks: Api) -> None:
     missing = f"/webhooks/{uuid4()}"
     for response in (hooks.get(missing), hooks.client.patch(missing, json={"active": False}),
