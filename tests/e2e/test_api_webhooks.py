@@ -221,6 +221,8 @@ def test_failures_are_retried_with_the_same_webhook_id_and_logged(
         f"/webhooks/{created['id']}/deliveries"))["items"]) >= 3 and rows,
         what="the delivery log")
     assert [(r["attempt"], r["status_code"]) for r in log[:3]] == [(3, 200), (2, 503), (1, 500)]
+    assert set(log[0]) == {"webhook_id", "position", "attempt", "status_code", "error",
+                           "duration_ms", "at", "next_attempt_at"}  # the contract's fields
     assert log[0]["error"] is None and log[1]["error"] == "HTTP 503"
     assert log[1]["next_attempt_at"] > log[1]["at"] and log[0]["next_attempt_at"] is None
     assert len({r["position"] for r in log[:3]}) == 1
