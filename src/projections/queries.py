@@ -56,6 +56,14 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return values
 
 
+def decode_position_cursor(cursor: str) -> int:
+    """A cursor holding one position (or row id); anything else is not ours."""
+    (value,) = decode_cursor(cursor, 1)
+    if type(value) is not int:
+        raise CursorError("cursor is not valid")
+    return value
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from projections.queries import Page, decode_cursor, encode_cursor
+from projections.queries import Page, decode_position_cursor, encode_cursor
 from projections.repeat_faults import RepeatFaultsProjection
 from projections.store import ReadStore
 
@@ -33,9 +33,8 @@ class RepeatFaultQueries:
                 where.append(f"{column} = %s")
                 params.append(wanted)
         if cursor:
-            (before,) = decode_cursor(cursor, 1)
             where.append("raised_position < %s")
-            params.append(int(before))
+            params.append(decode_position_cursor(cursor))
         rows = self.store.rows(
             FAULTS,
             f"SELECT {_COLUMNS} FROM repeat_faults WHERE {' AND '.join(where)} "

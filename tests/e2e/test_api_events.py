@@ -149,6 +149,7 @@ def test_filter_by_time(api):
 def test_bad_feed_queries_are_4xx(api):
     api.ticket()
     api.problem(api.get("/events", params={"cursor": "not-a-cursor"}), 400)
+    api.problem(api.get("/events", params={"cursor": "WyJ4Il0"}), 400)  # ["x"]: not a position
     api.problem(api.get("/events", params={"limit": 0}), 422)
     api.problem(api.get("/events", params={"limit": 1001}), 422)
     api.problem(api.get("/events", params={"after": -1}), 422)

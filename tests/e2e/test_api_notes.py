@@ -83,10 +83,15 @@ def test_accept_start_complete_notes_join_in_order(api: Api) -> None:
     assert assignment["notes"] is None
     accepted = api.ok(api.post(f"/assignments/{aid}/accept", json={"notes": "On my way"}))
     assert accepted["notes"] == "On my way"
-    api.ok(api.post(f"/assignments/{aid}/start"))  # no body: no notes added
+    started = api.ok(api.post(f"/assignments/{aid}/start", json={"notes": "On site"}))
+    assert started["notes"] == "On my way\nOn site"
     done = api.complete(aid, notes="Resealed the closure")
-    assert done["notes"] == "On my way\nResealed the closure"
-    assert api.assignment_row(aid)["notes"] == "On my way\nResealed the closure"
+    assert done["notes"] == "On my way\nOn site\nResealed the closure"
+    assert api.assignment_row(aid)["notes"] == "On my way\nOn site\nResealed the closure"
+    # Without a body (or notes), nothing is added.
+    _ticket, _engineer, other = api.assigned()
+    api.ok(api.post(f"/assignments/{other['id']}/accept"))
+    assert api.ok(api.post(f"/assignments/{other['id']}/start"))["notes"] is None
     api.problem(api.post(f"/assignments/{aid}/accept", json={"notes": 5}), (409, 422))
 
 

@@ -6,6 +6,7 @@ and the secret kept out of every event, export, log line and later response."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -51,7 +52,9 @@ def test_endpoints_are_managed_and_recorded_without_their_secret(hooks: Api) -> 
     webhook = f"/webhooks/{created['id']}"
     got = hooks.ok(hooks.get(webhook))
     assert "secret" not in got and got["url"] == "https://93.184.216.34/hook"
-    assert [w["id"] for w in hooks.ok(hooks.get("/webhooks"))] == [created["id"]]
+    listed = hooks.ok(hooks.get("/webhooks"))  # a global list: paged
+    assert [w["id"] for w in listed["items"]] == [created["id"]]
+    assert listed["next_cursor"] is None and "secret" not in listed["items"][0]
     patched = hooks.ok(hooks.client.patch(webhook, json={"event_types": None, "active": False}))
     assert patched["event_types"] is None and patched["active"] is False
     assert patched["deactivated_reason"] == "patched"
@@ -76,7 +79,37 @@ def test_endpoints_are_managed_and_recorded_without_their_secret(hooks: Api) -> 
         assert shown not in everything
         assert shown.removeprefix("whsec_") not in everything
         assert shown not in hooks.client.get("/events/export").text
-        assert shown not in json.dumps(hooks.ok(hooks.get("/webhooks")))
+        assert shown not in hooks.get("/webhooks").text
+
+
+def test_the_list_is_paged_in_registration_order(hooks: Api) -> None:
+    made = [register(hooks, f"https://93.184.216.34/h{n}")["id"] for n in range(5)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = hooks.ok(hooks.get("/webhooks", params={"limit": 2, **(
+            {"cursor": cursor} if cursor else {})}))
+        assert len(page["items"]) <= 2
+        seen += [w["id"] for w in page["items"]]
+        pages, cursor = pages + 1, page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made and pages == 3
+    for bad in ({"limit": 0}, {"limit": 1001}):
+        hooks.problem(hooks.get("/webhooks", params=bad), 422)
+    forged = base64.urlsafe_b64encode(b'["x"]').decode().rstrip("=")
+    for path in ("/webhooks", f"/webhooks/{made[0]}/deliveries", "/repeat-faults"):
+        hooks.problem(hooks.get(path, params={"cursor": forged}), 400)
+
+
+def test_an_idempotent_retry_replays_the_creation_secret_included(hooks: Api) -> None:
+    """docs/webhooks.md, Secrets: the one documented repeat of a secret."""
+    retry = {"Idempotency-Key": f"create-{uuid4().hex}"}
+    body = {"url": "https://93.184.216.34/once"}
+    first = hooks.ok(hooks.post("/webhooks", json=body, headers=retry), 201)
+    with hooks.records_nothing():
+        again = hooks.ok(hooks.post("/webhooks", json=body, headers=retry), 201)
+    assert again == first and again["secret"].startswith("whsec_")
+    assert "secret" not in hooks.ok(hooks.get(f"/webhooks/{first['id']}"))
 
 
 def test_unknown_webhook_answers_404(hooks: Api) -> None:
@@ -188,6 +221,8 @@ def test_failures_are_retried_with_the_same_webhook_id_and_logged(
         f"/webhooks/{created['id']}/deliveries"))["items"]) >= 3 and rows,
         what="the delivery log")
     assert [(r["attempt"], r["status_code"]) for r in log[:3]] == [(3, 200), (2, 503), (1, 500)]
+    assert set(log[0]) == {"webhook_id", "position", "attempt", "status_code", "error",
+                           "duration_ms", "at", "next_attempt_at"}  # the contract's fields
     assert log[0]["error"] is None and log[1]["error"] == "HTTP 503"
     assert log[1]["next_attempt_at"] > log[1]["at"] and log[0]["next_attempt_at"] is None
     assert len({r["position"] for r in log[:3]}) == 1

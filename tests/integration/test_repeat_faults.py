@@ -1,10 +1,15 @@
 """The repeat-fault policy (contract: Field service, Repeat faults): raised once
 per place and episode, each ticket joined and noted once, whether two runners
-race or one dies half-way; a rebuild of the read tables raises nothing again."""
+race (threads, and processes of their own) or one dies half-way (an exit
+between fault and notes, and a kill -9); a rebuild of the read tables raises
+nothing again."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -46,6 +51,12 @@ def system_notes(ledger: Ledger) -> Counter:
                    if e.kind == "system")
 
 
+def one_note_each(notes: Counter, tickets: list[UUID]) -> bool:
+    """Each ticket (on one fault) has exactly one system note: none lost, none
+    recorded twice, under the same note id or another."""
+    return set(notes.values()) == {1} and Counter(t for t, _n in notes) == Counter(set(tickets))
+
+
 def joins(ledger: Ledger) -> Counter:
     """(fault, ticket) -> how many times the ticket went onto the fault."""
     counted: Counter = Counter()
@@ -76,9 +87,7 @@ def test_a_place_reaching_its_threshold_raises_one_fault_later_tickets_join(
     fourth = open_at(ledger, "P-1", START + timedelta(days=90))  # out of the window: joins
     policy.run_once()
     assert ledger.get_repeat_fault(fault_id).ticket_ids[-1] == fourth
-    notes = system_notes(ledger)
-    assert {t for t, _n in notes} == {*first, third, fourth}
-    assert set(notes.values()) == {1}
+    assert one_note_each(system_notes(ledger), [*first, third, fourth])
     assert all(ledger.get_ticket(t).version == 2 for t in (*first, third, fourth))
 
     ledger.resolve_repeat_fault(fault_id, resolution="Pole replaced", actor=ACTOR).result()
@@ -152,8 +161,7 @@ def test_two_runners_racing_record_each_fault_join_and_note_once(
         counted = joins(ledger)
         assert set(counted.values()) == {1}
         assert {t for _f, t in counted} == set(opened)
-        notes = system_notes(ledger)
-        assert set(notes.values()) == {1} and {t for t, _n in notes} == set(opened)
+        assert one_note_each(system_notes(ledger), opened)
     finally:
         other.close()
 
@@ -177,8 +185,7 @@ def test_a_runner_killed_between_the_fault_and_its_notes_finishes_on_restart(
     restarted.run_once()
     assert len(recorded(ledger, "ledger.domain:RepeatFault.Raised")) == 1
     assert set(joins(ledger).values()) == {1}
-    notes = system_notes(ledger)
-    assert {t for t, _n in notes} == set(tickets) and set(notes.values()) == {1}
+    assert one_note_each(system_notes(ledger), tickets)
     head = ledger.head()
     runner(ledger, store).run_once()  # a third start: nothing left to do
     assert ledger.head() == head
@@ -203,6 +210,12 @@ def test_rebuilding_the_read_tables_raises_nothing_again(
     assert queries.faults(limit=10, cursor=None).items == [before]
     runner(ledger, store).run_once()
     assert ledger.head() == head
+    # Its own position lost too (a fresh read database): the whole log decided
+    # again, and everything it decides is recorded already.
+    forgetful = runner(ledger, store)
+    forgetful.positions.get = lambda _name: 0  # type: ignore[method-assign]
+    assert forgetful.run_once() > 0
+    assert ledger.head() == head
 
 
 def test_acknowledge_and_resolve_follow_the_status(ledger: Ledger) -> None:
@@ -219,3 +232,70 @@ def test_acknowledge_and_resolve_follow_the_status(ledger: Ledger) -> None:
     with pytest.raises(RepeatFaultStateError):
         ledger.resolve_repeat_fault(fault.id, resolution="again", actor=ACTOR).result()
     assert ledger.get_repeat_fault(fault.id).status == "resolved"
+
+
+#: A runner in a process of its own, deciding in a loop without the lock (so it
+#: races every other), as a second server would if two led at once.
+RACER = """
+import sys, time
+from datetime import timedelta
+from ledger.application import Ledger
+from ledger.repeat_policy import parse_thresholds
+from projections.backend import build_store
+from projections.repeat_policy_runner import RepeatFaultRunner
+
+ledger = Ledger(sys.argv[1])
+runner = RepeatFaultRunner(ledger, build_store(ledger.store, pool_size=2),
+                           window=timedelta(days=30), thresholds=parse_thresholds(""), lead=False)
+print("ready", flush=True)
+while True:
+    runner.run_once()
+    time.sleep(0.005)
+"""
+
+
+def test_two_processes_racing_and_a_kill_9_record_each_fault_join_and_note_once(
+    database_url: str, ledger: Ledger, store: ReadStore,
+) -> None:
+    runner(ledger, store).run_once()  # its tables exist before the processes race
+
+    def racer() -> subprocess.Popen[str]:
+        process = subprocess.Popen([sys.executable, "-c", RACER, database_url],
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        return process
+
+    places, per_place = 12, 3
+    processes = [racer(), racer()]
+    try:
+        opened = []
+        for round_ in range(per_place):
+            for place in range(places):
+                opened.append(open_at(ledger, f"K-{place}"))
+                if round_ == per_place - 1 and place == places // 2:
+                    # Mid-stream: faults are being raised and noted as it dies.
+                    assert processes[0].poll() is None, "the racer died on its own"
+                    processes[0].kill()
+                    processes[0].wait(10)
+                    processes.append(racer())  # the restart
+
+        def finished() -> bool:
+            return len(system_notes(ledger)) >= len(opened)
+
+        deadline = time.monotonic() + 60
+        while not finished():
+            assert time.monotonic() < deadline, "the racers did not finish"
+            time.sleep(0.05)
+        time.sleep(0.5)  # anything recorded twice would show by now
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+    raised = recorded(ledger, "ledger.domain:RepeatFault.Raised")
+    assert sorted((e.value, e.episode) for e in raised) == sorted(
+        (f"K-{p}", 1) for p in range(places))
+    assert {e.actor for e in raised} == {"system"}
+    counted = joins(ledger)
+    assert set(counted.values()) == {1} and {t for _f, t in counted} == set(opened)
+    assert one_note_each(system_notes(ledger), opened)

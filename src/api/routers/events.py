@@ -12,7 +12,7 @@ from api.routers.feed import FilterDep
 from api.row_json import page_response
 from api.schemas import Event, Page
 from projections.event_queries import event_type
-from projections.queries import decode_cursor, encode_cursor
+from projections.queries import decode_position_cursor, encode_cursor
 
 router = APIRouter(prefix="/events", tags=["audit"])
 
@@ -35,7 +35,7 @@ def feed(
     ``after=<the last position seen>``. With ``actor``/``since``/``until`` at
     most 10,000 events are examined per page, so a page may hold fewer than
     ``limit`` items (even none) and still carry a cursor."""
-    start = int(decode_cursor(cursor, 1)[0]) if cursor else (after or 0)
+    start = decode_position_cursor(cursor) if cursor else (after or 0)
     items, last, more = services.events.feed(
         after=start, limit=limit, types=[event_type(t) for t in filters.topics],
         ticket_id=filters.originator_id, actor=filters.actor,

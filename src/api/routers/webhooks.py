@@ -33,7 +33,7 @@ from ledger.results import CommandResult
 from ledger.webhook import TEST_TYPE
 from ledger.webhook_targets import check_target
 from projections.feed import UnknownEventTypeError, topics_for
-from projections.queries import decode_cursor, encode_cursor
+from projections.queries import decode_position_cursor, encode_cursor
 from projections.tables import ts
 from projections.webhook_queries import WebhookQueries
 from projections.webhook_store import Attempt
@@ -97,12 +97,15 @@ async def create_webhook(
     return WebhookCreated(**await _answer(services, webhook_id, result, response), secret=secret)
 
 
-@router.get("", response_model=list[Webhook],
-            description="Every endpoint, in the order they were registered, with its "
-                        "delivery health. Never a secret.")
-async def list_webhooks(services: ServicesDep) -> list[Webhook]:
-    rows = await run_in_threadpool(WebhookQueries(services.store).endpoints)
-    return [Webhook(**r) for r in rows]
+@router.get("", response_model=Page[Webhook],
+            description="The endpoints, in the order they were registered, with their "
+                        "delivery health, paged like every global list. Never a secret.")
+async def list_webhooks(
+    services: ServicesDep, limit: Limit = 100, cursor: Cursor = None
+) -> Page[Webhook]:
+    page = await run_in_threadpool(
+        lambda: WebhookQueries(services.store).page(limit=limit, cursor=cursor))
+    return Page[Webhook](items=[Webhook(**r) for r in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{webhook_id}", response_model=Webhook, responses=NOT_FOUND,
@@ -188,7 +191,7 @@ async def test_webhook(webhook_id: UUID, services: ServicesDep) -> DeliveryAttem
 async def deliveries(
     webhook_id: UUID, services: ServicesDep, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[DeliveryAttempt]:
-    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    before = decode_position_cursor(cursor) if cursor else None
     await run_in_threadpool(_row, services, webhook_id)
     rows = await run_in_threadpool(
         services.webhooks.table.deliveries, str(webhook_id), limit=limit + 1, before=before)
