@@ -111,6 +111,8 @@ class WebhookDelivery:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        #: Whether an endpoint is being delivered to (commits' wake-ups matter).
+        self._delivering = False
         self._flushed: asyncio.Lock | None = None
         self._dirty: dict[str, DeliveryState] = {}
         self._attempts: list[Attempt] = []
@@ -135,6 +137,11 @@ class WebhookDelivery:
 
     def wake(self, _position: int | None = None) -> None:
         """Look for new events now (the ledger calls this after each commit)."""
+        if not self._delivering and not self._stop.is_set():
+            # No endpoint to deliver to: the loop re-reads the endpoints every
+            # poll interval whatever wakes it, and each wake-up would cost the
+            # committing thread a hand-off to this loop's thread.
+            return
         loop, event = self._loop, self._wake
         if loop is not None and event is not None:
             with contextlib.suppress(RuntimeError):  # the loop just closed
@@ -191,6 +198,7 @@ class WebhookDelivery:
                 if now - followed >= config.poll_interval:
                     followed = now
                     await self._follow(workers, sender)
+                    self._delivering = bool(workers)
                 for endpoint, _task in workers.values():
                     endpoint.wake.set()
                 self._wake.clear()
@@ -199,6 +207,7 @@ class WebhookDelivery:
                         self._wake.wait(),
                         max(0.0, followed + config.poll_interval - time.monotonic()))
         finally:
+            self._delivering = False
             for _endpoint, task in workers.values():
                 task.cancel()
             await asyncio.gather(*(t for _e, t in workers.values()), return_exceptions=True)
