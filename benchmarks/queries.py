@@ -22,9 +22,10 @@ assignment, or random engineers):
   engineer     GET /assignments?engineer_id=&status=active   (first page: 100 rows)
   events       GET /events?ticket_id=                        (the CRUD: its history rows)
 
-Each query: the ledger at --low connections (its p99 is the latency goal: <= 5 ms),
-then the ledger and the CRUD at --high connections (req/s: the ledger's goal is at
-least the CRUD's). Prints every wrk line (req/s, p50, p99, non-2xx, CPU per
+Each query: --warmup seconds of it on each server, unrecorded (the first run
+measured paid a cold start); then the ledger at --low connections (its p99 is the
+latency goal: <= 5 ms), then the ledger and the CRUD at --high connections (req/s:
+the ledger's goal is at least the CRUD's). Prints every wrk line (req/s, p50, p99, non-2xx, CPU per
 request of the server and of PostgreSQL), then a table of the goals and ratios.
 """
 
@@ -161,6 +162,8 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=50_000,
                         help="random tickets the reads pick from (a sample of the assigned)")
     parser.add_argument("--queries", default=",".join(QUERIES))
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="seconds of unrecorded wrk on each server before each query")
     parser.add_argument("--fill-processes", type=int, default=os.cpu_count() or 1,
                         help="processes building and copying the ledger's events")
     parser.add_argument("--compare-src", type=Path, default=None,
@@ -209,6 +212,10 @@ def main() -> None:
 
         for query in queries:
             os.environ["BENCH_READ_KIND"] = query
+            if args.warmup:
+                for server in servers:
+                    run_wrk(server, "read", workdir, args.warmup, args.high, workdir,
+                            pg.postmaster)
             for server, connections in ((ledger, args.low), (ledger, args.high),
                                         *((c, args.high) for c in compared), (crud, args.high)):
                 r = run_wrk(server, "read", workdir, args.duration, connections, workdir,

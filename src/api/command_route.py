@@ -14,8 +14,9 @@ FastAPI's ``RequestValidationError`` for the 422s), and it is installed through
 the extension point FastAPI documents, ``APIRoute.get_route_handler``: routing,
 exception handling and the OpenAPI document stay FastAPI's.
 
-A route of any other shape is served by FastAPI's handler (``JsonRoute``'s), and
-so is every request while the app has dependency overrides in force.
+A route of any other shape is served by ``ReadRoute``'s handler (a read's) or
+FastAPI's (``JsonRoute``'s), and so is every request while the app has
+dependency overrides in force.
 ``tests/e2e/test_command_route.py`` sends refused and accepted requests through
 both handlers and compares the answers.
 """
@@ -38,6 +39,7 @@ from starlette.responses import Response
 
 from api.deps import CommandAccess
 from api.json_route import Handler, JsonRoute, check_json_body, parse_json
+from api.read_route import ReadRoute, located
 
 #: A parameter's default when it has none (``inspect``'s marker).
 REQUIRED = inspect.Parameter.empty
@@ -119,11 +121,6 @@ def command_shape(route: JsonRoute) -> Shape | None:
     return Shape(access[0], access[1], path, body, response_name)
 
 
-def located(error: ValidationError, *prefix: str | int) -> list[dict[str, Any]]:
-    """A validation error's entries, each ``loc`` under ``prefix`` (as FastAPI's)."""
-    return [{**e, "loc": (*prefix, *e["loc"])} for e in error.errors(include_url=False)]
-
-
 def malformed(error: json.JSONDecodeError) -> RequestValidationError:
     """The 400 ``malformed-json`` of a body that does not parse (as FastAPI's)."""
     return RequestValidationError(
@@ -133,8 +130,8 @@ def malformed(error: json.JSONDecodeError) -> RequestValidationError:
     )
 
 
-class CommandRoute(JsonRoute):
-    """A ``JsonRoute`` whose requests, when it has a command's shape, are served
+class CommandRoute(ReadRoute):
+    """A ``ReadRoute`` whose requests, when it has a command's shape, are served
     by the command handler (see the module)."""
 
     def get_route_handler(self) -> Handler:

@@ -192,6 +192,20 @@ class ReadAccess(RoleAccess):
 #: waited for: declared in place of ``dependencies=[allow(READ), MinPositionDep]``.
 ReadServices = Annotated[Services, Depends(ReadAccess(READ))]
 
+
+class ServicesAccess(RoleAccess):
+    """A route's one dependency: its permission (as ``allow``) and the services,
+    solved at once; for reads without ``min_position`` (the feed)."""
+
+    async def __call__(self, request: Request) -> Services:  # type: ignore[override]
+        await super().__call__(request)
+        return request.app.state.services
+
+
+#: A read route's services, its ``READ`` permission checked: declared in place of
+#: ``dependencies=[allow(READ)]`` and ``ServicesDep``.
+FeedServices = Annotated[Services, Depends(ServicesAccess(READ))]
+
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="Opaque cursor from a previous page.")]
 

@@ -6,20 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.auth import READ, allow
-from api.deps import Cursor, Limit, ServicesDep
+from api.deps import Cursor, FeedServices, Limit
+from api.read_route import ReadRoute
 from api.routers.feed import FilterDep
 from api.row_json import page_response
 from api.schemas import Event, Page
 from projections.event_queries import event_type
 from projections.queries import decode_position_cursor, encode_cursor
 
-router = APIRouter(prefix="/events", tags=["audit"])
+router = APIRouter(prefix="/events", tags=["audit"], route_class=ReadRoute)
 
 
-@router.get("", response_model=Page[Event], dependencies=[allow(READ)])
+@router.get("", response_model=Page[Event])
 def feed(
-    services: ServicesDep,
+    services: FeedServices,
     filters: FilterDep,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Start after this position.")] = None,
     limit: Limit = 100,
