@@ -36,7 +36,7 @@ from projections.store import PageWrite, ReadStore
 from projections.tables import Table, stamp
 
 #: Pages folded between two writes of a build's changed rows.
-FLUSH_PAGES = 4
+FLUSH_PAGES = 8
 #: Rows a build keeps per table; beyond it the oldest half is dropped (written already).
 TABLE_ROWS = 25_000
 #: Bits of each dropped-keys filter (one hash: a false "maybe" costs one read).
