@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -34,10 +33,10 @@ from projections.base import Handler, Key, Rows
 from projections.feed import EventFilter, EventLog
 from projections.pages import Slot
 from projections.store import PageWrite, ReadStore
-from projections.tables import Table
+from projections.tables import Table, stamp
 
 #: Pages folded between two writes of a build's changed rows.
-FLUSH_PAGES = 4
+FLUSH_PAGES = 8
 #: Rows a build keeps per table; beyond it the oldest half is dropped (written already).
 TABLE_ROWS = 25_000
 #: Bits of each dropped-keys filter (one hash: a false "maybe" costs one read).
@@ -89,8 +88,8 @@ class BulkRows(Rows):
         if old is _MISSING:
             # Rows of several key columns are never read back (no fold reads
             # them): once some were dropped, one may exist, so it is upserted.
-            absent = (self._miss(table, key) is None if len(columns) == 1
-                      else name not in self._dropped)
+            absent = (name not in self._dropped
+                      or (len(columns) == 1 and self._miss(table, key) is None))
         else:  # deleted since the last write: absent only if it was new then too
             absent = old is None and (key not in dirty or key in self.new[name])
         if absent:
@@ -172,7 +171,7 @@ class Decoder:
                 if tag == "uuid_hex" and len(value) == 2:
                     values[name] = _id_text(value["_data_"])
                 elif tag == "datetime_iso" and len(value) == 2:
-                    values[name] = datetime.fromisoformat(value["_data_"])
+                    values[name] = stamp(value["_data_"])
                 else:
                     values[name] = self.untag(value)
             elif kind is list:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -54,15 +53,37 @@ class Table:
         return tuple(row[k] for k in key)
 
 
-@lru_cache(maxsize=65536)
+#: Most times kept rendered (the cache empties when it is full).
+TS_CACHE_SIZE = 65536
+_stamps: dict[datetime, str] = {}
+
+
 def ts(value: datetime | None) -> str | None:
     """Canonical RFC 3339 UTC text with microseconds: sorts as it reads.
 
-    Cached: every projection formats the same event's timestamp."""
+    Cached (keyed by the instant: equal datetimes render alike): every
+    projection formats the same event's timestamp."""
     if value is None:
         return None
-    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-    return text + "Z"
+    text = _stamps.get(value)
+    if text is None:
+        if len(_stamps) >= TS_CACHE_SIZE:
+            _stamps.clear()
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+        text = _stamps[value] = text + "Z"
+    return text
+
+
+def stamp(raw: str) -> datetime:
+    """A stored ISO time parsed, its canonical text (``ts``) remembered: in the
+    common form (UTC, microseconds) that text is the stored one, reshaped
+    without formatting."""
+    value = datetime.fromisoformat(raw)
+    if len(raw) == 32 and raw.endswith("+00:00"):
+        if len(_stamps) >= TS_CACHE_SIZE:
+            _stamps.clear()
+        _stamps[value] = raw[:26] + "Z"
+    return value
 
 
 #: Most ids a rebuild keeps rendered (the cache empties when it is full).

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import projections.bulk
 import projections.registry
 import projections.runner
 from api.demo import seed_demo
@@ -121,7 +122,11 @@ ASSIGNMENT_COLUMNS_NAMES = list(ASSIGNMENTS_V1.column_names)
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["drop-old", "keep-old"])
-def test_version_bump_adds_a_column_at_the_switch(database_url: str, keep: bool) -> None:
+def test_version_bump_adds_a_column_at_the_switch(
+    database_url: str, keep: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write (and its progress report) every page: several reports while the build fills.
+    monkeypatch.setattr(projections.bulk, "FLUSH_PAGES", 1)
     with opened(database_url) as (ledger, store):
         v1 = ReadSide(ledger, store)
         v1.setup()
