@@ -6,7 +6,8 @@ default thresholds CPython then runs a full collection every couple of seconds,
 each re-traversing everything long-lived, straight into p99 (figures in
 benchmarks/RESULTS.md). So, while serving: what exists
 once the app has started is moved out of the collector's sight (``gc.freeze``:
-modules, code, settings; never garbage), and collections run less often.
+modules, code, settings; the process's first start collects its garbage before),
+and collections run less often.
 Reference counting still frees almost everything at once; the collector only
 looks for cycles.
 """
