@@ -129,7 +129,8 @@ def tls_context() -> ssl.SSLContext:
     system's CA certificates, hostnames checked), made on first use. Loading
     the certificates takes a noticeable moment of CPU, and a pool is made
     each time a process starts leading the deliveries (a test suite's every
-    app); the context is only read after that."""
+    app). Shared by every pool: each connection sets the same ALPN list on it
+    (HTTP/1.1 only, the pools never speak HTTP/2) and nothing else changes it."""
     return ssl.create_default_context()
 
 
