@@ -6,7 +6,8 @@ default thresholds CPython then runs a full collection every couple of seconds,
 each re-traversing everything long-lived, straight into p99 (figures in
 benchmarks/RESULTS.md). So, while serving: what exists
 once the app has started is moved out of the collector's sight (``gc.freeze``:
-modules, code, settings; never garbage), and collections run less often.
+modules, code, settings; the process's first start collects its garbage before),
+and collections run less often.
 Reference counting still frees almost everything at once; the collector only
 looks for cycles.
 """
@@ -26,9 +27,22 @@ from projections.gcpolicy import raised_thresholds
 SERVING_THRESHOLDS = (20_000, 20, 20)
 
 
+#: Whether this process has made its start-up collection (``serving_gc``).
+_collected = False
+
+
 @contextmanager
 def serving_gc() -> Iterator[None]:
-    gc.collect()
+    """Serving's collector settings for the block. Only the process's first
+    serving start collects before freezing (its import and start-up garbage
+    would otherwise be kept while it serves): a full collection traverses the whole
+    heap, and a process that serves again (a test suite starts an app for
+    most of its tests) would pay it every time to find only the previous
+    app, which the unfreeze at this block's end hands back to the collector."""
+    global _collected
+    if not _collected:
+        gc.collect()
+        _collected = True
     gc.freeze()
     try:
         # Held with the runner's own (a catch-up still running as serving starts).

@@ -55,6 +55,7 @@ def ensure_live(store: ReadStore, projections: Mapping[str, Projection]) -> list
     never rebuilt back. The caller holds the setup lock: one process at a time."""
     catalog = store.catalog()
     outdated = []
+    found = []
     for name, projection in projections.items():
         live = [e for e in catalog if e.name == name and e.state == LIVE]
         if not live:
@@ -63,9 +64,13 @@ def ensure_live(store: ReadStore, projections: Mapping[str, Projection]) -> list
             store.create_tables(entry, projection)
             store.switch(entry, None, projection)
         else:
-            store.ensure_position(live[0])  # stores made before positions were CAS'd
+            found.append(live[0])
             if live[0].version < projection.version:
                 outdated.append(name)
+    if found:
+        # Stores made before positions were CAS'd; one transaction for all, as
+        # every start of a set-up store comes here.
+        store.ensure_position(*found)
     return outdated
 
 

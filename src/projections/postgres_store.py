@@ -97,9 +97,10 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             )
             self._ensure_position(c, entry)
 
-    def ensure_position(self, entry: CatalogEntry) -> None:
+    def ensure_position(self, *entries: CatalogEntry) -> None:
         with self.datastore.transaction(commit=True) as c:
-            self._ensure_position(c, entry)
+            for entry in entries:
+                self._ensure_position(c, entry)
 
     def _ensure_position(self, c: Any, entry: CatalogEntry) -> None:
         # Every build starts with a position row at 0, so each page can move it

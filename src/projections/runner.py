@@ -122,7 +122,7 @@ class ReadSide:
         """Re-reads which builds are live (after a switch made by anyone).
         ``fresh``: forget every slot's state, keep none."""
         catalog = self.store.catalog()
-        slots = []
+        kept: list[tuple[CatalogEntry, Projection, Slot | None]] = []
         newer = []
         for entry in catalog:
             projection = self.projections.get(entry.name)
@@ -133,8 +133,13 @@ class ReadSide:
             if entry.version != projection.version:
                 continue  # built by other code; this process cannot maintain it
             old = None if fresh else next((s for s in self._live.slots if s.entry == entry), None)
-            slots.append(old or Slot(entry, projection, self.store.position(entry),
-                                     cache=RowCache(LIVE_ROW_CACHE_SIZE)))
+            kept.append((entry, projection, old))
+        # The new slots' positions in one read (a start reads them all).
+        new = [entry for entry, _projection, old in kept if old is None]
+        positions = dict(zip(new, self.store.positions(new), strict=True)) if new else {}
+        slots = [old or Slot(entry, projection, positions[entry],
+                             cache=RowCache(LIVE_ROW_CACHE_SIZE))
+                 for entry, projection, old in kept]
         if [s.entry for s in slots] != [s.entry for s in self._live.slots]:
             self._recent.clear()  # other builds are live now: ask them
         self._live.replace(slots)

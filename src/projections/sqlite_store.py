@@ -67,9 +67,10 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
             )
             self._ensure_position(c, entry)
 
-    def ensure_position(self, entry: CatalogEntry) -> None:
+    def ensure_position(self, *entries: CatalogEntry) -> None:
         with self.datastore.transaction(commit=True) as c:
-            self._ensure_position(c, entry)
+            for entry in entries:
+                self._ensure_position(c, entry)
 
     @staticmethod
     def _ensure_position(c: Any, entry: CatalogEntry) -> None:

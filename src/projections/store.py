@@ -89,8 +89,9 @@ class ReadStore(ABC):
         """Records a build in the catalog, with its position at 0."""
 
     @abstractmethod
-    def ensure_position(self, entry: CatalogEntry) -> None:
-        """Makes sure the build has a position row (at 0 when new)."""
+    def ensure_position(self, *entries: CatalogEntry) -> None:
+        """Makes sure each build has a position row (at 0 when new), all in one
+        transaction."""
 
     @abstractmethod
     def create_tables(

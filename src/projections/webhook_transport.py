@@ -10,6 +10,7 @@ connection cannot slip through. TLS still verifies the URL's host name."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
 import socket
 import ssl
@@ -122,12 +123,23 @@ class _Body(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The client TLS settings of every delivery pool in this process (the
+    system's CA certificates, hostnames checked), made on first use. Loading
+    the certificates takes a noticeable moment of CPU, and a pool is made
+    each time a process starts leading the deliveries (a test suite's every
+    app). Shared by every pool: each connection sets the same ALPN list on it
+    (HTTP/1.1 only, the pools never speak HTTP/2) and nothing else changes it."""
+    return ssl.create_default_context()
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """httpx's transport contract over an httpcore pool with a ``GuardedBackend``."""
 
     def __init__(self, backend: GuardedBackend, *, connections: int) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(), max_connections=connections,
+            ssl_context=tls_context(), max_connections=connections,
             max_keepalive_connections=connections, keepalive_expiry=30.0,
             network_backend=backend,
         )

@@ -52,3 +52,27 @@ def test_serving_ending_during_a_replay_leaves_the_replays_thresholds():
         serving.__exit__(None, None, None)
         assert gc.get_threshold() == RELAXED_THRESHOLDS
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_only_the_first_serving_start_collects():
+    # Its import and start-up garbage is collected before the freeze; a start
+    # after that (a test suite's next app) freezes without a full collection.
+    import api.runtime
+
+    full: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        api.runtime._collected = False
+        with serving_gc():
+            assert full and gc.get_freeze_count() > 0
+        full.clear()
+        with serving_gc():
+            assert not full and gc.get_freeze_count() > 0
+    finally:
+        gc.callbacks.remove(count)
+    assert gc.get_freeze_count() == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from uuid import uuid4
 
 import pytest
@@ -15,7 +16,7 @@ from ledger.errors import WebhookTargetError
 from ledger.webhook import Webhook
 from ledger.webhook_targets import check_target, refusal
 from projections.webhook_delivery import backoff, message, message_id
-from projections.webhook_transport import Sender
+from projections.webhook_transport import Sender, tls_context
 
 
 @pytest.mark.parametrize(("address", "kind"), [
@@ -110,3 +111,11 @@ def test_the_aggregate_records_only_what_changes() -> None:
     with pytest.raises(WebhookTargetError):
         webhook.update(changes={"url": "gopher://a.example/"}, actor="a")
     assert all("secret" not in vars(e) for e in events)
+
+
+def test_every_delivery_pool_verifies_tls_with_one_context() -> None:
+    # Made once per process (loading the CA certificates costs CPU at each
+    # start of the deliveries otherwise), and it checks certificates and names.
+    context = tls_context()
+    assert context is tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
