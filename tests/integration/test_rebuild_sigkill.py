@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 
+from projections.bulk import FLUSH_PAGES
 from projections.runner import ReadSide
 from projections.store import BUILDING, LIVE, RETIRED, CatalogEntry, ReadStore
 from projections.tables import physical_name
@@ -59,8 +60,12 @@ def _rebuild_cmd(page_size: int) -> list[str]:
 
 
 FILL_EVENTS = 16_000
-PAGE_SIZE = 500
+#: Small pages, so that a new build writes (and shows its progress) several times
+#: before its end: it writes every ``FLUSH_PAGES`` pages.
+PAGE_SIZE = 250
 KILLS = 3
+#: Events between two of a build's writes.
+STRIDE = PAGE_SIZE * FLUSH_PAGES
 
 
 def _spawn_rebuild(database_url: str, cwd: Path, log: Any) -> subprocess.Popen[bytes]:
@@ -122,10 +127,10 @@ def _wait_for_progress(
 
 def _run_on_before_the_end(store: ReadStore, seconds: float, empty: set[str]) -> None:
     """Lets the rebuild run on for ``seconds``, or less if a build comes within
-    two pages of the end: the projections are built in two processes at their
+    two writes of the end: the projections are built in two processes at their
     own pace, and one that finished and switched would not be killed mid-build."""
     deadline = time.monotonic() + seconds
-    near_end = FILL_EVENTS - 2 * PAGE_SIZE
+    near_end = FILL_EVENTS - 2 * STRIDE
     while time.monotonic() < deadline:
         positions = {e.name: p for e, p in building_positions(store).items()}
         if any(p >= near_end for n, p in positions.items() if n not in empty):
