@@ -263,10 +263,18 @@ class WebhookDelivery:
     async def _flushing(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval)
-            try:
-                await self.flush()
-            except Exception:  # noqa: BLE001 - kept for the next flush
-                log.warning("could not record webhook deliveries; retrying", exc_info=True)
+            # Shielded: cancelling a save cannot stop its thread, which would go on
+            # writing older positions and could land after the final flush, moving
+            # an endpoint back (a takeover would then send an event twice). The
+            # shielded save keeps the flush lock until written, so the final flush
+            # waits for it.
+            await asyncio.shield(self._flush_or_keep())
+
+    async def _flush_or_keep(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # noqa: BLE001 - kept for the next flush
+            log.warning("could not record webhook deliveries; retrying", exc_info=True)
 
     async def flush(self) -> None:
         """Writes the positions and log entries gathered since the last flush
