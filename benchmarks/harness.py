@@ -204,6 +204,7 @@ class Server:
     def wait_ready(self, timeout: float = 900.0) -> None:
         deadline = time.monotonic() + timeout
         last = ""
+        caught_up = 0
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.label} exited ({self.proc.returncode}); see "
@@ -212,12 +213,34 @@ class Server:
                 status, body = http_get(self.base + self.ready_path, self.token)
                 last = f"{status} {body[:200]!r}"
                 if status == 200:
-                    if self.ready_path != "/readyz" or json.loads(body).get("lag") == 0:
+                    if self.ready_path != "/readyz":
                         return
+                    if json.loads(body).get("lag") == 0 and self.jobs_caught_up():
+                        caught_up += 1
+                        if caught_up == 2:  # a job may not have taken its lead at the first
+                            return
+                    else:
+                        caught_up = 0
             except OSError as e:
                 last = str(e)
             time.sleep(0.5)
         raise RuntimeError(f"{self.label} not ready after {timeout:.0f} s: {last}")
+
+    def jobs_caught_up(self) -> bool:
+        """Whether the ledger's background jobs (checkpoint sealer, repeat-fault
+        policy) have followed the log to its head: on a store filled by copying
+        events they start from position 0, and their catching up would be
+        measured as the load's CPU and latency."""
+        status, body = http_get(self.base + "/metrics", self.token)
+        if status != 200:
+            return False
+        head, jobs = 0.0, []
+        for line in body.decode().splitlines():
+            if line.startswith("ledger_head_position "):
+                head = float(line.split()[-1])
+            elif line.startswith("ledger_job_position{"):
+                jobs.append(float(line.split()[-1]))
+        return all(p >= head for p in jobs)
 
     def rss_kb(self) -> int:
         return sum(status_kb(p, "VmRSS") for p in tree_pids(self.proc.pid))

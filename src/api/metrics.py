@@ -109,7 +109,23 @@ class LedgerCollector:
             lag.add_metric(labels, s["lag"])
         yield position
         yield lag
+        yield self.jobs()
         yield from self.write_path()
+
+    def jobs(self) -> Metric:
+        """Where the background jobs this process leads have followed the log to
+        (a job led elsewhere is absent): one far behind the head is catching up."""
+        services = self.services
+        followed = GaugeMetricFamily(
+            "ledger_job_position",
+            "Position a background job led by this process has followed the log to.",
+            labels=("job",))
+        for name, job in (("checkpoint-sealer", services.audit.sealer),
+                          ("repeat-faults", services.repeat_faults)):
+            position = job.followed if job is not None else None
+            if position is not None:
+                followed.add_metric([name], position)
+        return followed
 
     def write_path(self) -> Iterator[Metric]:
         """This process's write path since it started: group commit, the inline

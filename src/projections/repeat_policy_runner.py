@@ -187,6 +187,14 @@ class RepeatFaultRunner:
             actor=SYSTEM_ACTOR,
         ).result()
 
+    @property
+    def followed(self) -> int | None:
+        """The position up to which this process has decided while it leads; None
+        while another process leads or before its first pass."""
+        if self._policy is None or (self._lock is not None and not self._lock.held):
+            return None
+        return self._seen
+
     # ------------------------------------------------------------------ the job
 
     def wake(self, _position: int = 0) -> None:

@@ -110,6 +110,15 @@ class Sealer:
         self._state = (position, events, running, pending)
         return sealed
 
+    @property
+    def followed(self) -> int | None:
+        """The position this process has hashed the log to while it leads (sealed,
+        or pending the next seal); None while another process leads."""
+        if self._leadership is not None and not self._leadership.leading:
+            return None
+        state = self._state
+        return state[0] if state is not None else None
+
     # ------------------------------------------------------------------ thread
 
     def wake(self, _position: int = 0) -> None:

@@ -182,6 +182,26 @@ def test_metrics_in_prometheus_text_format(api):
         assert _sample(text, "ledger_projection_lag", **labels) == 0, name
 
 
+def test_metrics_show_where_the_background_jobs_have_followed_the_log(api):
+    """Operators (and the read benchmark, before it measures) see a job catching
+    up: ``ledger_job_position`` reaches the head once the jobs have followed it."""
+    services = api.client.app.state.services
+    jobs = ["checkpoint-sealer"] + (["repeat-faults"] if services.repeat_faults else [])
+    api.assigned()
+    head = services.ledger.head()
+    deadline = time.monotonic() + 10
+    while True:
+        text = api.get("/metrics").text
+        found = samples(text)
+        positions = {job: found.get(("ledger_job_position", frozenset({("job", job)})))
+                     for job in jobs}
+        if all(p == head for p in positions.values()):
+            break
+        assert time.monotonic() < deadline, f"jobs behind head {head}: {positions}"
+        time.sleep(0.05)
+    assert "# TYPE ledger_job_position gauge" in text
+
+
 def test_openapi_documents_the_contract_paths(api):
     paths = api.ok(api.get("/openapi.json"))["paths"]
     for path, methods in {
