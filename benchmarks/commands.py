@@ -335,7 +335,7 @@ def main() -> None:
             log(f"{label}: ready on {server.base} in {time.perf_counter() - t0:.0f} s")
             warm_up(server, workdir, WARM_SECONDS, args.connections)
             if app.startswith("ledger"):
-                server.wait_ready(timeout=120)
+                server.wait_ready(timeout=900)
             for workload in ("assign", "mix", *(SOLO_KINDS if args.per_kind else ())):
                 sql(pg.url, "CHECKPOINT")
                 before = event_counts(urls[app]) if app.startswith("ledger") else None
@@ -345,7 +345,7 @@ def main() -> None:
                 log(fmt(r))
                 if before is not None:
                     # the read side catches up before anything else is measured
-                    server.wait_ready(timeout=120)
+                    server.wait_ready(timeout=900)
                     checks.append(verify(label, urls[app], before, r))
                     log(checks[-1])
             server.stop()

@@ -240,7 +240,8 @@ class Server:
                 head = float(line.split()[-1])
             elif line.startswith("ledger_job_position{"):
                 jobs.append(float(line.split()[-1]))
-        return all(p >= head for p in jobs)
+        # None shown: this process leads no job (one of several workers); ask again.
+        return bool(jobs) and all(p >= head for p in jobs)
 
     def rss_kb(self) -> int:
         return sum(status_kb(p, "VmRSS") for p in tree_pids(self.proc.pid))

@@ -107,6 +107,43 @@ class RepeatPolicy:
         self._places: dict[tuple[str, str], _Place] = {}
         self._place_of: dict[UUID, tuple[str, str]] = {}
 
+    @property
+    def settings_key(self) -> str:
+        """The settings its state depends on: a state kept under other settings
+        is not this policy's (the log must be replayed)."""
+        thresholds = ",".join(f"{k}={v}" for k, v in sorted(self.thresholds.items()))
+        return f"v1;window={self.window.total_seconds()};{thresholds}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Its state as JSON-ready data; ``restore`` makes a policy that decides
+        from here exactly as this one would. Places with nothing to remember
+        (no fault, no ticket counting) are left out: they start empty anyway."""
+        return {
+            "places": [
+                [scope, value, place.episodes,
+                 str(place.open_fault) if place.open_fault else None,
+                 [[at.isoformat(), str(t)] for at, t in place.counting]]
+                for (scope, value), place in self._places.items()
+                if place.episodes or place.open_fault or place.counting
+            ],
+            "faults": [[str(f), scope, value] for f, (scope, value) in self._place_of.items()],
+        }
+
+    @classmethod
+    def restore(
+        cls, data: dict[str, Any], *, window: timedelta, thresholds: dict[str, int]
+    ) -> RepeatPolicy:
+        policy = cls(window=window, thresholds=thresholds)
+        for scope, value, episodes, open_fault, counting in data["places"]:
+            policy._places[scope, value] = _Place(
+                counting=[(datetime.fromisoformat(at), UUID(t)) for at, t in counting],
+                episodes=episodes,
+                open_fault=UUID(open_fault) if open_fault else None,
+            )
+        for fault_id, scope, value in data["faults"]:
+            policy._place_of[UUID(fault_id)] = (scope, value)
+        return policy
+
     def observe(self, event: Any) -> list[Decision]:
         """The decisions ``event`` calls for (none for most), the state moved past it."""
         if isinstance(event, Ticket.Opened):

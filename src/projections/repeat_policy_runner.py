@@ -11,10 +11,12 @@ derived from the fault and the ticket). So two runners at once, or one that
 died half-way and starts again, record each fault, join and note once.
 
 Its position (``projections.policy_positions``) is saved after the decisions of
-a page are recorded. On start it replays the events up to there without
-deciding (to rebuild the state), then decides from there on: after a crash it
-decides the unfinished page again, and recording what is already recorded does
-nothing.
+a page are recorded, and its state now and then (every ``STATE_EVERY`` events,
+and on stop). On start it takes the saved state (if kept under the same window
+and thresholds; else it starts from the log's beginning) and replays the events
+from there up to the saved position without deciding, then decides from there
+on: after a crash it decides the unfinished page again, and recording what is
+already recorded does nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ledger.repeat_policy import Decision, RaiseFault, RepeatPolicy, parse_thres
 from ledger.ticket_notes import SYSTEM, SYSTEM_ACTOR, derived_note_id
 from projections.locks import ProcessLock
 from projections.pages import decode_page
-from projections.policy_positions import PolicyPositions
+from projections.policy_positions import PolicyPositions, SavedState
 
 log = logging.getLogger("ledger.repeat_faults")
 
@@ -44,6 +46,9 @@ COALESCE = 0.1
 LOCK_CHECK = 5.0
 #: Seconds between saves of the position when nothing was decided.
 SAVE_EVERY = 5.0
+#: Events between saves of the policy's state (with a position save): a process
+#: taking the lead replays at most about this many events to rebuild it.
+STATE_EVERY = 50_000
 
 
 def note_text(decision: Decision, fault_id: Any) -> str:
@@ -84,6 +89,10 @@ class RepeatFaultRunner:
         #: The policy's state is of the log up to here; its decisions up to
         #: here are recorded.
         self._seen = 0
+        #: The position of the policy state saved last (or resumed from).
+        self._state_at = 0
+        #: Events replayed (without deciding) to rebuild the state on taking the lead.
+        self.replayed = 0
         #: What ``positions`` holds, and when it was saved (monotonic seconds).
         self._saved = 0
         self._saved_at = 0.0
@@ -107,11 +116,30 @@ class RepeatFaultRunner:
 
     def _run(self) -> int:
         if self._policy is None:
-            self._policy = RepeatPolicy(window=self.window, thresholds=self.thresholds)
             saved = self.positions.get(NAME)
-            self._follow(self._policy, 0, saved, decide=False)
+            policy, since = self._resumed(saved)
+            self.replayed = self._follow(policy, since, saved, decide=False)
+            self._policy = policy
             self._seen = self._saved = saved
+            self._state_at = since
         return self._follow(self._policy, self._seen, None, decide=True)
+
+    def _resumed(self, saved: int) -> tuple[RepeatPolicy, int]:
+        """The policy as of its last saved state (under the same settings, not past
+        the saved position) and that state's position; else a new one from 0."""
+        fresh = RepeatPolicy(window=self.window, thresholds=self.thresholds)
+        kept = self.positions.get_state(NAME)
+        if kept is None or kept.settings != fresh.settings_key or kept.position > saved:
+            return fresh, 0
+        policy = RepeatPolicy.restore(kept.state, window=self.window, thresholds=self.thresholds)
+        return policy, kept.position
+
+    def _save_state(self) -> None:
+        policy = self._policy
+        if policy is not None and self._seen > self._state_at:
+            self.positions.save_state(
+                NAME, SavedState(self._seen, policy.settings_key, policy.snapshot()))
+            self._state_at = self._seen
 
     def _follow(self, policy: RepeatPolicy, after: int, until: int | None, *, decide: bool) -> int:
         shown = 0
@@ -151,6 +179,8 @@ class RepeatFaultRunner:
         if force or now - self._saved_at >= SAVE_EVERY or self._seen - self._saved >= 10_000:
             self.positions.save(NAME, self._seen)
             self._saved, self._saved_at = self._seen, now
+            if self._seen - self._state_at >= STATE_EVERY:
+                self._save_state()
 
     def _carry_out(self, decision: Decision) -> None:
         if isinstance(decision, RaiseFault):
@@ -249,9 +279,11 @@ class RepeatFaultRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        if self._policy is not None and self._seen > self._saved:
+        if self._policy is not None:
             try:
-                self._save(force=True)
+                if self._seen > self._saved:
+                    self._save(force=True)
+                self._save_state()  # the next leader starts from here, replaying nothing
             except Exception:  # noqa: BLE001 - the store is down; the next start decides again
                 log.debug("could not save the repeat-fault position on stop", exc_info=True)
         if self._lock is not None:

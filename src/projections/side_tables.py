@@ -33,3 +33,13 @@ class SideTables:
                 if attempt == 2:
                     raise
                 time.sleep(0.1)
+
+    def write(self, statement: str, params: Sequence[Any]) -> None:
+        """One statement in its own committed transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self._sql(statement), params)
+
+    def read(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql(statement), params)
+            return c.fetchall()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import orjson
 import pytest
 
 from api.settings import Settings
@@ -61,3 +63,58 @@ def test_a_resolution_starts_the_count_afresh_and_the_next_episode() -> None:
     assert policy.observe(opened(2, pole="P")) == []
     (second,) = policy.observe(opened(3, pole="P"))
     assert isinstance(second, RaiseFault) and second.episode == 2
+
+
+def _log_and_decisions(seed: int) -> tuple[list, list[list]]:
+    """A log as the ledger would record it (tickets opened at a few places, the
+    faults the policy raises, some of them resolved), and the policy's decisions
+    at each event."""
+    rng = random.Random(seed)
+    policy = RepeatPolicy(window=timedelta(days=10), thresholds=parse_thresholds("pole=2,pon=3"))
+    log: list = []
+    decided: list[list] = []
+    faults: list[RepeatFault] = []
+    for n in range(120):
+        if faults and rng.random() < 0.1:
+            fault = faults.pop(rng.randrange(len(faults)))
+            fault.resolve(resolution="fixed", actor="desk")
+            events = fault.collect_events()
+        else:
+            events = [opened(n * rng.uniform(0.2, 1.5), pole=rng.choice("ABC"),
+                             pon=rng.choice("XY"))]
+        for event in events:
+            decisions = policy.observe(event)
+            log.append(event)
+            decided.append(decisions)
+            for d in decisions:
+                if isinstance(d, RaiseFault):
+                    fault = RepeatFault.raise_fault(scope=d.scope, value=d.value,
+                                                    episode=d.episode, tickets=list(d.tickets),
+                                                    actor="system")
+                    (raised,) = fault.collect_events()
+                    log.append(raised)
+                    decided.append(policy.observe(raised))
+                    faults.append(fault)
+    return log, decided
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_restored_snapshot_decides_as_the_policy_it_was_taken_of(seed: int) -> None:
+    """A process taking over resumes from the saved state instead of replaying the
+    whole log: whatever the point, it must decide exactly as the original."""
+    log, decided = _log_and_decisions(seed)
+    assert any(isinstance(d, RaiseFault) for ds in decided for d in ds)  # a real history
+    settings = {"window": timedelta(days=10), "thresholds": parse_thresholds("pole=2,pon=3")}
+    for cut in range(0, len(log), 7):
+        before = RepeatPolicy(**settings)
+        for event in log[:cut]:
+            before.observe(event)
+        data = orjson.loads(orjson.dumps(before.snapshot()))  # as stored
+        restored = RepeatPolicy.restore(data, **settings)
+        assert [restored.observe(e) for e in log[cut:]] == decided[cut:], cut
+
+
+def test_the_settings_key_changes_with_the_settings() -> None:
+    keys = {RepeatPolicy(window=timedelta(days=w), thresholds=parse_thresholds(t)).settings_key
+            for w, t in [(30, ""), (30, "pole=4"), (7, ""), (30, "pole=3")]}
+    assert len(keys) == 3  # "" and "pole=3" are the same thresholds
