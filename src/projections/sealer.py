@@ -22,6 +22,10 @@ from projections.checkpoints import (
 from projections.locks import Leadership
 
 
+#: Events read per query while following the log.
+READ_PAGE = 10_000
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -92,7 +96,9 @@ class Sealer:
         position, events, running, pending = self._state
         sealed: list[Checkpoint] = []
         try:
-            for page in self.log.pages(after=position, page_size=self.every):
+            # Pages larger than a checkpoint's span: catching up on a long log
+            # (a copied-in or restored store) costs a query per page.
+            for page in self.log.pages(after=position, page_size=max(self.every, READ_PAGE)):
                 for row in page:
                     value = recorded_hash(row[4]) or stored_event_hash(*row[1:])
                     running = running_next(running, value)
