@@ -141,11 +141,14 @@ class PostgresReadStore(PostgresTrackingRecorder, ReadStore):
             for table in projection.tables:
                 phys = entry.physical(table)
                 for index in table.indexes:
+                    sparse = table.partial(index)
                     c.execute(
-                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}){}").format(
                             _ident(f"{phys}_{'_'.join(index)}_idx"[:63]),
                             _ident(phys),
                             sql.SQL(", ").join(_ident(x) for x in index),
+                            sql.SQL(" WHERE {} IS NOT NULL").format(_ident(sparse))
+                            if sparse else sql.SQL(""),
                         )
                     )
 

@@ -103,9 +103,11 @@ class SQLiteReadStore(SQLiteTrackingRecorder, ReadStore):
                 phys = entry.physical(table)
                 for index in table.indexes:
                     name = f"{phys}_{'_'.join(index)}_idx"
+                    sparse = table.partial(index)
                     c.execute(
                         f"CREATE INDEX IF NOT EXISTS {_q(name)} ON {_q(phys)} "
                         f"({', '.join(_q(x) for x in index)})"
+                        + (f" WHERE {_q(sparse)} IS NOT NULL" if sparse else "")
                     )
 
     def drop_tables(self, entry: CatalogEntry, projection: Projection) -> None:

@@ -30,6 +30,10 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    #: Columns most rows leave empty, looked up by equality only: an index they
+    #: lead holds just the rows that have a value (``WHERE col IS NOT NULL``), so
+    #: writing a row without one touches no entry of it.
+    sparse: tuple[str, ...] = ()
     #: Keys are never re-created (ids from events), so a row put without being
     #: read first is new: it can be inserted without an upsert.
     fresh_keys: bool = False
@@ -45,6 +49,10 @@ class Table:
             "json_positions",
             tuple(i for i, c in enumerate(self.columns) if c.type == "json"),
         )
+
+    def partial(self, index: tuple[str, ...]) -> str | None:
+        """The column whose rows alone ``index`` holds (None: every row)."""
+        return index[0] if index[0] in self.sparse else None
 
     def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
         key = self.key

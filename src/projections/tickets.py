@@ -21,7 +21,7 @@ class TicketsProjection(Projection):
     """``tickets``: one row per ticket with its status and current assignment."""
 
     name = "tickets"
-    version = 3
+    version = 4
     table = Table(
         "tickets",
         (
@@ -58,6 +58,11 @@ class TicketsProjection(Projection):
                  *((f"location_{key}", "opened_position") for key in LOCATION_KEYS),
                  ("owner_team", "opened_position"),
                  ("need", "status")),
+        # Help-desk tickets have no place, territory, team or outside reference:
+        # every command rewrites the row (its status changes), and each of these
+        # indexes would take a new entry for it, inside the commit's window.
+        sparse=("reference", "territory", *(f"location_{key}" for key in LOCATION_KEYS),
+                "owner_team"),
         fresh_keys=True,
     )
     #: Every combination of (territory, required skill, required certification)
