@@ -365,7 +365,10 @@ class _Endpoint:
         webhook_id = state.webhook_id
         body = message(event)
         mid = message_id(webhook_id, event["position"])
-        attempt = 0
+        # The failures in a row are all this event's (the position moves only on
+        # a success, which clears them): a job started again, after a restart or
+        # a takeover, numbers its attempts on from the saved count.
+        attempt = state.failures
         while True:
             attempt += 1
             secret = job.secret(webhook_id)

@@ -9,33 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
 from ledger.application import Ledger
 from projections.backend import build_store
-from projections.event_queries import EventQueries
 from projections.runner import ReadSide
 from projections.store import ReadStore
-from projections.webhook_delivery import DeliveryConfig, WebhookDelivery
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def job(ledger: Ledger, store: ReadStore) -> WebhookDelivery:
-    config = DeliveryConfig(allow_private=True, retry_base=0.05, retry_max=0.2,
-                            poll_interval=0.05)
-    delivery = WebhookDelivery(ledger, store, EventQueries(ledger, store), config)
-    delivery.table.setup()
-    return delivery
-
-
-def wait_until(condition: Callable[[], Any], seconds: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+from webhook_jobs import SECRET, job, wait_until
 
 
 def logged_positions(ledger: Ledger, after: int) -> list[int]:
