@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from ledger.application import Ledger  # noqa: E402
 from ledger.repeat_policy import parse_thresholds  # noqa: E402
 from projections.backend import build_store  # noqa: E402
+from projections.policy_positions import PolicyPositions  # noqa: E402
 from projections.repeat_policy_runner import NAME, RepeatFaultRunner  # noqa: E402
 
 
@@ -62,8 +63,9 @@ def main() -> None:
             print(f"  replayed {runner.replayed:,} events in {time.perf_counter() - t0:.2f} s")
             return runner
 
-        RepeatFaultRunner(ledger, store, window=timedelta(days=30),
-                          thresholds=parse_thresholds("")).positions.save(NAME, head)
+        positions = PolicyPositions(store)
+        positions.setup()
+        positions.save(NAME, head)
         print("a leader with no saved state (the whole log):")
         runner = start()
         runner.stop()  # saves its state, as a leader stepping down does
